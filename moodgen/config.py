@@ -1,0 +1,99 @@
+"""Frozen configuration dataclasses shared by every part of moodgen.
+
+`MelParams` is the single owner of the spectrogram numbers (sample rate, FFT, hop, mel bands, log scaling): the
+forward transform and every inverse take the same object, and checkpoints carry it in their metadata.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class MelParams:
+    """Log-mel spectrogram parameters.
+
+    22,050 Hz mono keeps everything a piano produces (top key 4.2 kHz, partials above) at half the cost of 44.1 kHz.
+    n_fft 1024 (46 ms) resolves neighbouring bass keys above ~40 Hz; hop 256 (11.6 ms, 75 % overlap) is what
+    Griffin-Lim needs for clean phase and still resolves fast onsets. 128 mel bands keep the magnitude loss of the
+    mel projection low (the inverter's main source of error). Levels are absolute dB (fixed reference, never
+    per-clip max) so loudness, a main arousal cue, survives; [db_min, db_max] maps linearly to [-1, 1].
+    """
+
+    sample_rate: int = 22050
+    n_fft: int = 1024
+    hop_length: int = 256
+    n_mels: int = 128
+    fmin: float = 20.0
+    fmax: float = 11025.0
+    db_min: float = -90.0
+    db_max: float = 10.0
+    power: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.hop_length <= self.n_fft:
+            raise ValueError(f"hop_length must be in (0, n_fft], got {self.hop_length} with n_fft {self.n_fft}")
+        if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
+            raise ValueError(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin {self.fmin}, fmax {self.fmax}")
+        if self.n_mels < 1 or self.n_mels > self.n_fft // 2 + 1:
+            raise ValueError(f"n_mels must be in [1, n_fft/2+1], got {self.n_mels}")
+        if self.db_min >= self.db_max:
+            raise ValueError(f"db_min must be below db_max, got {self.db_min} >= {self.db_max}")
+
+    @property
+    def n_freqs(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    def frames_for(self, seconds: float) -> int:
+        """Number of mel frames covering `seconds` of audio (centered STFT)."""
+        return int(round(seconds * self.sample_rate)) // self.hop_length + 1
+
+
+@dataclass(frozen=True)
+class RollParams:
+    """Piano-roll grid shared by the corpus, the note engine and MIDI decoding: 88 keys from A0 (MIDI 21)."""
+
+    fps: int = 16
+    lowest_pitch: int = 21
+    n_keys: int = 88
+
+    def __post_init__(self) -> None:
+        if self.fps < 1 or self.n_keys < 1 or not 0 <= self.lowest_pitch <= 127 - self.n_keys + 1:
+            raise ValueError(f"invalid RollParams: {self}")
+
+    def frames_for(self, seconds: float) -> int:
+        return int(round(seconds * self.fps))
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build `cls` from a dict, refusing unknown keys (so a renamed field is never silently dropped)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            v = data[f.name]
+            values[f.name] = tuple(v) if isinstance(v, list) else v
+    return cls(**values)
+
+
+def to_json(config: Any) -> str:
+    return json.dumps(to_dict(config), sort_keys=True)
+
+
+def from_json(cls: type[T], text: str) -> T:
+    return from_dict(cls, json.loads(text))

@@ -1,0 +1,177 @@
+"""MIDI handling: load, apply the sustain pedal, render with the General MIDI soundfont pretty_midi ships.
+
+Pure functions except `load_midi` (reads a file) and `soundfont_path` (locates a file inside the pretty_midi wheel).
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+
+from moodgen.config import RollParams
+
+SUSTAIN_CC = 64
+PIANO_PROGRAM = 0
+RELEASE_TAIL_S = 0.5
+
+
+def soundfont_path() -> Path:
+    """The GM soundfont (TimGM6mb.sf2, GPL-2) inside the installed pretty_midi package."""
+    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    if not path.is_file():
+        raise FileNotFoundError(f"soundfont not found at {path}; reinstall pretty_midi")
+    return path
+
+
+def load_midi(path: str | Path) -> pretty_midi.PrettyMIDI:
+    """Read a MIDI file; a missing, empty, corrupt or note-less file raises ValueError naming the path."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file")
+    try:
+        pm = pretty_midi.PrettyMIDI(str(path))
+    except Exception as exc:  # pretty_midi/mido raise many types for corrupt files
+        raise ValueError(f"{path}: unreadable MIDI ({type(exc).__name__}: {exc})") from exc
+    if not any(inst.notes for inst in pm.instruments if not inst.is_drum):
+        raise ValueError(f"{path}: MIDI has no pitched notes")
+    return pm
+
+
+def apply_sustain(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
+    """Copy of `pm` whose notes last while the sustain pedal (CC64 >= 64) is held.
+
+    A note released under the pedal rings until the pedal lifts, or until the same key is struck again.
+    Pedal events are removed from the copy since their effect is now in the note ends.
+    """
+    out = copy.deepcopy(pm)
+    for inst in out.instruments:
+        pedal = sorted((c.time, c.value >= 64) for c in inst.control_changes if c.number == SUSTAIN_CC)
+        inst.control_changes = [c for c in inst.control_changes if c.number != SUSTAIN_CC]
+        downs = []  # (start, end) intervals with the pedal held
+        start = None
+        for t, is_down in pedal:
+            if is_down and start is None:
+                start = t
+            elif not is_down and start is not None:
+                downs.append((start, t))
+                start = None
+        if start is not None:
+            downs.append((start, max(n.end for n in inst.notes) if inst.notes else start))
+        for note in inst.notes:
+            for d0, d1 in downs:
+                if d0 <= note.end < d1:
+                    note.end = d1
+                    break
+        by_pitch: dict[int, list[pretty_midi.Note]] = {}
+        for note in sorted(inst.notes, key=lambda n: n.start):
+            by_pitch.setdefault(note.pitch, []).append(note)
+        for notes in by_pitch.values():
+            for a, b in zip(notes, notes[1:]):
+                if a.end > b.start:
+                    a.end = max(b.start, a.start + 1e-3)
+    return out
+
+
+def render_midi(pm: pretty_midi.PrettyMIDI, sample_rate: int, soundfont: str | Path | None = None,
+                program: int = PIANO_PROGRAM, gain_db: float = 0.0) -> np.ndarray:
+    """Render every pitched note of `pm` on one soundfont program; returns mono float32 (S,).
+
+    Apply `apply_sustain` first: tinysoundfont ignores CC64. The render lasts until the last note ends plus a
+    short release tail. The result is a deterministic function of the notes.
+    """
+    import tinysoundfont  # imported here: only rendering needs the compiled extension
+
+    events = []  # (time, order, kind, pitch, velocity): note-offs sort before note-ons at the same instant
+    for inst in pm.instruments:
+        if inst.is_drum:
+            continue
+        for n in inst.notes:
+            events.append((n.start, 1, "on", n.pitch, n.velocity))
+            events.append((n.end, 0, "off", n.pitch, 0))
+    events.sort()
+    end_time = (max(e[0] for e in events) if events else 0.0) + RELEASE_TAIL_S
+    total = int(round(end_time * sample_rate))
+    synth = tinysoundfont.Synth(samplerate=sample_rate, gain=gain_db)
+    sfid = synth.sfload(str(soundfont or soundfont_path()))
+    synth.program_select(0, sfid, 0, program)
+    out = np.zeros(total, dtype=np.float32)
+    pos = 0
+    for t, _, kind, pitch, velocity in events:
+        at = min(int(round(t * sample_rate)), total)
+        if at > pos:
+            out[pos:at] = _mono(synth.generate(at - pos))
+            pos = at
+        if kind == "on":
+            synth.noteon(0, pitch, int(velocity))
+        else:
+            synth.noteoff(0, pitch)
+    if total > pos:
+        out[pos:] = _mono(synth.generate(total - pos))
+    return out
+
+
+def _mono(buffer: memoryview) -> np.ndarray:
+    stereo = np.frombuffer(buffer, dtype=np.float32).reshape(-1, 2)
+    return stereo.mean(axis=1)
+
+
+def transpose(pm: pretty_midi.PrettyMIDI, semitones: int) -> pretty_midi.PrettyMIDI:
+    """Copy of `pm` shifted by `semitones`, notes leaving the 88-key range (21..108) dropped."""
+    out = copy.deepcopy(pm)
+    for inst in out.instruments:
+        if inst.is_drum:
+            continue
+        inst.notes = [pretty_midi.Note(n.velocity, n.pitch + semitones, n.start, n.end)
+                      for n in inst.notes if 21 <= n.pitch + semitones <= 108]
+    return out
+
+
+def roll_from_midi(pm: pretty_midi.PrettyMIDI, params: RollParams) -> tuple[np.ndarray, np.ndarray]:
+    """Piano roll of the pitched notes on `params`' grid: (active, onset), each (T, K) uint8 velocities.
+
+    `active[t, k]` is the velocity of the note sounding on key k in frame t (0 = silent); `onset[t, k]` is the
+    velocity of a note starting there. Apply `apply_sustain` first for the sounding length. Notes outside the
+    key range are dropped; every note lasts at least one frame.
+    """
+    notes = [n for inst in pm.instruments if not inst.is_drum for n in inst.notes]
+    frames = max((int(round(n.end * params.fps)) for n in notes), default=0) + 1
+    active = np.zeros((frames, params.n_keys), dtype=np.uint8)
+    onset = np.zeros_like(active)
+    for n in sorted(notes, key=lambda n: n.start):
+        k = n.pitch - params.lowest_pitch
+        if not 0 <= k < params.n_keys:
+            continue
+        s = int(round(n.start * params.fps))
+        e = max(s + 1, int(round(n.end * params.fps)))
+        active[s:e, k] = np.maximum(active[s:e, k], n.velocity)
+        onset[s, k] = max(onset[s, k], n.velocity)
+    return active, onset
+
+
+def midi_from_roll(active: np.ndarray, onset: np.ndarray, params: RollParams,
+                   program: int = PIANO_PROGRAM) -> pretty_midi.PrettyMIDI:
+    """Inverse of `roll_from_midi`: (T, K) active and onset velocity rolls -> a one-instrument PrettyMIDI.
+
+    A note starts at each onset (or where a key turns on without one, taking the active velocity) and lasts
+    while the key stays active, up to the next onset on that key.
+    """
+    if active.shape != onset.shape or active.ndim != 2 or active.shape[1] != params.n_keys:
+        raise ValueError(f"rolls must both be (T, {params.n_keys}), got {active.shape} and {onset.shape}")
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(program=program)
+    frames = active.shape[0]
+    for k in range(params.n_keys):
+        on = active[:, k] > 0
+        starts = np.flatnonzero((onset[:, k] > 0) & on | on & ~np.concatenate([[False], on[:-1]]))
+        for i, s in enumerate(starts):
+            limit = starts[i + 1] if i + 1 < len(starts) else frames
+            e = s + 1
+            while e < limit and on[e]:
+                e += 1
+            velocity = int(onset[s, k] or active[s, k])
+            inst.notes.append(pretty_midi.Note(velocity, k + params.lowest_pitch, float(s) / params.fps, float(e) / params.fps))
+    inst.notes.sort(key=lambda n: (n.start, n.pitch))
+    pm.instruments.append(inst)
+    return pm

@@ -1,0 +1,1 @@
+"""Corpus preparation: labelled sources (EMOPIA MIDI, DEAM audio) -> a memory-mappable training cache."""

@@ -1,0 +1,81 @@
+"""EMOPIA 1.0: list the labelled clips with song-level splits, and turn one MIDI clip into a cache shard."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from moodgen import audio, notes
+from moodgen.config import MelParams, RollParams
+from train.corpus.cache import CorpusError, Shard, SourceClip
+from train.corpus.features import midi_features
+
+LICENCE = "CC BY-NC-SA 4.0 (EMOPIA 1.0, Hung et al., ISMIR 2021)"
+SPLITS = ("train", "val", "test")
+
+
+def read_csv_rows(path: Path, required: set[str]) -> list[dict[str, str]]:
+    """Rows of a CSV (header names stripped of spaces); a missing file or column raises CorpusError."""
+    if not path.is_file():
+        raise CorpusError(f"{path}: expected a CSV file, {'found a folder' if path.is_dir() else 'not found'}")
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = required - set(header)
+        if missing:
+            raise CorpusError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        return [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+
+
+def require_dir(path: Path) -> Path:
+    if not path.exists():
+        raise CorpusError(f"{path}: folder not found")
+    if not path.is_dir():
+        raise CorpusError(f"{path}: expected a folder, found a file")
+    return path
+
+
+def song_of(clip_id: str) -> str:
+    """Q1_<youtube id>_<n> -> <youtube id> (YouTube ids may themselves contain '_')."""
+    return clip_id.split("_", 1)[1].rsplit("_", 1)[0]
+
+
+def list_clips(root: Path) -> tuple[list[SourceClip], list[dict[str, str]]]:
+    """Labelled clips under an EMOPIA_1.0 folder, and the ones that cannot be used (with reasons)."""
+    root = require_dir(Path(root))
+    midis = require_dir(root / "midis")
+    song_split: dict[str, str] = {}
+    for split in SPLITS:
+        for row in read_csv_rows(root / "split" / f"{split}_SL.csv", {"songID"}):
+            song_split[row["songID"]] = split
+    clips, skipped = [], []
+    for row in read_csv_rows(root / "label.csv", {"ID", "4Q"}):
+        clip_id, path = row["ID"], midis / f"{row['ID']}.mid"
+        split = song_split.get(song_of(clip_id))
+        reason = None
+        if row["4Q"] not in {"1", "2", "3", "4"}:
+            reason = f"quadrant label {row['4Q']!r} is not 1-4"
+        elif split is None:
+            reason = "song is in no split file"
+        elif not path.is_file():
+            reason = "MIDI file not found"
+        if reason:
+            skipped.append({"path": str(path), "reason": reason})
+            continue
+        clips.append(SourceClip(clip_id, path, "emopia", song_of(clip_id), split, int(row["4Q"]), LICENCE))
+    return sorted(clips, key=lambda c: c.clip_id), skipped
+
+
+def process_midi_clip(clip: SourceClip, key: str, mel_params: MelParams, roll_params: RollParams,
+                      transpositions: tuple[int, ...], gain_db: float) -> Shard:
+    """Render `clip` (sustain applied) at each transposition; keep the untransposed audio and piano roll."""
+    pm = notes.apply_sustain(notes.load_midi(clip.path))
+    mels, wav = {}, None
+    for t in transpositions:
+        y = notes.render_midi(notes.transpose(pm, t) if t else pm, mel_params.sample_rate, gain_db=gain_db)
+        mels[t] = audio.mel_from_audio(y, mel_params).numpy().T.astype(np.float16)
+        if t == 0:
+            wav = audio.to_pcm16(y)
+    active, onset = notes.roll_from_midi(pm, roll_params)
+    return Shard(key, mels, wav, np.stack([active, onset], axis=1), midi_features(pm))
