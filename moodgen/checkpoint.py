@@ -27,6 +27,9 @@ def component_classes(kind: str) -> tuple[type, type]:
     if kind in ("flow", "mel_flow", "note_flow"):
         from moodgen.model import FlowConfig, FlowModel
         return FlowConfig, FlowModel
+    if kind == "judge":
+        from moodgen.judge import JudgeConfig, JudgeNet
+        return JudgeConfig, JudgeNet
     raise ValueError(f"unknown checkpoint component kind {kind!r}")
 
 

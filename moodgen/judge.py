@@ -1,0 +1,138 @@
+"""The mood judge: a small CNN that says where a clip lands on the valence/arousal pad.
+
+Trained only on real audio (EMOPIA renders, `python -m train.judge`); used to report on generated clips, never to
+train, tune or select the generator. Input is the normalized log-mel every part of moodgen shares: (B, M, T) in
+[-1, 1] with absolute dB levels, so loudness (an arousal cue) reaches the network. Mel bands are the channels of a
+1D convolution over time; global mean+max pooling over time makes any clip length work. Outputs: (valence,
+arousal) in [-1, 1] (tanh), logits of the four Russell quadrants Q1..Q4, and the penultimate-layer embedding used
+for distances between sets of clips (Frechet distance, KID, diversity, memorization).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from moodgen.config import MelParams
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    n_mels: int = 128
+    channels: tuple[int, ...] = (128, 128, 192, 256)
+    kernel_sizes: tuple[int, ...] = (5, 5, 3, 3)
+    embed_dim: int = 64
+    dropout: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.n_mels < 1 or self.embed_dim < 1 or not self.channels:
+            raise ValueError(f"invalid JudgeConfig sizes: {self}")
+        if len(self.channels) != len(self.kernel_sizes):
+            raise ValueError(f"channels and kernel_sizes need the same length, got {self.channels} and "
+                             f"{self.kernel_sizes}")
+        if any(k % 2 == 0 or k < 1 for k in self.kernel_sizes):
+            raise ValueError(f"kernel sizes must be odd, got {self.kernel_sizes}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def min_frames(self) -> int:
+        """Shortest input the pooling stack accepts; shorter inputs are padded with silence (-1)."""
+        return 2 ** (len(self.channels) - 1)
+
+
+class JudgeNet(nn.Module):
+    """(B, M, T) normalized log-mel -> ((B, 2) valence/arousal in [-1, 1], (B, 4) quadrant logits, (B, D) embedding)."""
+
+    def __init__(self, config: JudgeConfig):
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        c_in = config.n_mels
+        for i, (c, k) in enumerate(zip(config.channels, config.kernel_sizes)):
+            layers += [nn.Conv1d(c_in, c, k, padding=k // 2), nn.BatchNorm1d(c), nn.ReLU()]
+            if i < len(config.channels) - 1:  # halve time between blocks: ~86 -> ~11 frames/s at the top
+                layers.append(nn.MaxPool1d(2))
+            c_in = c
+        self.features = nn.Sequential(*layers)
+        self.embedding = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(2 * c_in, config.embed_dim), nn.ReLU())
+        self.mood_head = nn.Linear(config.embed_dim, 2)
+        self.quadrant_head = nn.Linear(config.embed_dim, 4)
+
+    def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if mel.ndim != 3 or mel.shape[1] != self.config.n_mels:
+            raise ValueError(f"expected (B, {self.config.n_mels}, T) mels, got {tuple(mel.shape)}")
+        if mel.shape[-1] < self.config.min_frames:
+            mel = F.pad(mel, (0, self.config.min_frames - mel.shape[-1]), value=-1.0)
+        h = self.features(mel)
+        pooled = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
+        emb = self.embedding(pooled)
+        return torch.tanh(self.mood_head(emb)), self.quadrant_head(emb), emb
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything the judge says about one clip."""
+
+    valence: float
+    arousal: float
+    quadrant_probs: np.ndarray  # (4,) for Q1..Q4
+    embedding: np.ndarray  # (D,)
+
+    @property
+    def quadrant(self) -> int:
+        return int(np.argmax(self.quadrant_probs)) + 1
+
+
+class Judge:
+    """Inference wrapper around a trained `JudgeNet` (kind "judge" in moodgen.checkpoint)."""
+
+    def __init__(self, net: JudgeNet, mel_params: MelParams, metadata: dict | None = None,
+                 device: torch.device | str = "cpu"):
+        if net.config.n_mels != mel_params.n_mels:
+            raise ValueError(f"judge expects {net.config.n_mels} mel bands, MelParams has {mel_params.n_mels}")
+        self.net = net.to(device).eval()
+        self.mel_params = mel_params
+        self.metadata = metadata or {}
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_file(cls, path: str | Path, device: torch.device | str = "cpu") -> "Judge":
+        from moodgen.checkpoint import load_component  # checkpoint imports this module to register the kind
+
+        net, meta = load_component(path, "judge", device)
+        return cls(net, meta["mel_params_obj"], meta, device)
+
+    def assess_batch(self, mels: np.ndarray | torch.Tensor) -> list[Assessment]:
+        """(B, M, T) mels of equal length -> one Assessment each."""
+        x = torch.as_tensor(np.asarray(mels, dtype=np.float32), device=self.device)
+        if x.ndim != 3:
+            raise ValueError(f"expected (B, M, T) mels, got shape {tuple(x.shape)}")
+        with torch.no_grad():
+            va, logits, emb = self.net(x)
+        va, probs, emb = va.cpu().numpy(), logits.softmax(-1).cpu().numpy(), emb.cpu().numpy()
+        return [Assessment(float(v[0]), float(v[1]), p, e) for v, p, e in zip(va, probs, emb)]
+
+    def assess(self, mel: np.ndarray | torch.Tensor) -> Assessment:
+        """(M, T) mel -> Assessment (one forward pass for all outputs)."""
+        mel = np.asarray(mel, dtype=np.float32)
+        if mel.ndim != 2:
+            raise ValueError(f"expected an (M, T) mel, got shape {mel.shape}")
+        return self.assess_batch(mel[None])[0]
+
+    def predict(self, mel: np.ndarray) -> tuple[float, float]:
+        """(M, T) -> judged (valence, arousal) in [-1, 1]."""
+        a = self.assess(mel)
+        return a.valence, a.arousal
+
+    def quadrant_probs(self, mel: np.ndarray) -> np.ndarray:
+        """(M, T) -> (4,) probabilities of Q1..Q4."""
+        return self.assess(mel).quadrant_probs
+
+    def embed(self, mel: np.ndarray) -> np.ndarray:
+        """(M, T) -> (D,) penultimate-layer embedding."""
+        return self.assess(mel).embedding

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import torch
+
+from moodgen.checkpoint import load_component, read_metadata, save_component
+from moodgen.config import MelParams
+from moodgen.judge import Judge, JudgeConfig, JudgeNet
+
+SMALL = JudgeConfig(n_mels=16, channels=(8, 12), kernel_sizes=(3, 3), embed_dim=6)
+
+
+def small_params() -> MelParams:
+    return MelParams(n_mels=16)
+
+
+def test_shapes_and_ranges():
+    torch.manual_seed(0)
+    net = JudgeNet(SMALL).eval()
+    va, logits, emb = net(torch.randn(3, 16, 40) * 3)
+    assert va.shape == (3, 2) and logits.shape == (3, 4) and emb.shape == (3, 6)
+    assert va.abs().max() <= 1.0
+    # inputs shorter than the pooling stack are padded, not rejected
+    va, _, _ = net(torch.zeros(1, 16, 1))
+    assert va.shape == (1, 2)
+
+
+def test_rejects_wrong_band_count():
+    with pytest.raises(ValueError, match="mels"):
+        JudgeNet(SMALL)(torch.zeros(1, 17, 40))
+    with pytest.raises(ValueError, match="mel bands"):
+        Judge(JudgeNet(SMALL), MelParams())
+
+
+def test_config_validation():
+    with pytest.raises(ValueError):
+        JudgeConfig(channels=(8, 8), kernel_sizes=(3,))
+    with pytest.raises(ValueError):
+        JudgeConfig(kernel_sizes=(4, 3, 3, 3))
+
+
+def test_save_load_gives_identical_predictions(tmp_path):
+    torch.manual_seed(1)
+    net = JudgeNet(SMALL)
+    # non-trivial BatchNorm statistics, so a lost buffer would change the outputs
+    net.train()
+    with torch.no_grad():
+        net(torch.randn(8, 16, 50) * 0.5 + 0.2)
+    net.eval()
+    path = save_component(tmp_path / "judge.safetensors", net, "judge", small_params(),
+                          {"git_sha": "x", "test_quadrant_accuracy": 0.5}, half=False)
+    loaded, meta = load_component(path, "judge")
+    assert meta["config"]["embed_dim"] == 6
+    assert read_metadata(path)["provenance"]["test_quadrant_accuracy"] == 0.5
+    mel = np.random.default_rng(2).uniform(-1, 1, (16, 70)).astype(np.float32)
+    judge_a = Judge(net, small_params())
+    judge_b = Judge.from_file(path)
+    assert judge_a.predict(mel) == judge_b.predict(mel)
+    np.testing.assert_array_equal(judge_a.embed(mel), judge_b.embed(mel))
+    probs = judge_b.quadrant_probs(mel)
+    assert probs.shape == (4,) and abs(probs.sum() - 1.0) < 1e-5
+    assessment = judge_b.assess(mel)
+    assert assessment.quadrant == int(np.argmax(probs)) + 1
+    assert (assessment.valence, assessment.arousal) == judge_b.predict(mel)
+
+
+def test_batch_matches_single():
+    torch.manual_seed(3)
+    judge = Judge(JudgeNet(SMALL), small_params())
+    mels = np.random.default_rng(4).uniform(-1, 1, (3, 16, 33)).astype(np.float32)
+    batch = judge.assess_batch(mels)
+    for mel, a in zip(mels, batch):
+        v, ar = judge.predict(mel)
+        assert abs(v - a.valence) < 1e-5 and abs(ar - a.arousal) < 1e-5
