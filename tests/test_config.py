@@ -1,0 +1,61 @@
+"""MelParams / RollParams validation and the dict round trip every checkpoint relies on."""
+import dataclasses
+
+import pytest
+
+from moodgen.config import MelParams, RollParams, from_dict, from_json, to_dict, to_json
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"hop_length": 0}, "hop_length"),
+    ({"hop_length": 2048}, "hop_length"),
+    ({"fmin": -1.0}, "fmin"),
+    ({"fmin": 500.0, "fmax": 400.0}, "fmin"),
+    ({"fmax": 20000.0}, "fmax"),
+    ({"n_mels": 0}, "n_mels"),
+    ({"n_mels": 514}, "n_mels"),
+    ({"db_min": 10.0, "db_max": 10.0}, "db_min"),
+])
+def test_mel_params_rejects_invalid(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MelParams(**kwargs)
+
+
+def test_mel_params_defaults_and_derived_numbers():
+    p = MelParams()
+    assert p.n_freqs == p.n_fft // 2 + 1 == 513
+    assert p.frames_per_second == pytest.approx(22050 / 256)
+    # centered STFT: T = S // hop + 1
+    assert p.frames_for(10.0) == 220500 // 256 + 1
+
+
+def test_mel_params_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        MelParams().n_mels = 64
+
+
+@pytest.mark.parametrize("kwargs", [{"fps": 0}, {"n_keys": 0}, {"lowest_pitch": 100}, {"lowest_pitch": -1}])
+def test_roll_params_rejects_invalid(kwargs):
+    with pytest.raises(ValueError, match="RollParams"):
+        RollParams(**kwargs)
+
+
+@pytest.mark.parametrize("config", [MelParams(), MelParams(n_mels=80, hop_length=128, db_min=-80.0), RollParams(fps=8)])
+def test_dict_and_json_round_trip(config):
+    assert from_dict(type(config), to_dict(config)) == config
+    assert from_json(type(config), to_json(config)) == config
+
+
+def test_from_dict_fills_defaults_for_missing_fields():
+    assert from_dict(MelParams, {"n_mels": 64}) == MelParams(n_mels=64)
+
+
+def test_from_dict_refuses_unknown_fields():
+    data = dict(to_dict(MelParams()), n_mel_bands=64)
+    with pytest.raises(ValueError, match="n_mel_bands"):
+        from_dict(MelParams, data)
+
+
+def test_from_dict_still_validates():
+    with pytest.raises(ValueError, match="hop_length"):
+        from_dict(MelParams, {"hop_length": -5})
