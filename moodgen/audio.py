@@ -78,15 +78,19 @@ def magnitude_from_mel_pinv(mel: torch.Tensor, params: MelParams) -> torch.Tenso
 
 
 def griffin_lim(magnitude: torch.Tensor, params: MelParams, n_iter: int = 32, momentum: float = 0.99,
-                seed: int = 0, length: int | None = None) -> torch.Tensor:
+                seed: int = 0, length: int | None = None, init_phase: torch.Tensor | None = None) -> torch.Tensor:
     """Fast Griffin-Lim (Perraudin et al. 2013) from linear magnitude, (..., F, T) -> (..., S).
 
-    Phases start from a seeded random draw, so the same input and seed always give the same audio.
+    Phases start from `init_phase` (..., F, T) when given, else from a seeded random draw, so the same input and seed
+    always give the same audio.
     """
     if not 0.0 <= momentum < 1.0:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    phase = torch.rand(magnitude.shape, generator=gen).to(magnitude.device) * (2 * torch.pi)
+    if init_phase is not None:
+        phase = init_phase.to(magnitude.device)
+    else:
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        phase = torch.rand(magnitude.shape, generator=gen).to(magnitude.device) * (2 * torch.pi)
     angles = torch.polar(torch.ones_like(magnitude), phase)
     previous = torch.zeros_like(angles)
     for _ in range(n_iter):
