@@ -124,6 +124,27 @@ class Judge:
             raise ValueError(f"expected an (M, T) mel, got shape {mel.shape}")
         return self.assess_batch(mel[None])[0]
 
+    def assess_windows(self, mel: np.ndarray, window_frames: int) -> Assessment:
+        """Judge a long (M, T) mel as the mean over its non-overlapping windows of `window_frames` frames.
+
+        The judge was trained on crops of a few seconds; averaging window verdicts keeps a long piece on the scale
+        of a short generated clip. A trailing window shorter than half a window is dropped (unless it is all).
+        """
+        mel = np.asarray(mel, dtype=np.float32)
+        if window_frames < 1:
+            raise ValueError(f"window_frames must be positive, got {window_frames}")
+        n_full = mel.shape[-1] // window_frames
+        windows = [mel[:, i * window_frames:(i + 1) * window_frames] for i in range(n_full)]
+        rest = mel[:, n_full * window_frames:]
+        if not windows or rest.shape[-1] >= window_frames // 2:
+            windows.append(rest)
+        parts = self.assess_batch(np.stack(windows[:n_full])) if n_full else []
+        if len(windows) > n_full:
+            parts.append(self.assess(windows[-1]))
+        return Assessment(float(np.mean([p.valence for p in parts])), float(np.mean([p.arousal for p in parts])),
+                          np.mean([p.quadrant_probs for p in parts], axis=0),
+                          np.mean([p.embedding for p in parts], axis=0))
+
     def predict(self, mel: np.ndarray) -> tuple[float, float]:
         """(M, T) -> judged (valence, arousal) in [-1, 1]."""
         a = self.assess(mel)

@@ -71,3 +71,22 @@ def test_batch_matches_single():
     for mel, a in zip(mels, batch):
         v, ar = judge.predict(mel)
         assert abs(v - a.valence) < 1e-5 and abs(ar - a.arousal) < 1e-5
+
+
+def test_train_judge_smoke(tmp_path):
+    """A few steps on a synthetic cache: the exported file loads, and its provenance carries the held-out numbers."""
+    from synthetic_cache import make_cache
+    from train.judge import JudgeTrainConfig, train
+
+    cache = make_cache(tmp_path / "cache")
+    config = JudgeTrainConfig(cache_dir=str(cache), out=str(tmp_path / "ck" / "judge.safetensors"),
+                              report_dir=str(tmp_path / "reports"), vgmidi_csv="", model=SMALL, minutes=5,
+                              max_steps=4, batch_size=4, eval_every=2, crop_seconds=(2.0, 3.0))
+    report = train(config, "test")
+    judge = Judge.from_file(config.out)
+    prov = judge.metadata["provenance"]
+    assert prov["steps"] == 4 and prov["best_step"] in (2, 4)
+    assert prov["data_manifest_hash"] and prov["command"] == "test"
+    assert 0.0 <= prov["test"]["quadrant_accuracy"] <= 1.0 and prov["test"]["n"] == 8
+    assert (tmp_path / "reports" / "judge.md").read_text().startswith("# Mood judge")
+    assert len(report["history"]) == 2
