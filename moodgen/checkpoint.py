@@ -30,6 +30,9 @@ def component_classes(kind: str) -> tuple[type, type]:
     if kind == "judge":
         from moodgen.judge import JudgeConfig, JudgeNet
         return JudgeConfig, JudgeNet
+    if kind == "inverter":
+        from moodgen.inverter import InverterConfig, MelInverter
+        return InverterConfig, MelInverter
     raise ValueError(f"unknown checkpoint component kind {kind!r}")
 
 

@@ -175,3 +175,37 @@ def midi_from_roll(active: np.ndarray, onset: np.ndarray, params: RollParams,
     inst.notes.sort(key=lambda n: (n.start, n.pitch))
     pm.instruments.append(inst)
     return pm
+
+
+ONSET_FLOOR = 0.2  # an onset's encoded value is at least this, far from the -1 of "no onset"
+
+
+def encode_roll(active: np.ndarray, onset: np.ndarray) -> np.ndarray:
+    """(T, K) uint8 velocity rolls -> (2K, T) float32 in [-1, 1] for the note engine.
+
+    Rows 0..K-1: +1 where a key sounds, -1 elsewhere. Rows K..2K-1: -1 without an onset, else
+    ONSET_FLOOR + (1 - ONSET_FLOOR) * velocity / 127, so loudness is carried by the onsets.
+    """
+    act = np.where(active > 0, 1.0, -1.0)
+    ons = np.where(onset > 0, ONSET_FLOOR + (1 - ONSET_FLOOR) * onset / 127.0, -1.0)
+    return np.concatenate([act, ons], axis=1).T.astype(np.float32)
+
+
+def decode_roll(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of `encode_roll` for model output: (2K, T) float -> (active, onset) (T, K) uint8 velocities.
+
+    A key sounds where its row is > 0; an onset is where the onset row is above the midpoint between "none" (-1)
+    and the floor; an onset also makes its key sound for that frame. Sounding frames carry the velocity of the
+    onset that started them (64 when a note has none).
+    """
+    k = x.shape[0] // 2
+    on_thresh = (ONSET_FLOOR - 1.0) / 2.0
+    onset_vel = np.clip((x[k:].T - ONSET_FLOOR) / (1 - ONSET_FLOOR) * 127.0, 1, 127)
+    onset = np.where(x[k:].T > on_thresh, onset_vel, 0).round().astype(np.uint8)
+    sounding = (x[:k].T > 0) | (onset > 0)
+    active = np.zeros_like(onset)
+    current = np.full(k, 64, dtype=np.uint8)
+    for t in range(sounding.shape[0]):
+        current = np.where(onset[t] > 0, onset[t], current)
+        active[t] = np.where(sounding[t], current, 0)
+    return active, onset

@@ -23,7 +23,7 @@ from moodgen import notes
 from train.corpus import deam, emopia
 from train.corpus.cache import (CorpusError, SourceClip, consolidate, save_shard, sha256_file, sha256_text,
                                 shard_key_on_disk, shard_path)
-from train.corpus.features import arousal_score, place_in_quadrant, valence_score
+from train.corpus.features import LABELS_VERSION, arousal_score, place_in_quadrant, valence_score
 from moodgen.mood import quadrant_by_number
 
 DEFAULT_ROOTS = {"emopia": "../shared/data/emopia/EMOPIA_1.0", "deam": "../shared/data/deam"}
@@ -104,19 +104,24 @@ def prepare(source: str, root: Path, cache_dir: Path, settings: PrepareSettings,
     skipped = skipped + sorted(failed, key=lambda f: f["path"])
     manifest = {
         "source": source, "root": str(root), "licence": licence,
-        "sources": {c.clip_id: {"path": str(c.path), "key": keys[c.clip_id]} for c in good},
+        # labels and splits are listed so that an annotation change alone still re-consolidates
+        "sources": {c.clip_id: {"path": str(c.path), "key": keys[c.clip_id], "split": c.split, "quadrant": c.quadrant,
+                                "valence": c.valence, "arousal": c.arousal, "features": dict(c.features)}
+                    for c in good},
         "settings": asdict(settings), "shard_version": SHARD_VERSION, "skipped": skipped,
+        "labels_version": LABELS_VERSION,  # a new score formula re-derives labels at consolidation
     }
     manifest_path = cache_dir / "manifest.json"
     previous = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
     comparable = json.loads(json.dumps(manifest))  # tuples become lists, as they are on disk
     unchanged = previous is not None and all(previous.get(k) == v for k, v in comparable.items())
-    if todo or not unchanged:
+    redone = any(str(c.path) not in failed_paths for c in todo)  # a clip that fails again changes nothing
+    if redone or not unchanged:
         from train.corpus.cache import load_shard  # features live in the shards
         features = {c.clip_id: load_shard(shard_path(cache_dir, c.clip_id)).features for c in good
                     if c.valence is None}
         consolidate(cache_dir, good, derived_labels(good, features), manifest)
-    return {"clips": len(clips), "processed": len(todo), "skipped": len(skipped), "consolidated": bool(todo or not unchanged)}
+    return {"clips": len(clips), "processed": len(todo), "skipped": len(skipped), "consolidated": redone or not unchanged}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,6 +54,7 @@ class SourceClip:
     licence: str
     valence: float | None = None
     arousal: float | None = None
+    features: tuple[tuple[str, float], ...] = ()  # from the annotations (DEAM's rater spread), joined to the shard's
 
 
 @dataclass
@@ -147,7 +148,8 @@ def consolidate(cache_dir: Path, clips: list[SourceClip], labels: dict[str, tupl
         for t in sorted(s.mels):
             rows.append({"clip_id": c.clip_id, "song_id": c.song_id, "source": c.source, "split": c.split,
                          "quadrant": c.quadrant, "valence": float(v), "arousal": float(a), "transpose": t,
-                         "licence": c.licence, "features": s.features, "clip_index": len(audio_parts)})
+                         "licence": c.licence, "features": {**dict(c.features), **s.features},
+                         "clip_index": len(audio_parts)})
             mel_parts.append(s.mels[t])
         audio_parts.append(s.audio)
         roll_parts.append(s.rolls)

@@ -1,10 +1,51 @@
-"""DEAM (placeholder until the DEAM loader lands)."""
-LICENCE = "DEAM (Aljanaki, Yang & Soleymani, PLOS ONE 2017): research use"
+"""DEAM (MediaEval Database for Emotional Analysis in Music): list the annotated songs, turn one mp3 into a shard.
+
+Reads the official layout (DEAM_Annotations/..., DEAM_audio/MEMD_audio/) or a flat copy (annotations/,
+MEMD_audio/); the folder reading itself lives in `moodgen.atlas.read_deam`, shared with the atlas. Labels are the
+song-level static means mapped from the 1-9 scale to [-1, 1]; the split is drawn from a hash of the song id, so it
+is song-level and the same on every machine.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from moodgen import audio
+from moodgen.atlas import DEAM_LICENCE, load_audio_file, read_deam
+from moodgen.config import MelParams
+from moodgen.mood import quadrant_of
+from train.corpus.cache import CorpusError, Shard, SourceClip
+
+LICENCE = DEAM_LICENCE
 
 
-def list_clips(root):
-    raise NotImplementedError("DEAM loader not written yet")
+def split_of(song_id: str) -> str:
+    """Deterministic song-level split, 80/10/10 train/val/test by a hash of the id."""
+    bucket = int(hashlib.sha256(f"deam:{song_id}".encode()).hexdigest()[:8], 16) % 10
+    return "train" if bucket < 8 else "val" if bucket == 8 else "test"
 
 
-def process_audio_clip(clip, key, mel_params):
-    raise NotImplementedError("DEAM loader not written yet")
+def list_clips(root: Path) -> tuple[list[SourceClip], list[dict[str, str]]]:
+    """Annotated songs whose mp3 is present, and the ones that cannot be used (with reasons)."""
+    try:
+        songs = read_deam(root)
+    except ValueError as exc:
+        raise CorpusError(str(exc)) from None
+    clips, skipped = [], []
+    for s in songs:
+        if not s.audio_path.is_file():
+            skipped.append({"path": str(s.audio_path), "reason": "mp3 not found"})
+            continue
+        clips.append(SourceClip(f"deam_{s.song_id}", s.audio_path, "deam", s.song_id, split_of(s.song_id),
+                                quadrant_of(s.valence, s.arousal).number, LICENCE, s.valence, s.arousal, s.features))
+    return clips, skipped
+
+
+def process_audio_clip(clip: SourceClip, key: str, mel_params: MelParams) -> Shard:
+    """Decode the song mono at the mel sample rate; its mel, int16 audio and loudness (no piano roll)."""
+    y = load_audio_file(clip.path, mel_params.sample_rate)
+    mel = audio.mel_from_audio(y, mel_params).numpy().T.astype(np.float16)
+    features = {"duration_s": len(y) / mel_params.sample_rate, "rms_db": audio.rms_db(y)}
+    return Shard(key, {0: mel}, audio.to_pcm16(y), None, features)

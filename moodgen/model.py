@@ -1,0 +1,215 @@
+"""Conditional flow-matching generator: a 1D U-Net over time whose channels are the features of one frame
+(mel bands for the mel engine, piano-roll key channels for the note engine), conditioned on (valence, arousal).
+
+Shapes: x (B, C, T), t (B,), mood (B, 2), drop (B,) bool. T must be a multiple of `FlowModel.time_multiple`;
+`sample` pads and crops for any T.
+Rectified flow: x_t = (1 - t) x0 + t x1 with x0 ~ N(0, I) noise and x1 data; the network predicts x1 - x0.
+The condition is dropped (replaced by a learned null embedding) on a fraction of training examples, which gives
+classifier-free guidance at sampling time: v = v_uncond + g (v_cond - v_uncond).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    in_channels: int = 128
+    base_channels: int = 96
+    channel_mults: tuple[int, ...] = (1, 2, 3, 4)
+    blocks_per_level: int = 2
+    kernel_size: int = 5
+    cond_dim: int = 256
+    mood_frequencies: int = 8  # Fourier features of each mood axis: sin/cos at 2^k * pi, k < this
+    attention_heads: int = 4  # one self-attention layer at the bottleneck for long-range coherence (0 = none)
+    groups: int = 8
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.in_channels < 1 or self.base_channels < 1 or not self.channel_mults:
+            raise ValueError(f"invalid FlowConfig sizes: {self}")
+        for m in self.channel_mults:
+            if (self.base_channels * m) % self.groups:
+                raise ValueError(f"base_channels*{m} = {self.base_channels * m} not divisible by groups={self.groups}")
+        bottleneck = self.base_channels * self.channel_mults[-1]
+        if self.attention_heads and bottleneck % self.attention_heads:
+            raise ValueError(f"bottleneck width {bottleneck} not divisible by attention_heads={self.attention_heads}")
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of t in [0, 1], (B,) -> (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+    angles = (t[:, None] * 1000.0) * freqs[None]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+def mood_fourier_features(mood: torch.Tensor, n_freq: int) -> torch.Tensor:
+    """(B, 2) in [-1, 1] -> (B, 2 + 4 n_freq): the raw values plus sin/cos at octave-spaced frequencies."""
+    freqs = (2.0 ** torch.arange(n_freq, device=mood.device)) * math.pi
+    angles = mood[:, :, None] * freqs  # (B, 2, n_freq)
+    return torch.cat([mood, angles.sin().flatten(1), angles.cos().flatten(1)], dim=1)
+
+
+class ResBlock(nn.Module):
+    """GroupNorm-SiLU-Conv twice with FiLM from the conditioning vector; (B, Cin, T) -> (B, Cout, T)."""
+
+    def __init__(self, c_in: int, c_out: int, config: FlowConfig):
+        super().__init__()
+        k = config.kernel_size
+        self.norm1 = nn.GroupNorm(config.groups, c_in)
+        self.conv1 = nn.Conv1d(c_in, c_out, k, padding=k // 2)
+        self.film = nn.Linear(config.cond_dim, 2 * c_out)
+        self.norm2 = nn.GroupNorm(config.groups, c_out)
+        self.dropout = nn.Dropout(config.dropout)
+        self.conv2 = nn.Conv1d(c_out, c_out, k, padding=k // 2)
+        nn.init.zeros_(self.conv2.weight)  # each block starts as the identity
+        nn.init.zeros_(self.conv2.bias)
+        self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.film(cond)[:, :, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        h = self.conv2(self.dropout(F.silu(h)))
+        return self.skip(x) + h
+
+
+class SelfAttention(nn.Module):
+    """Pre-norm multi-head self-attention over time, residual; (B, C, T) -> (B, C, T)."""
+
+    def __init__(self, channels: int, heads: int, groups: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, channels)
+        self.attn = nn.MultiheadAttention(channels, heads, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm(x).transpose(1, 2)
+        out, _ = self.attn(h, h, h, need_weights=False)
+        return x + out.transpose(1, 2)
+
+
+class FlowModel(nn.Module):
+    """Velocity network v(x_t, t, mood) of a conditional rectified flow."""
+
+    def __init__(self, config: FlowConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        widths = [c.base_channels * m for m in c.channel_mults]
+        self.t_mlp = nn.Sequential(nn.Linear(c.cond_dim, c.cond_dim), nn.SiLU(), nn.Linear(c.cond_dim, c.cond_dim))
+        self.mood_mlp = nn.Sequential(nn.Linear(2 + 4 * c.mood_frequencies, c.cond_dim), nn.SiLU(),
+                                      nn.Linear(c.cond_dim, c.cond_dim))
+        self.null_mood = nn.Parameter(torch.zeros(c.cond_dim))
+        self.stem = nn.Conv1d(c.in_channels, widths[0], c.kernel_size, padding=c.kernel_size // 2)
+        self.down = nn.ModuleList()
+        self.downsample = nn.ModuleList()
+        skip_widths = []
+        w_prev = widths[0]
+        for i, w in enumerate(widths):
+            blocks = nn.ModuleList()
+            for _ in range(c.blocks_per_level):
+                blocks.append(ResBlock(w_prev, w, c))
+                w_prev = w
+            self.down.append(blocks)
+            skip_widths.append(w)
+            self.downsample.append(nn.Conv1d(w, w, 4, stride=2, padding=1) if i < len(widths) - 1 else nn.Identity())
+        self.mid1 = ResBlock(w_prev, w_prev, c)
+        self.mid_attn = SelfAttention(w_prev, c.attention_heads, c.groups) if c.attention_heads else nn.Identity()
+        self.mid2 = ResBlock(w_prev, w_prev, c)
+        self.up = nn.ModuleList()
+        self.upsample = nn.ModuleList()
+        for i, w in reversed(list(enumerate(widths))):
+            blocks = nn.ModuleList()
+            for j in range(c.blocks_per_level):
+                blocks.append(ResBlock(w_prev + (skip_widths[i] if j == 0 else 0), w, c))
+                w_prev = w
+            self.up.append(blocks)
+            self.upsample.append(nn.Conv1d(w, widths[i - 1], 3, padding=1) if i > 0 else nn.Identity())
+            if i > 0:
+                w_prev = widths[i - 1]
+        self.head = nn.Sequential(nn.GroupNorm(c.groups, w_prev), nn.SiLU(),
+                                  nn.Conv1d(w_prev, c.in_channels, c.kernel_size, padding=c.kernel_size // 2))
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    @property
+    def time_multiple(self) -> int:
+        return 2 ** (len(self.config.channel_mults) - 1)
+
+    def condition(self, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+        """(B,), (B, 2), (B,) bool -> (B, cond_dim). Dropped rows use the learned null mood embedding."""
+        m = self.mood_mlp(mood_fourier_features(mood, self.config.mood_frequencies))
+        m = torch.where(drop[:, None], self.null_mood.expand_as(m), m)
+        return self.t_mlp(timestep_embedding(t, self.config.cond_dim)) + m
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+        """(B, C, T) -> predicted velocity (B, C, T)."""
+        if x.shape[-1] % self.time_multiple:
+            raise ValueError(f"T={x.shape[-1]} must be a multiple of {self.time_multiple}")
+        cond = self.condition(t, mood, drop)
+        h = self.stem(x)
+        skips = []
+        for blocks, down in zip(self.down, self.downsample):
+            for block in blocks:
+                h = block(h, cond)
+            skips.append(h)
+            h = down(h)
+        h = self.mid2(self.mid_attn(self.mid1(h, cond)), cond)
+        for blocks, up in zip(self.up, self.upsample):
+            h = torch.cat([h, skips.pop()], dim=1)
+            for block in blocks:
+                h = block(h, cond)
+            if not isinstance(up, nn.Identity):
+                h = up(F.interpolate(h, scale_factor=2, mode="nearest"))
+        return self.head(h)
+
+
+def flow_matching_loss(model: FlowModel, x1: torch.Tensor, mood: torch.Tensor, cond_dropout: float,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """Rectified-flow MSE for a batch of data x1 (B, C, T) with moods (B, 2); t ~ U(0, 1)."""
+    b = x1.shape[0]
+    dev = x1.device
+    x0 = torch.randn(x1.shape, generator=generator, device="cpu").to(dev)
+    t = torch.rand(b, generator=generator, device="cpu").to(dev)
+    drop = (torch.rand(b, generator=generator, device="cpu") < cond_dropout).to(dev)
+    xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
+    return F.mse_loss(model(xt, t, mood, drop), x1 - x0)
+
+
+@torch.no_grad()
+def sample(model: FlowModel, mood: torch.Tensor, frames: int, steps: int = 16, guidance: float = 2.0,
+           seed: int = 0) -> torch.Tensor:
+    """Euler integration of the guided flow from noise; mood (B, 2) -> x1 (B, C, frames).
+
+    guidance 1 is the plain conditional model, 0 the unconditional one. The noise comes from a CPU generator
+    seeded with `seed`, so results are identical for identical inputs on the same device.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    dev = next(model.parameters()).device
+    b = mood.shape[0]
+    padded = -(-frames // model.time_multiple) * model.time_multiple
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    x = torch.randn((b, model.config.in_channels, padded), generator=gen).to(dev)
+    mood = mood.to(dev, torch.float32)
+    both_moods = torch.cat([mood, mood])
+    drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(dev)
+    for i in range(steps):
+        t = torch.full((b,), i / steps, device=dev)
+        if guidance == 1.0:
+            v = model(x, t, mood, drop[:b])
+        else:
+            v_cond, v_uncond = model(torch.cat([x, x]), torch.cat([t, t]), both_moods, drop).chunk(2)
+            v = v_uncond + guidance * (v_cond - v_uncond)
+        x = x + v / steps
+    return x[..., :frames]

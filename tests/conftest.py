@@ -1,0 +1,51 @@
+"""Shared fixtures: a tiny random-weights checkpoint folder that exercises every inference path quickly."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from moodgen.checkpoint import save_component
+from moodgen.config import MelParams, RollParams, to_dict
+from moodgen.model import FlowConfig, FlowModel
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def tiny_flow(in_channels: int, seed: int) -> FlowModel:
+    torch.manual_seed(seed)
+    model = FlowModel(FlowConfig(in_channels=in_channels, base_channels=8, channel_mults=(1, 2), blocks_per_level=1,
+                                 kernel_size=3, cond_dim=16, mood_frequencies=2, attention_heads=2, groups=4))
+    with torch.no_grad():  # random (not zero) output layer, so samples depend on the mood and the seed
+        model.head[-1].weight.normal_(0, 0.5)
+        for block in model.modules():
+            if hasattr(block, "conv2"):
+                block.conv2.weight.normal_(0, 0.1)
+    return model
+
+
+def write_tiny_checkpoints(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    provenance = {"git_sha": "test", "data_manifest_hash": "test", "steps": 0, "wall_time_s": 0.0,
+                  "roll_params": to_dict(RollParams()), "sampler": {"steps": 4, "guidance": 2.0}}
+    save_component(folder / "note_flow.safetensors", tiny_flow(2 * RollParams().n_keys, 0), "note_flow",
+                   MelParams(), provenance)
+    save_component(folder / "mel_flow.safetensors", tiny_flow(MelParams().n_mels, 1), "mel_flow",
+                   MelParams(), provenance)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> Path:
+    """A checkpoints/ folder with tiny note and mel engines (random weights)."""
+    return write_tiny_checkpoints(tmp_path_factory.mktemp("tiny") / "checkpoints")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
