@@ -1,0 +1,44 @@
+"""Shared by every benchmark: replace one `## <title>` section of benchmarks/RESULTS.md, leaving the others alone."""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+HEADER = ("# Benchmark results\n\nEach section is written by the script it names (`python -m benchmarks.<name>`); "
+          "numbers are medians of several runs on the machine stated in the section.\n")
+
+
+def machine() -> str:
+    """CPU model, cores usable by this process, and the date, for a section's provenance line."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        pass
+    return f"{model}, {len(os.sched_getaffinity(0))} cores, {datetime.date.today().isoformat()}"
+
+
+def command() -> str:
+    """How this benchmark was started (run as `python -m benchmarks.<name> ...`)."""
+    return " ".join(["python -m", f"benchmarks.{Path(sys.argv[0]).stem}", *sys.argv[1:]])
+
+
+def update_section(title: str, body: str, path: Path = RESULTS) -> None:
+    """Write `## title` + body into `path`, replacing that section if present (up to the next `## `), else appending."""
+    text = path.read_text() if path.exists() else HEADER
+    section = f"## {title}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + section
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
