@@ -41,7 +41,7 @@ ENGINE_KIND = {"mel": "mel_flow", "notes": "note_flow"}
 def default_model(engine: str) -> FlowConfig:
     if engine == "mel":
         return FlowConfig(in_channels=MelParams().n_mels, base_channels=64, channel_mults=(1, 2, 3, 4), kernel_size=3)
-    return FlowConfig(in_channels=2 * RollParams().n_keys, base_channels=64, channel_mults=(1, 2, 3, 4), kernel_size=3)
+    return FlowConfig(in_channels=2 * RollParams().n_keys, base_channels=48, channel_mults=(1, 2, 4), kernel_size=3)
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def engine_defaults(engine: str) -> TrainConfig:
     if engine == "mel":
         return TrainConfig(engine="mel", model=default_model("mel"), batch_size=16, crop_frames=256,
                            max_minutes=75.0, max_shift=0, probe_every=500)
-    return TrainConfig(engine="notes", model=default_model("notes"))
+    return TrainConfig(engine="notes", model=default_model("notes"), batch_size=16)
 
 
 def smoke(config: TrainConfig) -> TrainConfig:
