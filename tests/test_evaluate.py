@@ -1,0 +1,110 @@
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from moodgen.checkpoint import save_component
+from moodgen.judge import Judge, JudgeConfig, JudgeNet
+from moodgen.mood import quadrant_of
+from synthetic_cache import SMALL_MEL, make_cache, tone_clip
+from train import evaluate as ev
+from train.corpus.cache import CorpusCache
+
+SMALL = JudgeConfig(n_mels=SMALL_MEL.n_mels, channels=(8, 12), kernel_sizes=(3, 3), embed_dim=6)
+ROW_COLUMNS = {"quadrant_accuracy", "spearman_valence", "spearman_arousal", "mae_unit", "frechet_distance", "kid",
+               "diversity", "nearest_train_median", "closer_than_real_p05", "confusion"}
+
+
+class FakePipeline:
+    """Stands in for moodgen.pipeline.MoodPipeline: a 'generator' that plays the target quadrant's tone pattern."""
+
+    engines = ("notes",)
+    default_engine = "notes"
+    judge = None
+
+    def generate(self, valence, arousal, seconds=10.0, seed=0, steps=None, guidance=None, engine=None):
+        rng = np.random.default_rng(seed)
+        quadrant = int(rng.integers(1, 5)) if guidance == 0.0 else quadrant_of(valence, arousal).number
+        return SimpleNamespace(audio=tone_clip(quadrant, seconds, rng, SMALL_MEL.sample_rate),
+                               sample_rate=SMALL_MEL.sample_rate)
+
+
+def small_judge() -> Judge:
+    torch.manual_seed(0)
+    return Judge(JudgeNet(SMALL), SMALL_MEL, {"provenance": {}})
+
+
+def test_agreement_measures():
+    target = np.array([[0.5, 0.5], [-0.5, 0.5], [-0.5, -0.5], [0.5, -0.5]])
+    perfect = ev.mood_agreement(target, target)
+    assert perfect["quadrant_accuracy"] == 1.0 and perfect["mae_unit"] == 0.0
+    assert perfect["spearman_valence"] == pytest.approx(1.0) and perfect["r2_arousal"] == pytest.approx(1.0)
+    flipped = ev.mood_agreement(-target, target)
+    assert flipped["quadrant_accuracy"] == 0.0 and flipped["sign_accuracy_valence"] == 0.0
+    assert flipped["mae_unit"] == pytest.approx(0.5)  # |1.0| on [-1, 1] is 0.5 on the 0-1 scale
+    assert np.isnan(ev.spearman([1, 1, 1], [1, 2, 3]))
+    assert list(ev.quadrant_numbers(target)) == [1, 2, 3, 4]
+
+
+def test_distances():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(200, 4)), rng.normal(size=(200, 4))
+    far = b + 3.0
+    assert ev.frechet_distance(a, b) < 0.5 < ev.frechet_distance(a, far)
+    assert abs(ev.kernel_inception_distance(a, b)) < 0.05 < ev.kernel_inception_distance(a, far)
+    assert ev.mean_pairwise_distance(np.zeros((5, 3))) == 0.0
+    np.testing.assert_allclose(ev.nearest_distances(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0], [1.0, 0.0]])), [1.0])
+
+
+def test_mood_correlates_follow_the_tone_patterns():
+    rng = np.random.default_rng(1)
+    sr = SMALL_MEL.sample_rate
+    happy, sad = ev.mood_correlates(tone_clip(1, 4.0, rng, sr), sr), ev.mood_correlates(tone_clip(3, 4.0, rng, sr), sr)
+    assert happy["loudness_db"] > sad["loudness_db"] + 6
+    assert happy["onset_rate"] > sad["onset_rate"]
+    assert happy["mode"] > sad["mode"]  # major triad vs minor triad
+
+
+def test_evaluate_quick_writes_every_column(tmp_path):
+    cache = CorpusCache(make_cache(tmp_path / "cache", per_split={"train": 2, "val": 1, "test": 4}))
+    config = ev.EvalConfig(out_dir=str(tmp_path / "reports"), **dict(ev.QUICK, seconds=2.0))
+    skipped = [{"row": "seed cGAN", "reason": "absent"}]
+    result = ev.evaluate(FakePipeline(), small_judge(), cache, config, skipped=skipped)
+    path = ev.write_report(result, config.out_dir)
+    data = json.loads((tmp_path / "reports" / "eval.json").read_text())
+    names = [r["name"] for r in data["rows"]]
+    assert names == ["real held-out", "nearest real (oracle)", "moodgen notes", "null: shuffled targets",
+                     "null: unconditional"]
+    for row in data["rows"]:
+        assert ROW_COLUMNS <= set(row["metrics"]), row["name"]
+        assert np.array(row["metrics"]["confusion"]).sum() > 0
+    generated = data["rows"][2]
+    assert generated["metrics"]["n_clips"] == 4 * config.seeds + config.grid ** 2
+    assert set(generated["correlates"]) == {"happy", "angry", "sad", "relaxed"}
+    assert set(data["rows"][0]["correlates"]) == {"happy", "angry", "sad", "relaxed"}
+    assert data["skipped"] == skipped
+    text = path.read_text()
+    assert "| moodgen notes |" in text and "seed cGAN" in text
+    assert (tmp_path / "reports" / "eval_va.png").stat().st_size > 0
+    assert (tmp_path / "reports" / "eval_confusion.png").stat().st_size > 0
+
+
+def test_shuffled_null_keeps_the_clips():
+    judge = small_judge()
+    config = ev.EvalConfig(**ev.QUICK)
+    units = ev.generated_units(lambda v, a, s: (tone_clip(quadrant_of(v, a).number, 1.0, np.random.default_rng(s),
+                                                          SMALL_MEL.sample_rate), SMALL_MEL.sample_rate),
+                               judge, config, "test")
+    shuffled = ev.shuffled_units(units, 0)
+    assert sorted(u.assessment.valence for u in shuffled) == sorted(u.assessment.valence for u in units)
+    assert sorted(u.target for u in shuffled) == sorted(u.target for u in units)
+
+
+@pytest.mark.skipif(not os.environ.get("MOODGEN_TINY_CHECKPOINT"), reason="set by the tiny-pipeline fixture")
+def test_evaluate_cli_on_tiny_pipeline(tmp_path):
+    ev.main(["--checkpoint", os.environ["MOODGEN_TINY_CHECKPOINT"], "--quick", "--out", str(tmp_path)])
+    assert json.loads((Path(tmp_path) / "eval.json").read_text())["rows"]
