@@ -35,6 +35,7 @@ DEAM_OFFICIAL_ANNOTATIONS = Path("DEAM_Annotations", "annotations", "annotations
 DEAM_OFFICIAL_AUDIO = Path("DEAM_audio", "MEMD_audio")
 DEAM_ANNOTATED_FROM_S = 15.0  # DEAM's raters annotated each 45 s excerpt from 15 s on
 EXCERPT_SECONDS = 10.0
+FADE_OUT_S = 0.02  # where an excerpt is cut mid-note, a short fade avoids a click
 
 
 # ----------------------------------------------------------------------------------------------- embeddings
@@ -322,7 +323,13 @@ class Atlas:
             if not active.any():
                 return None
             pm = notes.midi_from_roll(active, onset, self.roll_params)
-            return notes.render_midi(pm, self.mel_params.sample_rate, gain_db=self.gain_db)
+            y = notes.render_midi(pm, self.mel_params.sample_rate, gain_db=self.gain_db)
+            # cut the release tail: the excerpt lasts exactly its window, like the mel its embedding came from
+            keep = min(len(y), int(round(n / self.roll_params.fps * self.mel_params.sample_rate)))
+            fade = min(keep, int(FADE_OUT_S * self.mel_params.sample_rate))
+            y = y[:keep].copy()
+            y[keep - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+            return y
         if self.audio_paths is not None and self.audio_paths[i] and Path(self.audio_paths[i]).is_file():
             return deam_excerpt(self.audio_paths[i], self.mel_params.sample_rate)
         return None
