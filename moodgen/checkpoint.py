@@ -33,6 +33,9 @@ def component_classes(kind: str) -> tuple[type, type]:
     if kind == "inverter":
         from moodgen.inverter import InverterConfig, MelInverter
         return InverterConfig, MelInverter
+    if kind == "cgan":
+        from moodgen.cgan import CGANConfig, CGANGenerator
+        return CGANConfig, CGANGenerator
     raise ValueError(f"unknown checkpoint component kind {kind!r}")
 
 

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+FLOW_LOSS_LABELS = {"loss": "train (batch)", "val_loss": "validation (EMA)", "axis": "flow-matching loss"}
 DATA = ("EMOPIA 1.0 (Hung et al., ISMIR 2021): 1,078 pop-piano MIDI clips with human Russell-quadrant labels, "
         "rendered with the TimGM6mb General MIDI soundfont shipped by pretty_midi (GPL-2) via tinysoundfont. "
         "Song-level train/val/test splits from EMOPIA's split/*_SL.csv; training uses the train split only.")
@@ -16,15 +17,15 @@ LICENCE = ("CC BY-NC-SA 4.0, inherited from EMOPIA: attribution, non-commercial 
            "VGMIDI is never used for training; it is evaluation-only.")
 
 
-def plot_loss(log_path: Path, out_png: Path, title: str) -> list[dict]:
+def plot_loss(log_path: Path, out_png: Path, title: str, labels: dict = FLOW_LOSS_LABELS) -> list[dict]:
     records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] if log_path.is_file() else []
     losses = [r for r in records if "val_loss" in r]
     if losses:
         fig, ax = plt.subplots(figsize=(6, 3.2))
-        ax.plot([r["step"] for r in losses], [r["loss"] for r in losses], lw=0.8, alpha=0.6, label="train (batch)")
-        ax.plot([r["step"] for r in losses], [r["val_loss"] for r in losses], lw=1.5, label="validation (EMA)")
+        ax.plot([r["step"] for r in losses], [r["loss"] for r in losses], lw=0.8, alpha=0.6, label=labels["loss"])
+        ax.plot([r["step"] for r in losses], [r["val_loss"] for r in losses], lw=1.5, label=labels["val_loss"])
         ax.set_xlabel("step")
-        ax.set_ylabel("flow-matching loss")
+        ax.set_ylabel(labels["axis"])
         ax.set_title(title)
         ax.legend()
         fig.tight_layout()
@@ -33,11 +34,15 @@ def plot_loss(log_path: Path, out_png: Path, title: str) -> list[dict]:
     return records
 
 
-def update(out_dir: Path, kind: str, provenance: dict, log_path: Path) -> None:
-    """Record one exported component in model_card.json and regenerate MODEL_CARD.md."""
+def update(out_dir: Path, kind: str, provenance: dict, log_path: Path, loss_labels: dict = FLOW_LOSS_LABELS,
+           description: str | None = None) -> None:
+    """Record one exported component in model_card.json and regenerate MODEL_CARD.md.
+
+    loss_labels names the log's "loss" and "val_loss" series (the cGAN logs generator and discriminator losses);
+    description is an optional paragraph shown under the component's heading."""
     card_path = out_dir / "model_card.json"
     card = json.loads(card_path.read_text()) if card_path.is_file() else {"components": {}}
-    records = plot_loss(log_path, out_dir / f"loss_{kind}.png", f"{kind} training loss")
+    records = plot_loss(log_path, out_dir / f"loss_{kind}.png", f"{kind} training loss", loss_labels)
     probes = [{"step": r["step"], **r["probe"]} for r in records if "probe" in r]
     losses = [r for r in records if "val_loss" in r]
     card.update(data=DATA, licence=LICENCE)
@@ -47,6 +52,8 @@ def update(out_dir: Path, kind: str, provenance: dict, log_path: Path) -> None:
         "loss": {"first": losses[0]["val_loss"] if losses else None, "last": losses[-1]["val_loss"] if losses else None},
         "probes": probes,
         "loss_plot": f"loss_{kind}.png" if losses else None,
+        "loss_labels": loss_labels,
+        "description": description,
     }
     card_path.write_text(json.dumps(card, indent=1))
     (out_dir / "MODEL_CARD.md").write_text(render(card))
@@ -56,13 +63,14 @@ def render(card: dict) -> str:
     lines = ["# moodgen model card", "", "## Data", card["data"], "", "## Licence", card["licence"], ""]
     for kind, c in sorted(card["components"].items()):
         p = c["provenance"]
-        lines += [f"## {kind}", "",
+        lines += [f"## {kind}", ""] + ([c["description"], ""] if c.get("description") else []) + [
                   f"- command: `{p.get('command')}`",
                   f"- steps: {p.get('steps')}, wall time: {p.get('wall_time_s')} s on {p.get('device')} "
                   f"({p.get('threads')} threads)",
                   f"- git sha: {p.get('git_sha')}; data manifest: {p.get('data_manifest_hash')}"]
         if c.get("loss", {}).get("first") is not None:
-            lines.append(f"- validation loss: {c['loss']['first']:.4f} -> {c['loss']['last']:.4f}")
+            name = c.get("loss_labels", FLOW_LOSS_LABELS)["val_loss"]
+            lines.append(f"- {name} loss: {c['loss']['first']:.4f} -> {c['loss']['last']:.4f}")
         if c.get("loss_plot"):
             lines += ["", f"![loss]({c['loss_plot']})"]
         if c.get("probes"):
