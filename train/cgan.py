@@ -204,7 +204,8 @@ def train_cgan(config: CGANTrainConfig, resume: bool = False, command: str = "")
             g_losses.append(g_loss.item())
         step += 1
         bar.update(1)
-        bar.set_postfix(g=f"{np.mean(g_losses):.3f}", d=f"{d_loss.item():.3f}")
+        left = budget - (time.time() - start)  # the wall-clock budget usually ends the run before `steps`
+        bar.set_postfix(g=f"{np.mean(g_losses):.3f}", d=f"{d_loss.item():.3f}", budget_left=f"{left / 60:.1f}min")
         record = None
         if step % config.log_every == 0 or step == config.steps:
             record = {"step": step, "time_s": round(time.time() - start, 1), "loss": float(np.mean(g_losses)),
