@@ -3,7 +3,10 @@
 
 Shapes: x (B, C, T), t (B,), mood (B, 2), drop (B,) bool. T must be a multiple of `FlowModel.time_multiple`;
 `sample` pads and crops for any T.
-Rectified flow: x_t = (1 - t) x0 + t x1 with x0 ~ N(0, I) noise and x1 data; the network predicts x1 - x0.
+Rectified flow: x_t = (1 - t) x0 + t x1 with x0 ~ N(0, I) noise and x1 data. With prediction "velocity" the
+network predicts x1 - x0; with prediction "data" it predicts x1 itself (bounded by tanh, since every feature lives in
+[-1, 1]) and the velocity is (x1_hat - x_t) / (1 - t). Data prediction learns far faster on near-binary piano rolls:
+the per-feature prior (mostly silent keys) is one saturated tanh away, where a velocity net must cancel the noise.
 The condition is dropped (replaced by a learned null embedding) on a fraction of training examples, which gives
 classifier-free guidance at sampling time: v = v_uncond + g (v_cond - v_uncond).
 """
@@ -29,8 +32,11 @@ class FlowConfig:
     attention_heads: int = 4  # one self-attention layer at the bottleneck for long-range coherence (0 = none)
     groups: int = 8
     dropout: float = 0.0
+    prediction: str = "data"  # "data" (x1, tanh-bounded) or "velocity" (x1 - x0)
 
     def __post_init__(self) -> None:
+        if self.prediction not in ("data", "velocity"):
+            raise ValueError(f"prediction must be 'data' or 'velocity', got {self.prediction!r}")
         if self.in_channels < 1 or self.base_channels < 1 or not self.channel_mults:
             raise ValueError(f"invalid FlowConfig sizes: {self}")
         for m in self.channel_mults:
@@ -153,7 +159,7 @@ class FlowModel(nn.Module):
         return self.t_mlp(timestep_embedding(t, self.config.cond_dim)) + m
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
-        """(B, C, T) -> predicted velocity (B, C, T)."""
+        """(B, C, T) -> the network's prediction (B, C, T): x1 or x1 - x0, per `config.prediction`."""
         if x.shape[-1] % self.time_multiple:
             raise ValueError(f"T={x.shape[-1]} must be a multiple of {self.time_multiple}")
         cond = self.condition(t, mood, drop)
@@ -171,19 +177,30 @@ class FlowModel(nn.Module):
                 h = block(h, cond)
             if not isinstance(up, nn.Identity):
                 h = up(F.interpolate(h, scale_factor=2, mode="nearest"))
-        return self.head(h)
+        out = self.head(h)
+        return torch.tanh(out) if self.config.prediction == "data" else out
+
+    def velocity(self, x: torch.Tensor, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+        """Flow velocity at (x_t, t), (B, C, T), whatever the parameterization."""
+        out = self(x, t, mood, drop)
+        if self.config.prediction == "velocity":
+            return out
+        return (out - x) / (1 - t).clamp_min(1e-3)[:, None, None]
 
 
 def flow_matching_loss(model: FlowModel, x1: torch.Tensor, mood: torch.Tensor, cond_dropout: float,
                        generator: torch.Generator | None = None) -> torch.Tensor:
-    """Rectified-flow MSE for a batch of data x1 (B, C, T) with moods (B, 2); t ~ U(0, 1)."""
+    """Rectified-flow MSE for a batch of data x1 (B, C, T) with moods (B, 2); t ~ U(0, 1).
+
+    The target is x1 or x1 - x0, per the model's parameterization."""
     b = x1.shape[0]
     dev = x1.device
     x0 = torch.randn(x1.shape, generator=generator, device="cpu").to(dev)
     t = torch.rand(b, generator=generator, device="cpu").to(dev)
     drop = (torch.rand(b, generator=generator, device="cpu") < cond_dropout).to(dev)
     xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
-    return F.mse_loss(model(xt, t, mood, drop), x1 - x0)
+    target = x1 if model.config.prediction == "data" else x1 - x0
+    return F.mse_loss(model(xt, t, mood, drop), target)
 
 
 @torch.no_grad()
@@ -207,9 +224,9 @@ def sample(model: FlowModel, mood: torch.Tensor, frames: int, steps: int = 16, g
     for i in range(steps):
         t = torch.full((b,), i / steps, device=dev)
         if guidance == 1.0:
-            v = model(x, t, mood, drop[:b])
+            v = model.velocity(x, t, mood, drop[:b])
         else:
-            v_cond, v_uncond = model(torch.cat([x, x]), torch.cat([t, t]), both_moods, drop).chunk(2)
+            v_cond, v_uncond = model.velocity(torch.cat([x, x]), torch.cat([t, t]), both_moods, drop).chunk(2)
             v = v_uncond + guidance * (v_cond - v_uncond)
         x = x + v / steps
     return x[..., :frames]

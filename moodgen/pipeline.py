@@ -184,7 +184,8 @@ class MoodPipeline:
             pm.write(buf)
             midi = buf.getvalue()
         else:
-            mel = sample(eng.model, mood, self.mel_params.frames_for(seconds), steps, guidance, seed)[0]
+            frames = -(-n_samples // self.mel_params.hop_length) + 1  # enough frames to cover every sample
+            mel = sample(eng.model, mood, frames, steps, guidance, seed)[0]
             mel = mel.clamp(-1, 1).cpu().numpy()
             wav = self.mel_to_audio(mel)[:n_samples]
         wav = np.clip(wav, -1.0, 1.0).astype(np.float32)

@@ -36,6 +36,7 @@ from train.corpus.cache import CorpusCache
 from train.data import CropSampler
 
 ENGINE_KIND = {"mel": "mel_flow", "notes": "note_flow"}
+BUDGET_FIELDS = ("steps", "max_minutes")  # may grow on --resume; every other field must match the saved state
 
 
 def default_model(engine: str) -> FlowConfig:
@@ -92,7 +93,7 @@ def engine_defaults(engine: str) -> TrainConfig:
     if engine == "mel":
         return TrainConfig(engine="mel", model=default_model("mel"), batch_size=16, crop_frames=256,
                            max_minutes=75.0, max_shift=0, probe_every=500)
-    return TrainConfig(engine="notes", model=default_model("notes"), batch_size=16)
+    return TrainConfig(engine="notes", model=default_model("notes"), batch_size=16, probe_every=500)
 
 
 def smoke(config: TrainConfig) -> TrainConfig:
@@ -159,8 +160,10 @@ def train_flow(config: TrainConfig, resume: bool = False, command: str = "") -> 
     state_path = run_dir / "state.pt"
     if resume and state_path.is_file():
         state = torch.load(state_path, map_location=device, weights_only=False)
-        if state["config"] != to_dict(config):
-            raise SystemExit(f"{state_path}: saved with a different config; remove it or match the config")
+        budget_free = {k: v for k, v in to_dict(config).items() if k not in BUDGET_FIELDS}
+        if {k: v for k, v in state["config"].items() if k not in BUDGET_FIELDS} != budget_free:
+            raise SystemExit(f"{state_path}: saved with a different config; only {', '.join(BUDGET_FIELDS)} "
+                             "may change on --resume")
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
