@@ -98,6 +98,15 @@ def test_roll_midi_round_trip_is_exact():
     assert np.array_equal(active, active2) and np.array_equal(onset, onset2)
 
 
+def test_roll_encoding_round_trip():
+    active, onset = notes.roll_from_midi(grid_piece(), RP)
+    x = notes.encode_roll(active, onset)
+    assert x.shape == (2 * RP.n_keys, active.shape[0]) and x.dtype == np.float32
+    assert float(x.min()) >= -1.0 and float(x.max()) <= 1.0
+    a2, o2 = notes.decode_roll(x)
+    assert np.array_equal(a2, active) and np.array_equal(o2, onset)
+
+
 def test_midi_from_roll_refuses_bad_shapes():
     with pytest.raises(ValueError, match="88"):
         notes.midi_from_roll(np.zeros((4, 12), np.uint8), np.zeros((4, 12), np.uint8), RP)
