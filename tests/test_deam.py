@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from moodgen.atlas import DEAM_OFFICIAL_ANNOTATIONS, DEAM_OFFICIAL_AUDIO, DEAM_STATIC_FILES
+from moodgen.atlas import DEAM_OFFICIAL_ANNOTATIONS, DEAM_OFFICIAL_AUDIO, DEAM_STATIC_FILES, load_audio_file
+from moodgen import audio
 from moodgen.config import MelParams
 from train.corpus import deam
 from train.corpus.cache import CorpusCache, CorpusError
@@ -21,6 +22,14 @@ pytestmark = pytest.mark.skipif(not all((REAL / f).is_file() for f in DEAM_STATI
                                 reason=f"real DEAM annotations not found in {REAL}")
 WITH_AUDIO = ("2", "3", "5", "2001")  # songs the tests give an mp3; 2001 is in the second (wider) file
 N_SONGS = 1802
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_up(tmp_path_factory):
+    """First decode, resample and mel calls are slow (lazy imports); forked prepare workers inherit them from here."""
+    path = tmp_path_factory.mktemp("warm") / "tone.mp3"
+    write_mp3(path, seconds=0.2)
+    audio.mel_from_audio(load_audio_file(path, MelParams().sample_rate), MelParams())
 
 
 def real_rows() -> dict[str, dict[str, str]]:
