@@ -158,14 +158,14 @@ class CGANBaseline:
         """(S,) float32 audio and its sample rate, inverted the way the pipeline inverts the mel engine."""
         from moodgen import audio
         from moodgen.inverter import mel_to_audio
-        mel = self.generate_mel(valence, arousal, seconds, seed)
+        n = int(round(seconds * self.mel_params.sample_rate))
+        frames = -(-n // self.mel_params.hop_length) + 1  # inversion gives (T - 1) * hop samples: cover all n
+        mel = generate(self.generator, valence, arousal, frames, seed)
         if self.inverter is not None:
             wav = mel_to_audio(mel, self.mel_params, method="learned", inverter=self.inverter)
         else:
             wav = audio.mel_to_audio_fast(mel, self.mel_params).numpy()
-        n = int(round(seconds * self.mel_params.sample_rate))
-        wav = np.clip(np.pad(wav, (0, max(0, n - len(wav))))[:n], -1.0, 1.0).astype(np.float32)
-        return wav, self.mel_params.sample_rate
+        return np.clip(wav[:n], -1.0, 1.0).astype(np.float32), self.mel_params.sample_rate
 
 
 def load(path: str | Path, device: torch.device | str = "cpu") -> CGANBaseline:

@@ -121,3 +121,16 @@ def test_resume_matches_an_uninterrupted_run(cache, tmp_path):
         main([("cache", str(cache)), ("runs", str(tmp_path / "resumed")), ("out", str(tmp_path / "x")), ("lr_g", "1e-3")]
              + SMALL_OVERRIDES,
              resume=True)
+
+
+def test_load_uses_the_inverter_beside_the_weights(tmp_path):
+    from moodgen.inverter import InverterConfig, MelInverter
+    torch.manual_seed(2)
+    save_component(tmp_path / "cgan.safetensors", CGANGenerator(SMALL), "cgan", SMALL_MEL, {"steps": 0})
+    assert cgan.load(tmp_path / "cgan.safetensors").inverter is None
+    inverter = MelInverter(InverterConfig(n_mels=16, n_freqs=SMALL_MEL.n_freqs, channels=8, n_blocks=1, expansion=1))
+    save_component(tmp_path / "inverter.safetensors", inverter, "inverter", SMALL_MEL, {"steps": 0})
+    baseline = cgan.load(tmp_path / "cgan.safetensors")
+    assert isinstance(baseline.inverter, MelInverter)
+    wav, sr = baseline.generate_audio(-0.5, 0.5, seconds=1.0, seed=0)
+    assert sr == SMALL_MEL.sample_rate and wav.shape == (SMALL_MEL.sample_rate,) and np.isfinite(wav).all()
