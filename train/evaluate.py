@@ -59,8 +59,12 @@ def mood_agreement(judged: np.ndarray, target: np.ndarray, judged_quadrant: np.n
     """
     judged, target = np.asarray(judged, dtype=float), np.asarray(target, dtype=float)
     jq = quadrant_numbers(judged) if judged_quadrant is None else np.asarray(judged_quadrant)
-    out = {"n": int(len(target)), "quadrant_accuracy": float(np.mean(jq == quadrant_numbers(target)))}
+    tq = quadrant_numbers(target)
+    out = {"n": int(len(target)), "quadrant_accuracy": float(np.mean(jq == tq)),
+           "majority_quadrant_accuracy": float(np.bincount(tq).max() / len(tq))}  # always-the-commonest baseline
     for i, axis in enumerate(AXES):
+        signs = _sign(target[:, i])
+        out[f"majority_sign_accuracy_{axis}"] = float(max(np.mean(signs > 0), np.mean(signs < 0)))
         out[f"spearman_{axis}"] = spearman(target[:, i], judged[:, i])
         out[f"r2_{axis}"] = r2_score(target[:, i], judged[:, i])
         out[f"sign_accuracy_{axis}"] = float(np.mean(_sign(judged[:, i]) == _sign(target[:, i])))

@@ -185,6 +185,11 @@ def write_report(report_dir: Path, report: dict) -> None:
         lines.append(f"| {name} | {m['n']} | {m['quadrant_accuracy']:.3f} | {m['sign_accuracy_valence']:.3f} | "
                      f"{m['sign_accuracy_arousal']:.3f} | {m['spearman_valence']:.3f} | {m['spearman_arousal']:.3f} | "
                      f"{r2[0]} | {r2[1]} |")
+    lines += ["", "Majority-class baselines (always answer the commonest quadrant / sign): "
+              + "; ".join(f"{name} quadrant {m['majority_quadrant_accuracy']:.3f}, sign V "
+                          f"{m['majority_sign_accuracy_valence']:.3f}, sign A {m['majority_sign_accuracy_arousal']:.3f}"
+                          for name, m in (("val", report["val"]), ("test", p.get("test")), ("vgmidi", p.get("vgmidi")))
+                          if m and "majority_quadrant_accuracy" in m) + "."]
     lines += ["", "EMOPIA continuous targets: sign = the human quadrant label, magnitude = a rank from MIDI features "
               "(train/corpus/features.py), so R2/Spearman measure agreement with those derived values. VGMIDI: human "
               "labels in {-1, +1} (evaluation only, never trained on); each phrase rendered with the same soundfont, "
