@@ -1,0 +1,374 @@
+"""moodgen's Gradio app: pick a mood on the valence/arousal pad, hear a clip, compare it with the nearest real one.
+
+Widgets and callbacks only; every model decision lives in `moodgen.pipeline`. `python app.py` serves on
+127.0.0.1:7860 (0.0.0.0 on Hugging Face Spaces, where SPACE_ID is set). Options: `python app.py --help`.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import librosa.display
+import numpy as np
+import soundfile as sf
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from moodgen.atlas import Atlas, AtlasMatch
+from moodgen.audio import denormalize_db, to_pcm16
+from moodgen.config import MelParams
+from moodgen.mood import PRESETS, preset, validate_mood
+from moodgen.pipeline import Generation, MoodPipeline
+
+MIN_SECONDS, MAX_SECONDS = 5.0, 30.0
+SEED_MAX = 2**31 - 1
+NEAREST_CHOICES = [("by mood (V/A distance)", "mood"), ("by sound (spectral embedding)", "sound")]
+ENGINE_LABELS = {"notes": "notes: piano roll -> MIDI -> piano", "mel": "mel: spectrogram -> waveform"}
+
+# The pad is an SVG drawn from its value {valence, arousal, aimed, heard}; the pad area is 0..200 in SVG units with
+# a 12-unit margin, so v = x/100 - 1 and a = 1 - y/100. `aimed`/`heard` mark the last generation's target and
+# where the judge placed it.
+PAD_TEMPLATE = """
+<div class="mood-pad">
+<svg class="pad" viewBox="-12 -12 224 224" role="img" aria-label="valence-arousal pad">
+  <rect class="q q2" x="0" y="0" width="100" height="100"/>
+  <rect class="q q1" x="100" y="0" width="100" height="100"/>
+  <rect class="q q3" x="0" y="100" width="100" height="100"/>
+  <rect class="q q4" x="100" y="100" width="100" height="100"/>
+  <line class="axis" x1="0" y1="100" x2="200" y2="100"/>
+  <line class="axis" x1="100" y1="0" x2="100" y2="200"/>
+  <text class="qname" x="196" y="12" text-anchor="end">happy</text>
+  <text class="qname" x="4" y="12">angry</text>
+  <text class="qname" x="4" y="195">sad</text>
+  <text class="qname" x="196" y="195" text-anchor="end">relaxed</text>
+  <text class="axname" x="200" y="96" text-anchor="end">valence &#8594;</text>
+  <text class="axname" x="104" y="-3">&#8593; arousal</text>
+  <text class="tick" x="0" y="209" text-anchor="middle">-1</text>
+  <text class="tick" x="200" y="209" text-anchor="middle">+1</text>
+  <text class="tick" x="-2" y="203" text-anchor="end">-1</text>
+  <text class="tick" x="-2" y="3" text-anchor="end">+1</text>
+  ${value.aimed && value.heard ? `<line class="gap" x1="${(value.aimed[0] + 1) * 100}" y1="${(1 - value.aimed[1]) * 100}"
+      x2="${(value.heard[0] + 1) * 100}" y2="${(1 - value.heard[1]) * 100}"/>` : ``}
+  ${value.aimed ? `<circle class="aimed" cx="${(value.aimed[0] + 1) * 100}" cy="${(1 - value.aimed[1]) * 100}" r="7"/>
+      <text class="mark" x="${(value.aimed[0] + 1) * 100 + 9}" y="${(1 - value.aimed[1]) * 100 - 6}">aimed here</text>` : ``}
+  ${value.heard ? `<rect class="heard" x="${(value.heard[0] + 1) * 100 - 5}" y="${(1 - value.heard[1]) * 100 - 5}"
+      width="10" height="10" transform="rotate(45 ${(value.heard[0] + 1) * 100} ${(1 - value.heard[1]) * 100})"/>
+      <text class="mark" x="${(value.heard[0] + 1) * 100 + 9}" y="${(1 - value.heard[1]) * 100 + 12}">heard here</text>` : ``}
+  <circle class="point" cx="${(value.valence + 1) * 100}" cy="${(1 - value.arousal) * 100}" r="5"/>
+</svg>
+<div class="readout">valence ${value.valence.toFixed(2)} &middot; arousal ${value.arousal.toFixed(2)}</div>
+</div>
+"""
+
+PAD_CSS = """
+.mood-pad { max-width: 380px; margin: 0 auto; }
+.pad { width: 100%; aspect-ratio: 1; display: block; touch-action: none; cursor: crosshair; user-select: none; }
+.q1 { fill: #fde68a; } .q2 { fill: #fca5a5; } .q3 { fill: #93c5fd; } .q4 { fill: #86efac; }
+.q { fill-opacity: 0.55; }
+.axis { stroke: #374151; stroke-width: 0.8; }
+.qname { font: 600 9px sans-serif; fill: #1f2937; }
+.axname, .tick, .mark { font: 7px sans-serif; fill: #374151; }
+.point { fill: #111827; stroke: white; stroke-width: 1.5; }
+.aimed { fill: none; stroke: #111827; stroke-width: 1.5; }
+.heard { fill: #7c3aed; stroke: white; stroke-width: 1; }
+.gap { stroke: #7c3aed; stroke-width: 1; stroke-dasharray: 3 2; }
+.readout { text-align: center; font: 13px monospace; margin-top: 4px; }
+"""
+
+# Click or drag: the point follows the pointer locally (props.value re-renders the template); releasing fires
+# 'pick' with the new mood, which the server turns into slider values and a generation.
+PAD_JS = """
+const toMood = (ev) => {
+  const r = element.querySelector('svg.pad').getBoundingClientRect();
+  const x = (ev.clientX - r.left) / r.width * 224 - 12;
+  const y = (ev.clientY - r.top) / r.height * 224 - 12;
+  const clip = (u) => Math.max(-1, Math.min(1, Math.round(u * 100) / 100));
+  return {valence: clip(x / 100 - 1), arousal: clip(1 - y / 100)};
+};
+let dragging = false;
+const follow = (ev) => { const m = toMood(ev); props.value = {...props.value, ...m}; return m; };
+element.addEventListener('pointerdown', (ev) => {
+  if (!ev.target.closest('svg.pad')) return;
+  dragging = true;
+  element.setPointerCapture(ev.pointerId);
+  ev.preventDefault();
+  follow(ev);
+});
+element.addEventListener('pointermove', (ev) => { if (dragging) follow(ev); });
+element.addEventListener('pointerup', (ev) => {
+  if (!dragging) return;
+  dragging = false;
+  trigger('pick', follow(ev));
+});
+element.addEventListener('pointercancel', () => { dragging = false; });
+"""
+
+# Client-side glue (no server round trip): sliders -> pad point, and the last generation's aimed/heard markers.
+SLIDERS_TO_PAD_JS = "(v, a, pad) => ({...pad, valence: v, arousal: a})"
+PARAMS_TO_PAD_JS = "(params, pad) => ({...pad, aimed: [params.valence, params.arousal], heard: params.judged})"
+
+
+def _error(exc: Exception) -> gr.Error:
+    return gr.Error(str(exc), print_exception=False)
+
+
+def check_seconds(seconds: Any) -> float:
+    """The clip duration as a float, or ValueError when it is not a number in [5, 30] seconds."""
+    try:
+        s = float(seconds)
+    except (TypeError, ValueError):
+        raise ValueError(f"duration must be a number of seconds in [{MIN_SECONDS:g}, {MAX_SECONDS:g}], "
+                         f"got {seconds!r}") from None
+    if math.isnan(s):
+        raise ValueError(f"duration must be a number of seconds in [{MIN_SECONDS:g}, {MAX_SECONDS:g}], got NaN")
+    if not MIN_SECONDS <= s <= MAX_SECONDS:
+        raise ValueError(f"duration must be between {MIN_SECONDS:g} and {MAX_SECONDS:g} seconds, got {s:g}")
+    return s
+
+
+def resolve_seed(seed: Any, randomize: bool) -> int:
+    """A fresh random seed when asked to, else `seed` checked to be an integer in [0, 2**31 - 1]."""
+    if randomize:
+        return secrets.randbelow(SEED_MAX + 1)
+    try:
+        s = float(seed)
+    except (TypeError, ValueError):
+        raise ValueError(f"seed must be an integer in [0, {SEED_MAX}], got {seed!r}") from None
+    if math.isnan(s) or s != int(s) or not 0 <= s <= SEED_MAX:
+        raise ValueError(f"seed must be an integer in [0, {SEED_MAX}], got {seed!r}")
+    return int(s)
+
+
+def mel_image(mel: np.ndarray, mel_params: MelParams, title: str, seconds: float) -> np.ndarray:
+    """Render a normalized log-mel (M, T) as an RGB image (H, W, 3): time in s, mel-spaced Hz axis, absolute dB.
+
+    Every image uses the same colour scale (MelParams' dB range) and `seconds` as the time span, so a generated
+    clip and a real one can be compared side by side.
+    """
+    db = 10.0 * torch.log10(denormalize_db(torch.from_numpy(np.asarray(mel, dtype=np.float32)), mel_params))
+    # fixed axes rectangles (not a layout engine, which doubled the rendering time) keep both images aligned
+    fig = Figure(figsize=(6.4, 3.4), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.14, 0.15, 0.68, 0.75))
+    quad = librosa.display.specshow(db.numpy(), sr=mel_params.sample_rate, hop_length=mel_params.hop_length,
+                                    n_fft=mel_params.n_fft, x_axis="time", y_axis="mel", fmin=mel_params.fmin,
+                                    fmax=mel_params.fmax, vmin=mel_params.db_min, vmax=mel_params.db_max,
+                                    cmap="magma", ax=ax)
+    ax.set(title=title, xlim=(0.0, seconds), xlabel="time (s)", ylabel="frequency (Hz, mel scale)")
+    fig.colorbar(quad, cax=fig.add_axes((0.84, 0.15, 0.025, 0.75)), format="%+.0f dB")
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def crop_frames(mel: np.ndarray, mel_params: MelParams, seconds: float) -> np.ndarray:
+    """The first `seconds` of a mel (M, T) -> (M, T'), so a long real clip is drawn on the generated clip's axes."""
+    return mel[:, : mel_params.frames_for(seconds)]
+
+
+def describe_match(match: AtlasMatch) -> str:
+    e = match.entry
+    return (f"Nearest real clip (by {match.by}): **{e.clip_id}** · source {e.source} · licence {e.licence} · "
+            f"V {e.valence:+.2f} / A {e.arousal:+.2f} · distance {match.distance:.3f}")
+
+
+def write_downloads(generation: Generation, params: dict[str, Any], out_dir: Path) -> list[str]:
+    """WAV (16-bit), JSON of the parameters and, for the note engine, MIDI; one folder per distinct parameter set."""
+    text = json.dumps(params, indent=2, sort_keys=True)
+    folder = out_dir / hashlib.sha256(text.encode()).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = (f"moodgen_{generation.engine}_v{generation.valence:+.2f}_a{generation.arousal:+.2f}"
+            f"_{generation.seconds:g}s_seed{generation.seed}")
+    wav, meta = folder / f"{stem}.wav", folder / f"{stem}.json"
+    sf.write(wav, to_pcm16(generation.audio), generation.sample_rate, subtype="PCM_16")
+    meta.write_text(text)
+    files = [str(wav), str(meta)]
+    if generation.midi is not None:
+        mid = folder / f"{stem}.mid"
+        mid.write_bytes(generation.midi)
+        files.append(str(mid))
+    return files
+
+
+def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_limit: int = 2,
+               out_dir: str | Path | None = None) -> gr.Blocks:
+    """The app around a loaded `MoodPipeline`.
+
+    atlas: where nearest real clips come from (default `pipeline.atlas`; `main` passes a DEAM atlas when a DEAM
+    folder is configured). concurrency_limit: generations run at once (the rest wait in the queue).
+    out_dir: where download files are written (default: a folder in the system temp dir).
+    """
+    atlas = pipeline.atlas if atlas is None else atlas
+    out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "moodgen-app"
+    mel_params = pipeline.mel_params
+
+    def generate(valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by):
+        try:
+            v, a = validate_mood(valence, arousal)
+            gen = pipeline.generate(v, a, seconds=check_seconds(seconds), seed=resolve_seed(seed, randomize),
+                                    steps=int(steps), guidance=float(guidance), engine=engine)
+        except (ValueError, TypeError) as exc:
+            raise _error(exc) from exc
+        params = gen.params()
+        lines = [f"Generated {gen.seconds:g} s with the **{gen.engine}** engine, seed {gen.seed}, aimed at "
+                 f"V {gen.valence:+.2f} / A {gen.arousal:+.2f}."]
+        if gen.judged is not None:
+            lines.append(f"The judge hears V {gen.judged[0]:+.2f} / A {gen.judged[1]:+.2f} (the diamond on the pad).")
+        real_image = real_audio = None
+        if atlas is None:
+            lines.append("No reference atlas is loaded, so there is no nearest real clip.")
+        else:
+            try:
+                match = (atlas.nearest_by_sound(atlas.embed(gen.mel)) if nearest_by == "sound"
+                         else atlas.nearest_by_mood(gen.valence, gen.arousal))
+            except ValueError as exc:
+                raise _error(exc) from exc
+            lines.append(describe_match(match))
+            e = match.entry
+            params["nearest"] = {"clip_id": e.clip_id, "source": e.source, "licence": e.licence,
+                                 "valence": e.valence, "arousal": e.arousal, "distance": match.distance,
+                                 "by": match.by}
+            if match.mel is not None:
+                real_image = mel_image(crop_frames(match.mel, atlas.mel_params, gen.seconds), atlas.mel_params,
+                                       f"nearest real: {e.clip_id}", gen.seconds)
+            if match.audio is not None:
+                real_audio = (atlas.mel_params.sample_rate, to_pcm16(match.audio))
+        gen_image = mel_image(gen.mel, mel_params, f"generated: V {gen.valence:+.2f} / A {gen.arousal:+.2f}",
+                              gen.seconds)
+        files = write_downloads(gen, params, out_dir)
+        return (gen.seed, gen_image, real_image, (gen.sample_rate, to_pcm16(gen.audio)), real_audio, files,
+                params, "\n\n".join(lines))
+
+    def engine_defaults(name):
+        """The sampler settings an engine was exported with: (steps, guidance)."""
+        eng = pipeline.engines_by_name[name]
+        return eng.default_steps, eng.default_guidance
+
+    default_steps, default_guidance = engine_defaults(pipeline.default_engine)
+
+    def apply_preset(name):
+        try:
+            return preset(name)
+        except ValueError as exc:
+            raise _error(exc) from exc
+
+    def on_pick(evt: gr.EventData):
+        try:
+            return validate_mood(evt.valence, evt.arousal)
+        except (ValueError, AttributeError) as exc:
+            raise _error(exc) from exc
+
+    with gr.Blocks(title="moodgen", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown("# moodgen\nPick a mood on the valence/arousal pad (click or drag) or a preset; "
+                    "moodgen writes a short piano clip for it and shows the nearest real clip beside it.")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                pad = gr.HTML(value={"valence": 0.0, "arousal": 0.0, "aimed": None, "heard": None},
+                              html_template=PAD_TEMPLATE, css_template=PAD_CSS, js_on_load=PAD_JS,
+                              elem_id="mood-pad")
+                with gr.Row():
+                    preset_buttons = [gr.Button(name, size="sm", elem_id=f"preset-{name}") for name in PRESETS]
+                valence = gr.Slider(-1, 1, value=0.0, step=0.01, label="Valence (unpleasant -> pleasant)",
+                                    elem_id="valence")
+                arousal = gr.Slider(-1, 1, value=0.0, step=0.01, label="Arousal (calm -> energetic)",
+                                    elem_id="arousal")
+                seconds = gr.Slider(MIN_SECONDS, MAX_SECONDS, value=10.0, step=0.5, label="Duration (s)")
+                with gr.Row():
+                    seed = gr.Number(value=0, precision=0, minimum=0, maximum=SEED_MAX, label="Seed (used)")
+                    randomize = gr.Checkbox(value=True, label="randomize")
+                engine = gr.Radio([(ENGINE_LABELS.get(e, e), e) for e in pipeline.engines],
+                                  value=pipeline.default_engine, label="Engine")
+                nearest_by = gr.Radio(NEAREST_CHOICES, value="mood", label="Nearest real clip")
+                with gr.Accordion("Advanced", open=False):
+                    steps = gr.Slider(1, 100, value=default_steps, step=1, label="Sampling steps")
+                    guidance = gr.Slider(0.0, 10.0, value=default_guidance, step=0.1,
+                                         label="Guidance (1 = plain conditional, higher = stronger mood)")
+                generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
+            with gr.Column(scale=2):
+                summary = gr.Markdown(elem_id="summary")
+                with gr.Row():
+                    gen_image = gr.Image(label="Generated mel-spectrogram", show_label=False, type="numpy",
+                                         format="png", interactive=False, elem_id="gen-mel")
+                    real_image = gr.Image(label="Nearest real clip's mel-spectrogram", show_label=False, type="numpy",
+                                          format="png", interactive=False, elem_id="real-mel")
+                with gr.Row():
+                    gen_audio = gr.Audio(label="Generated clip", type="numpy", interactive=False,
+                                         elem_id="gen-audio")
+                    real_audio = gr.Audio(label="Nearest real clip", type="numpy", interactive=False,
+                                          elem_id="real-audio")
+                downloads = gr.File(label="Downloads (WAV, parameters JSON, MIDI for the notes engine)",
+                                    file_count="multiple", interactive=False)
+                params_json = gr.JSON(label="Parameters")
+
+        gen_inputs = [valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by]
+        gen_outputs = [seed, gen_image, real_image, gen_audio, real_audio, downloads, params_json, summary]
+
+        def chain_generation(event, **listener_kwargs):
+            # One concurrency group for every path into a generation, so the limit holds across them all.
+            event.then(generate, gen_inputs, gen_outputs, concurrency_id="generate",
+                       concurrency_limit=concurrency_limit, **listener_kwargs
+                       ).success(None, [params_json, pad], pad, js=PARAMS_TO_PAD_JS)
+
+        engine.change(engine_defaults, engine, [steps, guidance], api_visibility="private")
+        gr.on([valence.change, arousal.change], None, [valence, arousal, pad], pad, js=SLIDERS_TO_PAD_JS)
+        generate_button.click(generate, gen_inputs, gen_outputs, api_name="generate", concurrency_id="generate",
+                              concurrency_limit=concurrency_limit
+                              ).success(None, [params_json, pad], pad, js=PARAMS_TO_PAD_JS)
+        for i, button in enumerate(preset_buttons):
+            chain_generation(button.click(apply_preset, button, [valence, arousal],
+                                          api_name="preset" if i == 0 else None,
+                                          api_visibility="public" if i == 0 else "private"),
+                             api_visibility="private")
+        chain_generation(pad.pick(on_pick, None, [valence, arousal], api_visibility="private",
+                                  trigger_mode="always_last"), api_visibility="private")
+    demo.queue(max_size=64)
+    return demo
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Serve the moodgen Gradio app.")
+    p.add_argument("--checkpoints", default=None,
+                   help="checkpoints folder (default: ./checkpoints, else the Hub repo in $MOODGEN_HF_REPO)")
+    p.add_argument("--deam-dir", default=os.environ.get("MOODGEN_DEAM_DIR"),
+                   help="DEAM folder to draw nearest real clips from (default: $MOODGEN_DEAM_DIR)")
+    p.add_argument("--deam-embed", action="store_true",
+                   help="decode every DEAM mp3 at start to allow nearest by sound (slow for the full set)")
+    p.add_argument("--host", default="0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    p.add_argument("--concurrency", type=int, default=2, help="generations run at once")
+    return p.parse_args(argv)
+
+
+def load_models(args: argparse.Namespace) -> tuple[MoodPipeline, Atlas | None]:
+    """The pipeline (local checkpoints, else the Hub repo) and, when a DEAM folder is configured, a DEAM atlas."""
+    try:
+        pipeline = MoodPipeline.from_checkpoint(args.checkpoints)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"moodgen app: cannot load the model: {exc}") from exc
+    atlas = None
+    if args.deam_dir:
+        try:
+            atlas = Atlas.from_deam(args.deam_dir, pipeline.mel_params, embed=args.deam_embed)
+        except (FileNotFoundError, ValueError) as exc:
+            raise SystemExit(f"moodgen app: cannot read the DEAM folder: {exc}") from exc
+    return pipeline, atlas
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    pipeline, atlas = load_models(args)
+    pipeline.warmup()
+    build_demo(pipeline, atlas=atlas, concurrency_limit=args.concurrency).launch(
+        server_name=args.host, server_port=args.port)
+
+
+if __name__ == "__main__":
+    main()

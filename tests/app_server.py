@@ -1,0 +1,77 @@
+"""Test helper for the app tests: the real app served in-process on a free port.
+
+The pipeline is the real `MoodPipeline` loaded from the tiny random-weights checkpoint (conftest), plus a tiny
+judge and a small atlas of synthetic audio clips written beside it, so every output of the app is exercised.
+"""
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+import app
+from moodgen.atlas import Atlas, AtlasEntry, embedding_function, load_audio_file
+from moodgen.audio import mel_from_audio
+from moodgen.checkpoint import save_component
+from moodgen.config import MelParams
+from moodgen.judge import JudgeConfig, JudgeNet
+from moodgen.mood import PRESETS, quadrant_of
+from moodgen.pipeline import MoodPipeline
+
+ATLAS_LICENCE = "synthetic test clip"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_atlas(folder: Path, mel_params: MelParams) -> Path:
+    """atlas.npz with one synthetic 6 s chord per preset, played back from WAV files in folder/audio."""
+    entries, paths, embeddings = [], [], []
+    sr = mel_params.sample_rate
+    t = np.arange(6 * sr) / sr
+    for i, (name, (v, a)) in enumerate(PRESETS.items()):
+        path = folder / "audio" / f"{name}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        y = sum(0.1 * np.sin(2 * np.pi * f * (i + 1) * t) for f in (220.0, 277.2, 329.6))
+        sf.write(path, y.astype(np.float32), sr)
+        entries.append(AtlasEntry(f"synthetic_{name}", "synthetic", ATLAS_LICENCE, v, a, quadrant_of(v, a).number))
+        paths.append(str(path))
+        embeddings.append(embedding_function("mel_stats16")(
+            mel_from_audio(load_audio_file(path, sr), mel_params).numpy()))
+    atlas = Atlas(entries, mel_params, "mel_stats16", np.stack(embeddings), audio_paths=paths)
+    return atlas.save(folder / "atlas.npz")
+
+
+def write_tiny_judge(folder: Path, mel_params: MelParams) -> Path:
+    net = JudgeNet(JudgeConfig(n_mels=mel_params.n_mels, channels=(8, 8), kernel_sizes=(3, 3), embed_dim=4))
+    provenance = {"git_sha": "test", "data_manifest_hash": "test", "steps": 0, "wall_time_s": 0.0}
+    return save_component(folder / "judge.safetensors", net, "judge", mel_params, provenance)
+
+
+def full_checkpoints(tiny_checkpoints: Path, folder: Path) -> Path:
+    """The tiny engines plus a tiny judge and a synthetic atlas, as one checkpoints/ folder."""
+    shutil.copytree(tiny_checkpoints, folder)
+    write_tiny_judge(folder, MelParams())
+    write_atlas(folder, MelParams())
+    return folder
+
+
+@contextmanager
+def serve(checkpoints: Path, out_dir: Path) -> Iterator[str]:
+    """Load the pipeline as `app.main` does, launch the demo without blocking, yield its URL, close it."""
+    pipeline = MoodPipeline.from_checkpoint(checkpoints, device="cpu")
+    demo = app.build_demo(pipeline, out_dir=out_dir)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
