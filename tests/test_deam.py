@@ -158,3 +158,7 @@ def test_cli(tmp_path, capsys):
     assert main(["--source", "deam", "--root", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "nowhere" in err
+    no_audio = official_root(tmp_path / "no_audio", song_ids=())  # annotations only, like our copy
+    assert main(["--source", "deam", "--root", str(no_audio), "--out", str(tmp_path / "c2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"no usable clips ({N_SONGS} skipped; first:" in err and "2.mp3" in err

@@ -85,6 +85,9 @@ def prepare(source: str, root: Path, cache_dir: Path, settings: PrepareSettings,
         licence = deam.LICENCE
     else:
         raise CorpusError(f"unknown source {source!r}; choose emopia or deam")
+    if not clips:  # e.g. DEAM annotations without the separately downloaded audio
+        first = f"; first: {skipped[0]['path']}: {skipped[0]['reason']}" if skipped else ""
+        raise CorpusError(f"{root}: no usable clips ({len(skipped)} skipped{first})")
     if cache_dir.exists() and not cache_dir.is_dir():
         raise CorpusError(f"{cache_dir}: expected a folder, found a file")
     (cache_dir / "shards").mkdir(parents=True, exist_ok=True)
