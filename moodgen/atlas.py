@@ -96,7 +96,8 @@ class DeamLayout:
 
 def deam_layout(root: str | Path) -> DeamLayout:
     """Locate annotations and audio in the official layout (DEAM_Annotations/, DEAM_audio/) or a flat one
-    (annotations/*.csv next to MEMD_audio/). Raises ValueError naming the path when no annotation folder is found."""
+    (annotations/*.csv, optional per-second traces in annotations/dynamic/, audio in MEMD_audio/).
+    Raises ValueError naming the path when no annotation folder is found."""
     root = Path(root)
     _require_dir(root)
     official = root / DEAM_OFFICIAL_ANNOTATIONS
