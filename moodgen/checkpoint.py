@@ -24,9 +24,12 @@ METADATA_KEY = "moodgen"
 
 def component_classes(kind: str) -> tuple[type, type]:
     """(ConfigClass, ModuleClass) for a component kind. Each module is built as ModuleClass(config)."""
-    if kind in ("flow", "mel_flow", "note_flow"):
+    if kind in ("flow", "mel_flow"):
         from moodgen.model import FlowConfig, FlowModel
         return FlowConfig, FlowModel
+    if kind == "note_model":
+        from moodgen.note_model import NoteModel, NoteModelConfig
+        return NoteModelConfig, NoteModel
     if kind == "judge":
         from moodgen.judge import JudgeConfig, JudgeNet
         return JudgeConfig, JudgeNet

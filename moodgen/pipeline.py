@@ -1,7 +1,7 @@
 """Inference: `MoodPipeline.from_checkpoint(...)` then `generate(valence, arousal, ...)`.
 
-Two engines share the flow-matching sampler: "notes" samples a piano roll that the soundfont renders (MIDI is part
-of the output); "mel" samples a log-mel spectrogram that the inverter turns into audio. Results are cached in a
+Two engines: "notes" samples a piano roll frame by frame (moodgen.note_model) that the soundfont renders (MIDI is
+part of the output); "mel" samples a log-mel spectrogram with the flow model that the inverter turns into audio. Results are cached in a
 bounded LRU keyed by every input, so repeating a request answers at once.
 """
 from __future__ import annotations
@@ -20,10 +20,12 @@ import torch
 from moodgen import audio, notes
 from moodgen.checkpoint import file_sha256, load_component
 from moodgen.config import MelParams, RollParams, from_dict
-from moodgen.model import FlowModel, sample
+from moodgen.model import sample
+from moodgen.note_model import sample_roll
 from moodgen.mood import validate_mood
 
-ENGINE_FILES = {"notes": "note_flow.safetensors", "mel": "mel_flow.safetensors"}
+ENGINE_FILES = {"notes": "note_model.safetensors", "mel": "mel_flow.safetensors"}
+ENGINE_KINDS = {"notes": "note_model", "mel": "mel_flow"}
 MAX_SECONDS = 30.0
 MIN_SECONDS = 1.0
 
@@ -38,7 +40,7 @@ class Generation:
     arousal: float
     seconds: float
     seed: int
-    steps: int
+    steps: int  # flow sampler steps (mel engine); 0 for the note engine, which samples frame by frame
     guidance: float
     engine: str
     mel: np.ndarray  # (M, T) normalized log-mel of the clip
@@ -60,7 +62,7 @@ class Generation:
 @dataclass(frozen=True)
 class Engine:
     name: str
-    model: FlowModel
+    model: torch.nn.Module
     default_steps: int
     default_guidance: float
     sha256: str
@@ -117,7 +119,7 @@ class MoodPipeline:
             file = folder / filename
             if not file.is_file():
                 continue
-            model, meta = load_component(file, kind=f"{'note' if name == 'notes' else 'mel'}_flow", device=dev)
+            model, meta = load_component(file, kind=ENGINE_KINDS[name], device=dev)
             sampler = meta["provenance"].get("sampler", {})
             engines[name] = Engine(name, model, int(sampler.get("steps", 16)), float(sampler.get("guidance", 2.0)),
                                    file_sha256(file), from_dict(RollParams, meta["provenance"].get("roll_params", {})))
@@ -150,6 +152,8 @@ class MoodPipeline:
         steps = int(eng.default_steps if steps is None else steps)
         if not 1 <= steps <= 100:
             raise ValueError(f"steps must be between 1 and 100, got {steps}")
+        if engine == "notes":
+            steps = 0  # not used by the frame-by-frame sampler; 0 keeps one cache entry per clip
         guidance = float(eng.default_guidance if guidance is None else guidance)
         if not 0.0 <= guidance <= 10.0:
             raise ValueError(f"guidance must be between 0 and 10, got {guidance:g}")
@@ -174,9 +178,8 @@ class MoodPipeline:
         n_samples = int(round(seconds * self.mel_params.sample_rate))
         midi = None
         if eng.name == "notes":
-            x = sample(eng.model, mood, eng.roll_params.frames_for(seconds), steps, guidance, seed)[0].cpu().numpy()
-            active, onset = notes.decode_roll(x)
-            pm = notes.midi_from_roll(active, onset, eng.roll_params)
+            active, onset = sample_roll(eng.model, mood, eng.roll_params.frames_for(seconds), guidance, seed=seed)
+            pm = notes.midi_from_roll(active[0], onset[0], eng.roll_params)
             wav = notes.render_midi(pm, self.mel_params.sample_rate) if pm.instruments[0].notes else np.zeros(0)
             wav = np.pad(wav, (0, max(0, n_samples - len(wav))))[:n_samples].astype(np.float32)
             mel = audio.mel_from_audio(wav, self.mel_params).numpy()
@@ -203,4 +206,4 @@ class MoodPipeline:
     def warmup(self) -> None:
         """Run each engine once on a short clip so the first real request is fast."""
         for name in self.engines:
-            self._generate(self.engines_by_name[name], 0.0, 0.0, 2.0, 0, 2, 1.0)
+            self._generate(self.engines_by_name[name], 0.0, 0.0, 2.0, 0, 2, 1.0)  # 2 s, 2 flow steps

@@ -10,6 +10,7 @@ import torch
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams, RollParams, to_dict
 from moodgen.model import FlowConfig, FlowModel
+from moodgen.note_model import NoteModel, NoteModelConfig
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -27,12 +28,20 @@ def tiny_flow(in_channels: int, seed: int) -> FlowModel:
     return model
 
 
+def tiny_note_model(seed: int) -> NoteModel:
+    torch.manual_seed(seed)
+    model = NoteModel(NoteModelConfig(channels=8, dilations=(1, 2), cond_dim=8, mood_frequencies=2))
+    with torch.no_grad():  # enough onsets to hear, and mood-dependent
+        model.out[-1].bias[:RollParams().n_keys] = -2.5
+        model.out[-1].weight.normal_(0, 0.5)
+    return model
+
+
 def write_tiny_checkpoints(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     provenance = {"git_sha": "test", "data_manifest_hash": "test", "steps": 0, "wall_time_s": 0.0,
                   "roll_params": to_dict(RollParams()), "sampler": {"steps": 4, "guidance": 2.0}}
-    save_component(folder / "note_flow.safetensors", tiny_flow(2 * RollParams().n_keys, 0), "note_flow",
-                   MelParams(), provenance)
+    save_component(folder / "note_model.safetensors", tiny_note_model(0), "note_model", MelParams(), provenance)
     save_component(folder / "mel_flow.safetensors", tiny_flow(MelParams().n_mels, 1), "mel_flow",
                    MelParams(), provenance)
     return folder

@@ -21,7 +21,7 @@ def corpus(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("engine, kind", [("notes", "note_flow"), ("mel", "mel_flow")])
+@pytest.mark.parametrize("engine, kind", [("notes", "note_model"), ("mel", "mel_flow")])
 def test_smoke_training_exports_a_loadable_checkpoint(corpus, engine, kind):
     runs = corpus / f"runs_{engine}"
     assert train_main(["--engine", engine, "--smoke", "--cache", str(corpus / "cache"), "--runs", str(runs),
@@ -47,7 +47,7 @@ def test_resume_matches_an_uninterrupted_run(corpus):
                 str(runs / "ck"), "--threads", "1", "--batch_size", "2", "--warmup_steps", "1",
                 "--probe_every", "100", "--steps", str(steps)]
         assert train_main(args + (["--resume"] if resume else [])) == 0
-        return runs / "ck" / "note_flow.safetensors"
+        return runs / "ck" / "note_model.safetensors"
 
     straight = run("straight", 4)
     run("resumed", 2)
@@ -63,10 +63,12 @@ def test_resume_matches_an_uninterrupted_run(corpus):
 
 
 def test_overrides_and_validation():
-    cfg = parse_overrides(engine_defaults("notes"), [("steps", "10"), ("model.base_channels", "32"),
-                                                    ("model.channel_mults", "1,2")])
-    assert cfg.steps == 10 and cfg.model.base_channels == 32 and cfg.model.channel_mults == (1, 2)
+    cfg = parse_overrides(engine_defaults("notes"), [("steps", "10"), ("model.channels", "32"),
+                                                    ("model.dilations", "1,2")])
+    assert cfg.steps == 10 and cfg.model.channels == 32 and cfg.model.dilations == (1, 2)
     with pytest.raises(SystemExit, match="unknown option --bogus"):
         parse_overrides(cfg, [("bogus", "1")])
-    with pytest.raises(ValueError, match="in_channels"):
+    with pytest.raises(ValueError, match="needs a FlowConfig"):
         TrainConfig(engine="mel", model=default_model("notes"))
+    cfg = parse_overrides(engine_defaults("mel"), [("model.base_channels", "32"), ("model.channel_mults", "1,2")])
+    assert cfg.model.base_channels == 32 and cfg.model.channel_mults == (1, 2)

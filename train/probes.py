@@ -6,7 +6,8 @@ import torch
 
 from moodgen import notes
 from moodgen.config import MelParams, RollParams
-from moodgen.model import FlowModel, sample
+from moodgen.model import sample
+from moodgen.note_model import sample_roll
 from moodgen.mood import PRESETS
 from train.corpus.features import key_profile_scores
 
@@ -33,15 +34,22 @@ def mel_correlates(x: np.ndarray, params: MelParams) -> dict[str, float]:
 
 
 @torch.no_grad()
-def condition_probe(model: FlowModel, engine: str, frames: int, steps: int, guidance: float,
+def condition_probe(model: torch.nn.Module, engine: str, frames: int, steps: int, guidance: float,
                     seeds: tuple[int, ...] = (0, 1)) -> dict:
     """Per-preset correlates averaged over `seeds`, and how much the condition moves samples compared with the
     noise seed: cond_effect = mean |x(preset) - x(unconditional)| / mean |x(seed a) - x(seed b)| (same preset)."""
     model.eval()
     names = list(PRESETS)
     moods = torch.tensor([PRESETS[n] for n in names], dtype=torch.float32)
-    per_seed = [sample(model, moods, frames, steps, guidance, seed=s).cpu().numpy() for s in seeds]
-    uncond = sample(model, moods, frames, steps, 0.0, seed=seeds[0]).cpu().numpy()
+    if engine == "notes":
+        def draw(g: float, seed: int) -> np.ndarray:
+            active, onset = sample_roll(model, moods, frames, g, seed=seed)
+            return np.stack([notes.encode_roll(a, o) for a, o in zip(active, onset)])
+    else:
+        def draw(g: float, seed: int) -> np.ndarray:
+            return sample(model, moods, frames, steps, g, seed=seed).cpu().numpy()
+    per_seed = [draw(guidance, s) for s in seeds]
+    uncond = draw(0.0, seeds[0])
     measure = ((lambda x: roll_correlates(x, RollParams())) if engine == "notes"
                else (lambda x: mel_correlates(x, MelParams())))
     out = {}

@@ -29,26 +29,28 @@ from tqdm import tqdm
 
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams, RollParams, from_dict, to_dict
-from moodgen.model import FlowConfig, FlowModel, flow_matching_loss, sample
+from moodgen.model import FlowConfig, FlowModel, flow_matching_loss
+from moodgen.note_model import NoteModel, NoteModelConfig, note_loss
 from moodgen.mood import PRESETS
 from train import probes
 from train.corpus.cache import CorpusCache
 from train.data import CropSampler
 
-ENGINE_KIND = {"mel": "mel_flow", "notes": "note_flow"}
+ENGINE_KIND = {"mel": "mel_flow", "notes": "note_model"}
+MODEL_CLASSES = {"mel": (FlowConfig, FlowModel, flow_matching_loss), "notes": (NoteModelConfig, NoteModel, note_loss)}
 BUDGET_FIELDS = ("steps", "max_minutes")  # may grow on --resume; every other field must match the saved state
 
 
-def default_model(engine: str) -> FlowConfig:
+def default_model(engine: str) -> FlowConfig | NoteModelConfig:
     if engine == "mel":
         return FlowConfig(in_channels=MelParams().n_mels, base_channels=64, channel_mults=(1, 2, 3, 4), kernel_size=3)
-    return FlowConfig(in_channels=2 * RollParams().n_keys, base_channels=48, channel_mults=(1, 2, 4), kernel_size=3)
+    return NoteModelConfig(n_keys=RollParams().n_keys)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     engine: str = "notes"  # "notes" (piano roll) or "mel" (log-mel spectrogram)
-    model: FlowConfig = field(default_factory=lambda: default_model("notes"))
+    model: FlowConfig | NoteModelConfig = field(default_factory=lambda: default_model("notes"))
     cache: str = ".cache/corpus/emopia"
     emopia_root: str = "../shared/data/emopia/EMOPIA_1.0"
     out: str = "checkpoints"
@@ -64,7 +66,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     cond_dropout: float = 0.15
-    sample_steps: int = 16  # sampler defaults stored with the weights
+    sample_steps: int = 16  # sampler defaults stored with the weights (steps: flow engines only)
     guidance: float = 2.0
     log_every: int = 50
     probe_every: int = 1000
@@ -75,11 +77,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.engine not in ENGINE_KIND:
             raise ValueError(f"engine must be one of {sorted(ENGINE_KIND)}, got {self.engine!r}")
-        expected = MelParams().n_mels if self.engine == "mel" else 2 * RollParams().n_keys
-        if self.model.in_channels != expected:
-            raise ValueError(f"engine {self.engine} needs model.in_channels={expected}, got {self.model.in_channels}")
-        if self.crop_frames % 2 ** (len(self.model.channel_mults) - 1):
-            raise ValueError(f"crop_frames {self.crop_frames} must be a multiple of the model's time multiple")
+        config_cls = MODEL_CLASSES[self.engine][0]
+        if not isinstance(self.model, config_cls):
+            raise ValueError(f"engine {self.engine} needs a {config_cls.__name__}, got {type(self.model).__name__}")
+        if self.engine == "mel":
+            if self.model.in_channels != MelParams().n_mels:
+                raise ValueError(f"engine mel needs model.in_channels={MelParams().n_mels}, got {self.model.in_channels}")
+            if self.crop_frames % 2 ** (len(self.model.channel_mults) - 1):
+                raise ValueError(f"crop_frames {self.crop_frames} must be a multiple of the model's time multiple")
+        elif self.model.n_keys != RollParams().n_keys:
+            raise ValueError(f"engine notes needs model.n_keys={RollParams().n_keys}, got {self.model.n_keys}")
         if self.steps < 1 or self.batch_size < 1 or self.max_minutes <= 0:
             raise ValueError("steps, batch_size and max_minutes must be positive")
 
@@ -93,7 +100,8 @@ def engine_defaults(engine: str) -> TrainConfig:
     if engine == "mel":
         return TrainConfig(engine="mel", model=default_model("mel"), batch_size=16, crop_frames=256,
                            max_minutes=75.0, max_shift=0, probe_every=500)
-    return TrainConfig(engine="notes", model=default_model("notes"), batch_size=16, probe_every=500)
+    return TrainConfig(engine="notes", model=default_model("notes"), batch_size=16, lr=1e-3, warmup_steps=200,
+                       probe_every=500)
 
 
 def smoke(config: TrainConfig) -> TrainConfig:
@@ -151,7 +159,8 @@ def train_flow(config: TrainConfig, resume: bool = False, command: str = "") -> 
     val_sampler = CropSampler(cache, config.engine, "val", config.crop_frames)
     val_x, val_mood = val_sampler.batch(64, np.random.default_rng(12345))
 
-    model = FlowModel(config.model).to(device)
+    _, model_cls, loss_fn = MODEL_CLASSES[config.engine]
+    model = model_cls(config.model).to(device)
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
@@ -190,8 +199,8 @@ def train_flow(config: TrainConfig, resume: bool = False, command: str = "") -> 
         for g in opt.param_groups:
             g["lr"] = lr_at(step, config)
         model.train()
-        loss = flow_matching_loss(model, torch.from_numpy(x).to(device), torch.from_numpy(mood).to(device),
-                                  config.cond_dropout, torch_gen)
+        loss = loss_fn(model, torch.from_numpy(x).to(device), torch.from_numpy(mood).to(device),
+                       config.cond_dropout, torch_gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -206,7 +215,7 @@ def train_flow(config: TrainConfig, resume: bool = False, command: str = "") -> 
         record = None
         if step % config.log_every == 0 or step == config.steps:
             record = {"step": step, "time_s": round(time.time() - start, 1), "loss": loss.item(),
-                      "val_loss": validation_loss(ema, val_x, val_mood, device)}
+                      "val_loss": validation_loss(ema, loss_fn, val_x, val_mood, device)}
         if step % config.probe_every == 0 or step == config.steps:
             record = record or {"step": step, "time_s": round(time.time() - start, 1), "loss": loss.item()}
             record["probe"] = probes.condition_probe(ema, config.engine, config.crop_frames, config.sample_steps,
@@ -224,14 +233,13 @@ def train_flow(config: TrainConfig, resume: bool = False, command: str = "") -> 
 
 
 @torch.no_grad()
-def validation_loss(model: FlowModel, x: np.ndarray, mood: np.ndarray, device: torch.device) -> float:
-    """Flow loss of the EMA model on a fixed validation batch with fixed noise and times."""
+def validation_loss(model: torch.nn.Module, loss_fn, x: np.ndarray, mood: np.ndarray, device: torch.device) -> float:
+    """Loss of the EMA model on a fixed validation batch (fixed noise and times for the flow)."""
     gen = torch.Generator().manual_seed(0)
-    return float(flow_matching_loss(model, torch.from_numpy(x).to(device), torch.from_numpy(mood).to(device),
-                                    0.0, gen))
+    return float(loss_fn(model.eval(), torch.from_numpy(x).to(device), torch.from_numpy(mood).to(device), 0.0, gen))
 
 
-def export_flow(config: TrainConfig, model: FlowModel, cache: CorpusCache, steps: int, wall_s: float,
+def export_flow(config: TrainConfig, model: torch.nn.Module, cache: CorpusCache, steps: int, wall_s: float,
                 command: str) -> Path:
     from train import model_card
     kind = ENGINE_KIND[config.engine]
@@ -256,7 +264,7 @@ def parse_overrides(config: TrainConfig, pairs: list[str]) -> TrainConfig:
             raise SystemExit(f"unknown option --{key}")
         old = target[name]
         target[name] = (type(old)(value) if not isinstance(old, (list, tuple)) else [int(v) for v in value.split(",")])
-    flat["model"] = from_dict(FlowConfig, flat["model"])
+    flat["model"] = from_dict(MODEL_CLASSES[flat["engine"]][0], flat["model"])
     return from_dict(TrainConfig, flat)
 
 
