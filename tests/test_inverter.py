@@ -92,15 +92,29 @@ def test_fast_gl_bound_on_harmonic_tone():
     assert audio.spectral_convergence(x, y, P) < 0.7
 
 
+def piano_phrase() -> np.ndarray:
+    """(S,) eight notes rendered with the corpus' soundfont: the inverter's own domain (~3 s)."""
+    import pretty_midi
+
+    from moodgen import notes
+
+    pm = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(0)
+    for i, pitch in enumerate([60, 64, 67, 72, 67, 64, 48, 55]):
+        piano.notes.append(pretty_midi.Note(90, pitch, 0.25 * i, 0.25 * i + 0.8))
+    pm.instruments.append(piano)
+    return notes.render_midi(pm, P.sample_rate)
+
+
 @pytest.mark.skipif(not CHECKPOINT.is_file(), reason="checkpoints/inverter.safetensors not trained yet")
-def test_trained_inverter_beats_pseudo_inverse_on_harmonic_tone():
+def test_trained_inverter_beats_pseudo_inverse_on_piano():
     net, meta = load_component(CHECKPOINT, "inverter")
     assert {"git_sha", "data_manifest_hash", "steps", "wall_time_s", "command"} <= set(meta["provenance"])
-    x = harmonic_tone()
+    x = piano_phrase()
     mel = audio.mel_from_audio(x, P)
     learned = audio.spectral_convergence(x, mel_to_audio(mel, P, "learned", inverter=net), P)
     pinv = audio.spectral_convergence(x, mel_to_audio(mel, P, "fast_gl"), P)
-    assert learned < 0.35 and learned < pinv
+    assert learned < 0.15 and learned < 0.75 * pinv  # measured 0.098 vs 0.180
 
 
 def test_save_load_gives_identical_audio(tmp_path):

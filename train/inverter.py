@@ -15,7 +15,6 @@ import argparse
 import json
 import math
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -30,6 +29,7 @@ from moodgen.checkpoint import save_component
 from moodgen.config import MelParams, from_dict
 from moodgen.inverter import InverterConfig, MelInverter
 from train.corpus.cache import CorpusCache
+from train.train import git_sha
 
 EDGE = 2  # frames of real context on each side of a crop, so every kept STFT frame sees no padding
 
@@ -50,6 +50,7 @@ class InverterTrainConfig:
     weight_decay: float = 1e-4
     gain_db: tuple[float, float] = (-12.0, 6.0)  # random level shift: generated mels need not match render levels
     sc_weight: float = 1.0
+    ridge_batches: int = 20  # batches for the closed-form fit of the linear skip before training
     val_crops: int = 64
     log_every: int = 50
     threads: int = 1
@@ -59,19 +60,14 @@ class InverterTrainConfig:
             raise ValueError(f"steps, minutes, batch_size must be positive and crop_frames >= 8: {self}")
         if not self.gain_db[0] <= self.gain_db[1]:
             raise ValueError(f"gain_db must be (low, high) with low <= high, got {self.gain_db}")
-        if self.lr <= 0 or self.sc_weight < 0 or self.warmup_steps < 0 or self.threads < 1 or self.val_crops < 1:
-            raise ValueError(f"lr > 0, sc_weight >= 0, warmup_steps >= 0, threads >= 1, val_crops >= 1: {self}")
+        if self.lr <= 0 or self.sc_weight < 0 or self.warmup_steps < 0 or min(self.threads, self.val_crops,
+                                                                                self.ridge_batches) < 1:
+            raise ValueError(f"need lr > 0, sc_weight >= 0, warmup_steps >= 0, threads, val_crops, ridge_batches "
+                             f">= 1: {self}")
 
 
-SMOKE = dict(steps=3, batch_size=2, crop_frames=16, val_crops=2, warmup_steps=1, log_every=1,
+SMOKE = dict(steps=3, batch_size=2, crop_frames=16, val_crops=2, warmup_steps=1, log_every=1, ridge_batches=2,
              model=InverterConfig(channels=16, n_blocks=1, expansion=1))
-
-
-def git_sha() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def sample_batch(cache: CorpusCache, items: list[dict], config: InverterTrainConfig, mel_params: MelParams,
@@ -100,6 +96,26 @@ def losses(inverter: MelInverter, mel: torch.Tensor, mag: torch.Tensor) -> tuple
     return l1, sc.mean()
 
 
+@torch.no_grad()
+def fit_skip(inverter: MelInverter, cache: CorpusCache, items: list[dict], config: InverterTrainConfig,
+             mel_params: MelParams, rng: np.random.Generator) -> None:
+    """Set the linear mel -> log-magnitude skip to the ridge-regression fit on `ridge_batches` training batches,
+    so training starts from the best linear inverter and the blocks only learn what a linear map cannot."""
+    xtx = torch.zeros(config.model.n_mels + 1, config.model.n_mels + 1, dtype=torch.float64)
+    xty = torch.zeros(config.model.n_mels + 1, config.model.n_freqs, dtype=torch.float64)
+    floor = math.exp(config.model.log_floor)
+    for _ in range(config.ridge_batches):
+        mel, mag = sample_batch(cache, items, config, mel_params, rng)
+        x = torch.cat([mel, torch.ones_like(mel[:, :1])], dim=1).transpose(1, 2).reshape(-1, mel.shape[1] + 1)
+        y = mag.clamp_min(floor).log().transpose(1, 2).reshape(-1, mag.shape[1])
+        xtx += x.double().T @ x.double()
+        xty += x.double().T @ y.double()
+    ridge = 1e-3 * xtx.diagonal().mean() * torch.eye(len(xtx), dtype=torch.float64)
+    w = torch.linalg.solve(xtx + ridge, xty).float()  # (M + 1, F)
+    inverter.skip.weight.copy_(w[:-1].T.unsqueeze(-1))
+    inverter.skip.bias.copy_(w[-1])
+
+
 def lr_at(config: InverterTrainConfig, step: int, progress: float) -> float:
     """Linear warmup, then cosine to 5 % over `progress` in [0, 1] (the larger of step and time fractions)."""
     if step < config.warmup_steps:
@@ -121,7 +137,9 @@ def train(config: InverterTrainConfig, command: str) -> dict:
     val_batch = sample_batch(cache, val_items, replace(config, batch_size=config.val_crops),
                              mel_params, np.random.default_rng(config.seed + 1))
 
-    inverter = MelInverter(config.model).to(device)
+    inverter = MelInverter(config.model)
+    fit_skip(inverter, cache, train_items, config, mel_params, rng)
+    inverter.to(device)
     opt = torch.optim.AdamW(inverter.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history, t0, step = [], time.time(), 0
     bar = tqdm(total=config.steps, desc="inverter", mininterval=5.0)
