@@ -128,8 +128,7 @@ class MoodPipeline:
             mel_params = meta["mel_params_obj"]
         inverter = judge = atlas = None
         if (folder / "inverter.safetensors").is_file():
-            from moodgen.inverter import load_inverter
-            inverter = load_inverter(folder / "inverter.safetensors", device=dev)
+            inverter, _ = load_component(folder / "inverter.safetensors", kind="inverter", device=dev)
         if (folder / "judge.safetensors").is_file():
             from moodgen.judge import Judge
             judge = Judge.from_file(folder / "judge.safetensors", device=dev)

@@ -179,6 +179,7 @@ def train_flow(config: TrainConfig, resume: bool = False, command: str = "") -> 
         step, elapsed = state["step"], state["elapsed"]
         rng.bit_generator.state = state["numpy_rng"]
         torch_gen.set_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_global_rng"])  # dropout draws from the global generator
     elif state_path.exists():
         state_path.unlink()
         (run_dir / "log.jsonl").unlink(missing_ok=True)
@@ -187,7 +188,8 @@ def train_flow(config: TrainConfig, resume: bool = False, command: str = "") -> 
         tmp = state_path.with_suffix(".tmp")
         torch.save({"config": to_dict(config), "model": model.state_dict(), "ema": ema.state_dict(),
                     "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
-                    "numpy_rng": rng.bit_generator.state, "torch_rng": torch_gen.get_state()}, tmp)
+                    "numpy_rng": rng.bit_generator.state, "torch_rng": torch_gen.get_state(),
+                    "torch_global_rng": torch.get_rng_state()}, tmp)
         os.replace(tmp, state_path)
 
     log = open(run_dir / "log.jsonl", "a")
