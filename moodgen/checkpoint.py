@@ -24,7 +24,7 @@ METADATA_KEY = "moodgen"
 
 def component_classes(kind: str) -> tuple[type, type]:
     """(ConfigClass, ModuleClass) for a component kind. Each module is built as ModuleClass(config)."""
-    if kind in ("flow", "mel_flow"):
+    if kind == "mel_flow":
         from moodgen.model import FlowConfig, FlowModel
         return FlowConfig, FlowModel
     if kind == "note_model":
