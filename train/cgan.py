@@ -32,7 +32,7 @@ from moodgen.config import MelParams, from_dict, to_dict
 from moodgen.mood import PRESETS
 from train.data import CropSampler
 from train.probes import mel_correlates
-from train.train import ensure_cache, git_sha, pick_device, seed_everything
+from train.train import apply_overrides, ensure_cache, git_sha, pick_device, seed_everything
 
 KIND = "cgan"
 LOSS_LABELS = {"loss": "generator", "val_loss": "discriminator", "axis": "binary cross-entropy"}
@@ -89,15 +89,7 @@ def smoke_config(config: CGANTrainConfig) -> CGANTrainConfig:
 
 def parse_overrides(config: CGANTrainConfig, pairs: list[tuple[str, str]]) -> CGANTrainConfig:
     """Apply (field, value) overrides; model fields as ("model.g_channels", "96"), tuples as "8,16,32"."""
-    flat = to_dict(config)
-    for key, value in pairs:
-        target, name = (flat["model"], key[len("model."):]) if key.startswith("model.") else (flat, key)
-        if name not in target or (target is flat and name == "model"):
-            raise SystemExit(f"unknown option --{key}")
-        old = target[name]
-        target[name] = [int(v) for v in value.split(",")] if isinstance(old, (list, tuple)) else type(old)(value)
-    flat["model"] = from_dict(CGANConfig, flat["model"])
-    return from_dict(CGANTrainConfig, flat)
+    return apply_overrides(config, pairs, CGANConfig)
 
 
 def draw_moods(sampler: CropSampler, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -257,17 +257,22 @@ def export_flow(config: TrainConfig, model: torch.nn.Module, cache: CorpusCache,
     return path
 
 
-def parse_overrides(config: TrainConfig, pairs: list[str]) -> TrainConfig:
-    """Apply --field value overrides (model fields as --model.base_channels 96)."""
+def apply_overrides(config, pairs: list[tuple[str, str]], model_cls: type):
+    """A copy of a training config with (field, value) overrides applied; model fields as ("model.channels", "96"),
+    tuples as "1,2,4". `model_cls` is the config class of `config.model`."""
     flat = to_dict(config)
     for key, value in pairs:
         target, name = (flat["model"], key[len("model."):]) if key.startswith("model.") else (flat, key)
-        if name not in target or name == "model":
+        if name not in target or (target is flat and name == "model"):
             raise SystemExit(f"unknown option --{key}")
         old = target[name]
-        target[name] = (type(old)(value) if not isinstance(old, (list, tuple)) else [int(v) for v in value.split(",")])
-    flat["model"] = from_dict(MODEL_CLASSES[flat["engine"]][0], flat["model"])
-    return from_dict(TrainConfig, flat)
+        target[name] = [int(v) for v in value.split(",")] if isinstance(old, (list, tuple)) else type(old)(value)
+    flat["model"] = from_dict(model_cls, flat["model"])
+    return from_dict(type(config), flat)
+
+
+def parse_overrides(config: TrainConfig, pairs: list[tuple[str, str]]) -> TrainConfig:
+    return apply_overrides(config, pairs, MODEL_CLASSES[config.engine][0])
 
 
 def main(argv: list[str] | None = None) -> int:
