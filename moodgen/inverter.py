@@ -19,7 +19,7 @@ from moodgen import audio
 from moodgen.config import MelParams
 
 METHODS = ("learned", "fast_gl", "librosa")
-DEFAULT_N_ITER = 16  # learned magnitude + phase-vocoder start; chosen in benchmarks/copy_synthesis.py
+DEFAULT_N_ITER = 8  # learned magnitude + phase-vocoder start; chosen in benchmarks/copy_synthesis.py
 
 
 @dataclass(frozen=True)

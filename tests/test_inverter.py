@@ -45,7 +45,7 @@ def test_shapes():
         out = net(torch.rand(3, P.n_mels, 40) * 2 - 1)
     assert out.shape == (3, P.n_freqs, 40)
     assert float(out.min()) >= SMALL.log_floor
-    mel = audio.mel_from_audio(harmonic_tone(0.5), P)
+    mel = audio.mel_from_audio(harmonic_tone(0.2), P)  # short: librosa's NNLS inverse is slow
     for method in ("learned", "fast_gl", "librosa"):
         y = mel_to_audio(mel.numpy(), P, method, inverter=net, n_iter=2)
         assert y.shape == ((mel.shape[-1] - 1) * P.hop_length,) and y.dtype == np.float32
@@ -114,7 +114,7 @@ def test_trained_inverter_beats_pseudo_inverse_on_piano():
     mel = audio.mel_from_audio(x, P)
     learned = audio.spectral_convergence(x, mel_to_audio(mel, P, "learned", inverter=net), P)
     pinv = audio.spectral_convergence(x, mel_to_audio(mel, P, "fast_gl"), P)
-    assert learned < 0.15 and learned < 0.75 * pinv  # measured 0.098 vs 0.180
+    assert learned < 0.15 and learned < 0.75 * pinv  # measured 0.105 vs 0.173 (8 iterations)
 
 
 def test_save_load_gives_identical_audio(tmp_path):

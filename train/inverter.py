@@ -158,9 +158,9 @@ def train(config: InverterTrainConfig, command: str) -> dict:
         step += 1
         bar.update(1)
         if step % config.log_every == 0 or step == 1:
-            history.append({"step": step, "time_s": round(time.time() - t0, 1), "l1_log": float(l1),
-                            "sc": float(sc)})
-            bar.set_postfix(l1=f"{float(l1):.3f}", sc=f"{float(sc):.3f}")
+            history.append({"step": step, "time_s": round(time.time() - t0, 1), "l1_log": l1.item(),
+                            "sc": sc.item()})
+            bar.set_postfix(l1=f"{l1.item():.3f}", sc=f"{sc.item():.3f}")
     bar.close()
     wall = time.time() - t0
 
