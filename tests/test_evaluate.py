@@ -1,6 +1,5 @@
 import json
-import os
-from pathlib import Path
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,6 +7,7 @@ import pytest
 import torch
 
 from moodgen.checkpoint import save_component
+from moodgen.config import MelParams
 from moodgen.judge import Judge, JudgeConfig, JudgeNet
 from moodgen.mood import quadrant_of
 from synthetic_cache import SMALL_MEL, make_cache, tone_clip
@@ -71,7 +71,7 @@ def test_mood_correlates_follow_the_tone_patterns():
 
 def test_evaluate_quick_writes_every_column(tmp_path):
     cache = CorpusCache(make_cache(tmp_path / "cache", per_split={"train": 2, "val": 1, "test": 4}))
-    config = ev.EvalConfig(out_dir=str(tmp_path / "reports"), **dict(ev.QUICK, seconds=2.0))
+    config = ev.EvalConfig(out_dir=str(tmp_path / "reports"), **ev.QUICK)
     skipped = [{"row": "seed cGAN", "reason": "absent"}]
     result = ev.evaluate(FakePipeline(), small_judge(), cache, config, skipped=skipped)
     path = ev.write_report(result, config.out_dir)
@@ -104,7 +104,19 @@ def test_shuffled_null_keeps_the_clips():
     assert sorted(u.target for u in shuffled) == sorted(u.target for u in units)
 
 
-@pytest.mark.skipif(not os.environ.get("MOODGEN_TINY_CHECKPOINT"), reason="set by the tiny-pipeline fixture")
-def test_evaluate_cli_on_tiny_pipeline(tmp_path):
-    ev.main(["--checkpoint", os.environ["MOODGEN_TINY_CHECKPOINT"], "--quick", "--out", str(tmp_path)])
-    assert json.loads((Path(tmp_path) / "eval.json").read_text())["rows"]
+def test_evaluate_cli_on_tiny_pipeline(tmp_path, tiny_checkpoints):
+    """End to end on the lead's tiny random-weights engines, a tiny judge and a synthetic cache."""
+    folder = tmp_path / "checkpoints"
+    shutil.copytree(tiny_checkpoints, folder)
+    torch.manual_seed(0)
+    save_component(folder / "judge.safetensors", JudgeNet(JudgeConfig(channels=(8, 8), kernel_sizes=(3, 3),
+                                                                      embed_dim=4)),
+                   "judge", MelParams(), {"git_sha": "test"})
+    cache = make_cache(tmp_path / "cache", MelParams(), per_split={"train": 1, "val": 1, "test": 2}, seconds=3.0)
+    ev.main(["--checkpoint", str(folder), "--cache", str(cache), "--quick", "--seconds", "1", "--out",
+             str(tmp_path / "reports")])
+    data = json.loads((tmp_path / "reports" / "eval.json").read_text())
+    names = [r["name"] for r in data["rows"]]
+    assert {"moodgen notes", "moodgen mel", "null: unconditional"} <= set(names)
+    assert all(ROW_COLUMNS <= set(r["metrics"]) for r in data["rows"])
+    assert data["skipped"][0]["row"] == "seed cGAN"  # no cgan.safetensors in the tiny folder

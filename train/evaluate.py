@@ -135,7 +135,7 @@ class EvalConfig:
             raise ValueError(f"need seeds >= 2, grid >= 2, seconds > 0, grid_extent in (0, 1]: {self}")
 
 
-QUICK = {"seeds": 2, "grid": 3, "seconds": 4.0, "real_per_quadrant": 3, "train_clips": 24}
+QUICK = {"seeds": 2, "grid": 2, "seconds": 2.0, "real_per_quadrant": 3, "train_clips": 24}  # CI smoke run
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,8 @@ def mood_correlates(y: np.ndarray, sample_rate: int) -> dict[str, float]:
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Frechet distance between Gaussians fitted to (N, D) and (K, D) embeddings (biased for small N, K)."""
     mu = a.mean(0) - b.mean(0)
-    ca, cb = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    eps = 1e-6 * np.eye(a.shape[1])  # keeps sqrtm defined when a set has fewer clips than dimensions
+    ca, cb = np.atleast_2d(np.cov(a, rowvar=False)) + eps, np.atleast_2d(np.cov(b, rowvar=False)) + eps
     covmean = linalg.sqrtm(ca @ cb)
     return float(mu @ mu + np.trace(ca + cb - 2.0 * np.real(covmean)))
 
@@ -192,20 +193,38 @@ def nearest_distances(x: np.ndarray, bank: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(((x[:, None] - bank[None]) ** 2).sum(-1), 0.0)).min(axis=1)
 
 
-def embeddings(units: list[Unit]) -> np.ndarray:
-    return np.stack([u.assessment.embedding for u in units])
+@dataclass(frozen=True)
+class EmbeddingSpace:
+    """Per-dimension standardization fitted on the train windows, so every distance (FD, KID, diversity,
+    nearest-train) weighs the judge's dimensions alike and the KID kernel works at unit scale."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, bank: np.ndarray) -> "EmbeddingSpace":
+        return cls(bank.mean(0), np.maximum(bank.std(0), 1e-6))
+
+    def __call__(self, embedding: np.ndarray) -> np.ndarray:
+        return (embedding - self.mean) / self.std
 
 
-def row_metrics(units: list[Unit], reference: np.ndarray, train_bank: np.ndarray, close: float) -> dict:
-    """Every column of the table for one row. `reference`: held-out real embeddings; `train_bank`: train ones;
-    `close`: a nearest-train distance that only 5 % of real held-out clips go below."""
+def embeddings(units: list[Unit], space: EmbeddingSpace) -> np.ndarray:
+    """(N, D) standardized embeddings of the units."""
+    return space(np.stack([u.assessment.embedding for u in units]))
+
+
+def row_metrics(units: list[Unit], reference: np.ndarray, train_bank: np.ndarray, close: float,
+                space: EmbeddingSpace) -> dict:
+    """Every column of the table for one row. `reference`: held-out real embeddings; `train_bank`: train ones
+    (both already in `space`); `close`: a nearest-train distance that only 5 % of real held-out clips go below."""
     preset = [u for u in units if u.kind in ("preset", "real")]
     grid = [u for u in units if u.kind in ("grid", "real")]
     targets = lambda us: np.array([u.target for u in us])  # noqa: E731
     presets = agreement_of([u.assessment for u in preset], targets(preset))
     on_grid = agreement_of([u.assessment for u in grid], targets(grid))
     every = agreement_of([u.assessment for u in units], targets(units))
-    emb = embeddings(units)
+    emb = embeddings(units, space)
     groups = sorted({u.group for u in preset})
     nearest = nearest_distances(emb, train_bank)
     return {
@@ -219,7 +238,7 @@ def row_metrics(units: list[Unit], reference: np.ndarray, train_bank: np.ndarray
         "mae_unit_arousal": every["mae_unit_arousal"],
         "frechet_distance": frechet_distance(emb, reference),
         "kid": kernel_inception_distance(emb, reference),
-        "diversity": float(np.nanmean([mean_pairwise_distance(embeddings([u for u in preset if u.group == g]))
+        "diversity": float(np.nanmean([mean_pairwise_distance(embeddings([u for u in preset if u.group == g], space))
                                        for g in groups])),
         "nearest_train_median": float(np.median(nearest)),
         "closer_than_real_p05": float(np.mean(nearest < close)),
@@ -349,7 +368,7 @@ def pipeline_generator(pipeline, engine: str, seconds: float, guidance: float | 
 
 def evaluate(pipeline, judge: Judge, cache: CorpusCache, config: EvalConfig,
              extra_generators: dict | None = None, skipped: list[dict] | None = None) -> dict:
-    """All rows and columns of the report as one JSON-able dict.
+    """All rows and columns of the report as one JSON-able dict (`pipeline` None: no engine rows).
 
     `extra_generators`: name -> generate(valence, arousal, seed) -> (audio, sample_rate), e.g. the seed's cGAN.
     """
@@ -364,8 +383,10 @@ def evaluate(pipeline, judge: Judge, cache: CorpusCache, config: EvalConfig,
     train_items = cache.select("train", transpose=0)
     if config.train_clips:
         train_items = train_items[:: max(1, len(train_items) // config.train_clips)][: config.train_clips]
-    reference = embeddings(real_units(judge, cache, reference_items, config.seconds, with_features=False))
-    bank = train_bank(judge, cache, train_items, config.seconds)
+    raw_bank = train_bank(judge, cache, train_items, config.seconds)
+    space = EmbeddingSpace.fit(raw_bank)
+    bank = space(raw_bank)
+    reference = embeddings(real_units(judge, cache, reference_items, config.seconds, with_features=False), space)
     real = real_units(judge, cache, real_items, config.seconds, with_features=True)
 
     rows: dict[str, list[Unit]] = {"real held-out": real, "nearest real (oracle)": retrieval_units(real, config)}
@@ -374,14 +395,15 @@ def evaluate(pipeline, judge: Judge, cache: CorpusCache, config: EvalConfig,
                          "labels; distances to the other half of the test songs",
         "nearest real (oracle)": "for each target the held-out clip nearest by mood label (k-th nearest for seed k)",
     }
-    for engine in pipeline.engines:
+    for engine in pipeline.engines if pipeline else ():
         name = f"moodgen {engine}"
         rows[name] = generated_units(pipeline_generator(pipeline, engine, config.seconds), judge, config, name)
         notes_by_row[name] = f"engine {engine!r}, default steps and guidance"
-    default = f"moodgen {pipeline.default_engine}"
-    rows["null: shuffled targets"] = shuffled_units(rows[default], config.seed)
-    notes_by_row["null: shuffled targets"] = f"{default}'s clips scored against targets permuted among them"
-    if config.null_guidance:
+    if pipeline:
+        default = f"moodgen {pipeline.default_engine}"
+        rows["null: shuffled targets"] = shuffled_units(rows[default], config.seed)
+        notes_by_row["null: shuffled targets"] = f"{default}'s clips scored against targets permuted among them"
+    if pipeline and config.null_guidance:
         name = "null: unconditional"
         try:
             gen = pipeline_generator(pipeline, pipeline.default_engine, config.seconds, guidance=0.0)
@@ -393,11 +415,11 @@ def evaluate(pipeline, judge: Judge, cache: CorpusCache, config: EvalConfig,
         rows[name] = generated_units(gen, judge, config, name)
         notes_by_row[name] = "baseline"
 
-    real_nearest = nearest_distances(embeddings(real), bank)
+    real_nearest = nearest_distances(embeddings(real, space), bank)
     close = float(np.percentile(real_nearest, 5))
     table = []
     for name, units in rows.items():
-        metrics = row_metrics(units, reference, bank, close)
+        metrics = row_metrics(units, reference, bank, close, space)
         table.append({"name": name, "note": notes_by_row[name], "metrics": metrics,
                       "correlates": correlates_by_group(units),
                       "points": [{"kind": u.kind, "group": u.group, "target": list(u.target),
@@ -406,11 +428,11 @@ def evaluate(pipeline, judge: Judge, cache: CorpusCache, config: EvalConfig,
     return {
         "config": asdict(config),
         "judge": {k: judge.metadata.get("provenance", {}).get(k) for k in ("test", "vgmidi", "git_sha", "steps")},
-        "engines": list(pipeline.engines),
+        "engines": list(pipeline.engines) if pipeline else [],
         "reference": {
             "n_reference_clips": len(reference), "n_train_windows": len(bank),
             "diversity_real_per_quadrant": {
-                g: mean_pairwise_distance(embeddings([u for u in real if u.group == g]))
+                g: mean_pairwise_distance(embeddings([u for u in real if u.group == g], space))
                 for g in sorted({u.group for u in real})},
             "nearest_train_real_median": float(np.median(real_nearest)),
             "nearest_train_real_p05": close,
@@ -458,7 +480,7 @@ def markdown(result: dict, plots: dict[str, str]) -> str:
               "Columns: quadrant acc = the judge's quadrant equals the target's, on the four presets x seeds; "
               "Spearman = rank correlation of target and judged value per axis on the grid; MAE on the 0-1 scale "
               "(the seed project reported 0.34-0.45) over every clip; FD / KID = Frechet distance / kernel inception "
-              "distance in the judge's embedding space to "
+              "distance in the judge's embedding (standardized on the train windows) to "
               f"{ref['n_reference_clips']} held-out clips of other songs (FD is biased upward for small sets, KID "
               "is not); diversity = mean pairwise embedding distance among clips of one preset (real clips per "
               f"quadrant: {div}); nearest-train = median embedding distance to the nearest of {ref['n_train_windows']} "
@@ -470,12 +492,14 @@ def markdown(result: dict, plots: dict[str, str]) -> str:
     for s in result["skipped"]:
         lines.append(f"- **{s['row']}**: not evaluated: {s['reason']}")
     lines += ["", "## Mood correlates per preset (real rows: per quadrant)", "",
-              "| row | preset | " + " | ".join(h for _, h, _ in CORRELATES) + " |", "|---" * (len(CORRELATES) + 2) + "|"]
+              "| row | preset | " + " | ".join(h for _, h, _ in CORRELATES) + " |",
+              "|---" * (len(CORRELATES) + 2) + "|"]
     for row in result["rows"]:
         if row["name"].startswith("null: shuffled"):
             continue  # same clips as its engine
         for group, feats in row["correlates"].items():
-            lines.append(f"| {row['name']} | {group} | " + " | ".join(_fmt(f, feats[k]) for k, _, f in CORRELATES) + " |")
+            cells = " | ".join(_fmt(f, feats[k]) for k, _, f in CORRELATES)
+            lines.append(f"| {row['name']} | {group} | {cells} |")
     lines += ["", "Loudness = RMS level; onsets/s = librosa onset detection; tempo = librosa beat tracker; "
               "major-minor = best Krumhansl major minus best minor key-profile correlation of the mean chroma; "
               "key clarity = the larger of the two.", ""]
@@ -579,9 +603,13 @@ def run(config: EvalConfig) -> Path:
     from moodgen.pipeline import MoodPipeline  # the pipeline is only needed here, not by the judge's training
 
     torch.set_num_threads(config.threads)
-    pipeline = MoodPipeline.from_checkpoint(config.checkpoint)
-    judge = pipeline.judge or Judge.from_file(Path(config.checkpoint) / "judge.safetensors")
     extra, skipped = cgan_rows(Path(config.checkpoint), config.seconds)
+    try:
+        pipeline = MoodPipeline.from_checkpoint(config.checkpoint)
+    except (ValueError, FileNotFoundError) as exc:  # no engine yet: the real and baseline rows still make sense
+        pipeline = None
+        skipped.append({"row": "moodgen engines", "reason": str(exc)})
+    judge = (pipeline and pipeline.judge) or Judge.from_file(Path(config.checkpoint) / "judge.safetensors")
     result = evaluate(pipeline, judge, CorpusCache(config.cache_dir), config, extra, skipped)
     return write_report(result, config.out_dir)
 
