@@ -110,6 +110,7 @@ element.addEventListener('pointerup', (ev) => {
   trigger('pick', follow(ev));
 });
 element.addEventListener('pointercancel', () => { dragging = false; });
+element.dataset.ready = 'true';  // lets a test (or a user script) wait until the pad listens
 """
 
 # Client-side glue (no server round trip): sliders -> pad point, and the last generation's aimed/heard markers.
@@ -311,24 +312,26 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
         gen_inputs = [valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by]
         gen_outputs = [seed, gen_image, real_image, gen_audio, real_audio, downloads, params_json, summary]
 
-        def chain_generation(event, **listener_kwargs):
-            # One concurrency group for every path into a generation, so the limit holds across them all.
-            event.then(generate, gen_inputs, gen_outputs, concurrency_id="generate",
-                       concurrency_limit=concurrency_limit, **listener_kwargs
-                       ).success(None, [params_json, pad], pad, js=PARAMS_TO_PAD_JS)
+        def wire_generation(listener, **kwargs):
+            # One concurrency group for every path into a generation, so the limit holds across them all; then
+            # the generation's target and the judge's estimate are drawn on the pad.
+            listener(generate, gen_inputs, gen_outputs, concurrency_id="generate",
+                     concurrency_limit=concurrency_limit, **kwargs
+                     ).success(None, [params_json, pad], pad, js=PARAMS_TO_PAD_JS, show_progress="hidden")
 
-        engine.change(engine_defaults, engine, [steps, guidance], api_visibility="private")
-        gr.on([valence.change, arousal.change], None, [valence, arousal, pad], pad, js=SLIDERS_TO_PAD_JS)
-        generate_button.click(generate, gen_inputs, gen_outputs, api_name="generate", concurrency_id="generate",
-                              concurrency_limit=concurrency_limit
-                              ).success(None, [params_json, pad], pad, js=PARAMS_TO_PAD_JS)
+        # progress overlays stay hidden on the pad's updates: they would cover the pad and swallow clicks
+        gr.on([valence.change, arousal.change], None, [valence, arousal, pad], pad, js=SLIDERS_TO_PAD_JS,
+              show_progress="hidden")
+        engine.change(engine_defaults, engine, [steps, guidance], api_visibility="private", show_progress="hidden")
+        wire_generation(generate_button.click, api_name="generate")
         for i, button in enumerate(preset_buttons):
-            chain_generation(button.click(apply_preset, button, [valence, arousal],
-                                          api_name="preset" if i == 0 else None,
-                                          api_visibility="public" if i == 0 else "private"),
-                             api_visibility="private")
-        chain_generation(pad.pick(on_pick, None, [valence, arousal], api_visibility="private",
-                                  trigger_mode="always_last"), api_visibility="private")
+            picked = button.click(apply_preset, button, [valence, arousal], show_progress="hidden",
+                                  api_name="preset" if i == 0 else None,
+                                  api_visibility="public" if i == 0 else "private")
+            wire_generation(picked.then, api_visibility="private")
+        picked = pad.pick(on_pick, None, [valence, arousal], api_visibility="private", show_progress="hidden",
+                          trigger_mode="always_last")
+        wire_generation(picked.then, api_visibility="private")
     demo.queue(max_size=64)
     return demo
 
