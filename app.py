@@ -289,7 +289,8 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                                   value=pipeline.default_engine, label="Engine")
                 nearest_by = gr.Radio(NEAREST_CHOICES, value="mood", label="Nearest real clip")
                 with gr.Accordion("Advanced", open=False):
-                    steps = gr.Slider(1, 100, value=default_steps, step=1, label="Sampling steps")
+                    steps = gr.Slider(1, 100, value=default_steps, step=1,
+                                      label="Sampling steps (mel engine; the notes engine samples frame by frame)")
                     guidance = gr.Slider(0.0, 10.0, value=default_guidance, step=0.1,
                                          label="Guidance (1 = plain conditional, higher = stronger mood)")
                 generate_button = gr.Button("Generate", variant="primary", elem_id="generate")

@@ -62,7 +62,7 @@ def test_generate_outputs(client):
     out = generate(client, engine="notes", valence=0.5, arousal=-0.3)
     params = out["params"]
     assert (params["valence"], params["arousal"]) == (0.5, -0.3)
-    assert params["engine"] == "notes" and params["seed"] == out["seed"] == 7 and params["steps"] == 4
+    assert params["engine"] == "notes" and params["seed"] == out["seed"] == 7 and params["guidance"] == 2.0
     judged = params["judged"]
     assert len(judged) == 2 and all(-1.0 <= x <= 1.0 for x in judged)
     # the nearest atlas clip by mood to (0.5, -0.3) is the "relaxed" preset (0.7, -0.7)
@@ -199,3 +199,18 @@ def test_server_address_follows_space_id(monkeypatch):
     assert app.parse_args([]).host == "127.0.0.1"
     monkeypatch.setenv("SPACE_ID", "user/moodgen")
     assert app.parse_args([]).host == "0.0.0.0" and app.parse_args([]).port == 7860
+
+
+def test_space_configuration_matches_the_local_install():
+    root = Path(app.__file__).parent
+
+    def pins(name: str) -> set[str]:
+        return {line.strip() for line in (root / name).read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith("#")}
+
+    assert pins("pre-requirements.txt") == pins("requirements-nodeps.txt")
+    assert "portaudio19-dev" in pins("packages.txt")
+    front = (root / "README.md").read_text().split("---")[1]
+    config = dict(line.split(": ", 1) for line in front.strip().splitlines())
+    assert f"gradio=={config['sdk_version']}" in pins("requirements.txt")
+    assert config["app_file"] == "app.py" and config["sdk"] == "gradio" and config["license"] == "cc-by-nc-sa-4.0"
