@@ -34,12 +34,29 @@ def timed_prepare(root: Path, out: Path, workers: int) -> dict:
             "max_rss_gb": after.ru_maxrss / 1024 ** 2, "summary": json.loads(proc.stdout.strip().splitlines()[-1])}
 
 
+def time_v_summary(log: Path) -> str | None:
+    """One line from a `/usr/bin/time -v` log of an earlier prepare run, or None when there is no such log."""
+    if not log.is_file():
+        return None
+    wanted = {"Elapsed (wall clock) time (h:mm:ss or m:ss)": "wall", "User time (seconds)": "user s",
+              "System time (seconds)": "sys s", "Percent of CPU this job got": "CPU",
+              "Maximum resident set size (kbytes)": "peak RSS kB", "Exit status": "exit"}
+    found = {}
+    for line in log.read_text(errors="replace").splitlines():
+        key, _, value = line.strip().rpartition(": ")
+        if key in wanted:
+            found[wanted[key]] = value
+    return ", ".join(f"{k} {v}" for k, v in found.items()) if found else None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.prepare_time", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, default=Path("../shared/data/emopia/EMOPIA_1.0"))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--keep", type=Path, help="build the cache here and keep it (must not exist yet)")
+    ap.add_argument("--log", type=Path, default=Path("logs/prepare_emopia.log"),
+                    help="`/usr/bin/time -v` log of an earlier run, quoted for comparison when present")
     ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = ap.parse_args(argv)
 
@@ -65,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
                      f"`{json.dumps(r['summary'])}` |")
     lines += ["", f"Cache size: {size_gb:.1f} GB. One run each: the fresh run takes minutes and the rerun must "
               "report `processed: 0, consolidated: false`."]
+    earlier = time_v_summary(args.log)
+    if earlier:
+        lines += ["", f"For comparison, the first real build of the shared cache (`/usr/bin/time -v python -m "
+                  f"train.prepare`, default 2 workers, machine less loaded; {args.log}): {earlier}."]
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
