@@ -59,10 +59,14 @@ PAD_TEMPLATE = """
   ${value.aimed && value.heard ? `<line class="gap" x1="${(value.aimed[0] + 1) * 100}" y1="${(1 - value.aimed[1]) * 100}"
       x2="${(value.heard[0] + 1) * 100}" y2="${(1 - value.heard[1]) * 100}"/>` : ``}
   ${value.aimed ? `<circle class="aimed" cx="${(value.aimed[0] + 1) * 100}" cy="${(1 - value.aimed[1]) * 100}" r="7"/>
-      <text class="mark" x="${(value.aimed[0] + 1) * 100 + 9}" y="${(1 - value.aimed[1]) * 100 - 6}">aimed here</text>` : ``}
+      <text class="mark" x="${(value.aimed[0] + 1) * 100 + (value.aimed[0] > 0.3 ? -9 : 9)}"
+        y="${(1 - value.aimed[1]) * 100 - 6}" text-anchor="${value.aimed[0] > 0.3 ? `end` : `start`}">aimed here</text>`
+      : ``}
   ${value.heard ? `<rect class="heard" x="${(value.heard[0] + 1) * 100 - 5}" y="${(1 - value.heard[1]) * 100 - 5}"
       width="10" height="10" transform="rotate(45 ${(value.heard[0] + 1) * 100} ${(1 - value.heard[1]) * 100})"/>
-      <text class="mark" x="${(value.heard[0] + 1) * 100 + 9}" y="${(1 - value.heard[1]) * 100 + 12}">heard here</text>` : ``}
+      <text class="mark" x="${(value.heard[0] + 1) * 100 + (value.heard[0] > 0.3 ? -9 : 9)}"
+        y="${(1 - value.heard[1]) * 100 + 12}" text-anchor="${value.heard[0] > 0.3 ? `end` : `start`}">heard here</text>`
+      : ``}
   <circle class="point" cx="${(value.valence + 1) * 100}" cy="${(1 - value.arousal) * 100}" r="5"/>
 </svg>
 <div class="readout">valence ${value.valence.toFixed(2)} &middot; arousal ${value.arousal.toFixed(2)}</div>
