@@ -13,6 +13,7 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import gradio as gr
@@ -31,8 +32,8 @@ from moodgen.pipeline import Generation, MoodPipeline
 
 MIN_SECONDS, MAX_SECONDS = 5.0, 30.0
 SEED_MAX = 2**31 - 1
-NEAREST_CHOICES = [("by mood (V/A distance)", "mood"), ("by sound (spectral embedding)", "sound")]
-ENGINE_LABELS = {"notes": "notes: piano roll -> MIDI -> piano", "mel": "mel: spectrogram -> waveform"}
+NEAREST_CHOICES = (("by mood (V/A distance)", "mood"), ("by sound (spectral embedding)", "sound"))
+ENGINE_LABELS = MappingProxyType({"notes": "notes: piano roll -> MIDI -> piano", "mel": "mel: spectrogram -> waveform"})
 
 # The pad is an SVG drawn from its value {valence, arousal, aimed, heard}; the pad area is 0..200 in SVG units with
 # a 12-unit margin, so v = x/100 - 1 and a = 1 - y/100. `aimed`/`heard` mark the last generation's target and
@@ -291,7 +292,7 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                     randomize = gr.Checkbox(value=True, label="randomize")
                 engine = gr.Radio([(ENGINE_LABELS.get(e, e), e) for e in pipeline.engines],
                                   value=pipeline.default_engine, label="Engine")
-                nearest_by = gr.Radio(NEAREST_CHOICES, value="mood", label="Nearest real clip")
+                nearest_by = gr.Radio(list(NEAREST_CHOICES), value="mood", label="Nearest real clip")
                 with gr.Accordion("Advanced", open=False):
                     steps = gr.Slider(1, 100, value=default_steps, step=1,
                                       label="Sampling steps (mel engine; the notes engine samples frame by frame)")
