@@ -11,7 +11,6 @@ import argparse
 import json
 import math
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,7 @@ from moodgen.config import MelParams, from_dict
 from moodgen.judge import Judge, JudgeConfig, JudgeNet
 from train.corpus.cache import CorpusCache
 from train.evaluate import agreement_of, vgmidi_agreement
+from train.train import git_sha
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,6 @@ class JudgeTrainConfig:
             raise ValueError(f"crop_seconds must be 0 < lo <= hi, got {self.crop_seconds}")
         if self.minutes <= 0 or self.max_steps < 1 or self.batch_size < 2 or self.eval_every < 1:
             raise ValueError(f"minutes, max_steps, batch_size (>= 2), eval_every must be positive: {self}")
-
-
-def git_sha() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def targets_of(items: list[dict]) -> tuple[np.ndarray, np.ndarray]:
