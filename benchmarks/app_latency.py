@@ -102,12 +102,14 @@ def main() -> None:
             hits = [timed_generate(client, engine, args.seconds, 1000) for _ in range(args.repeats)]
             rows.append(f"| {engine} | {statistics.median(fresh):.2f} | {statistics.median(hits):.3f} |")
         peak = peak_rss_mb(proc.pid)
+        load = os.getloadavg()[1]
     finally:
         stop(proc)
 
     body = "\n".join([
         f"Machine: {machine()}. Command: `{command()}`. App process with OMP_NUM_THREADS={args.threads}, checkpoint "
-        f"`{args.checkpoints.name}/`, {args.seconds:g} s clips, V/A (0.7, 0.7), through `gradio_client` on localhost.",
+        f"`{args.checkpoints.name}/`, {args.seconds:g} s clips, V/A (0.7, 0.7), through `gradio_client` on localhost. "
+        f"5-minute load average at the end: {load:.1f} (other jobs share the machine: read these as upper bounds).",
         "",
         f"- Launch to ready (`python app.py` until the server answers; model load + warm-up + server start): "
         f"median {statistics.median(ready):.1f} s over {len(ready)} launches.",
