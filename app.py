@@ -6,6 +6,7 @@ Widgets and callbacks only; every model decision lives in `moodgen.pipeline`. `p
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -219,10 +220,15 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
     def generate(valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by):
         try:
             v, a = validate_mood(valence, arousal)
-            gen = pipeline.generate(v, a, seconds=check_seconds(seconds), seed=resolve_seed(seed, randomize),
-                                    steps=int(steps), guidance=float(guidance), engine=engine)
+            return respond(v, a, check_seconds(seconds), resolve_seed(seed, randomize), engine, int(steps),
+                           float(guidance), nearest_by)
         except (ValueError, TypeError) as exc:
             raise _error(exc) from exc
+
+    # Bounded, and per demo: a repeated request skips re-rendering both spectrograms, the nearest clip and the files.
+    @functools.lru_cache(maxsize=32)
+    def respond(v, a, seconds, seed, engine, steps, guidance, nearest_by):
+        gen = pipeline.generate(v, a, seconds=seconds, seed=seed, steps=steps, guidance=guidance, engine=engine)
         params = gen.params()
         lines = [f"Generated {gen.seconds:g} s with the **{gen.engine}** engine, seed {gen.seed}, aimed at "
                  f"V {gen.valence:+.2f} / A {gen.arousal:+.2f}."]
@@ -232,11 +238,8 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
         if atlas is None:
             lines.append("No reference atlas is loaded, so there is no nearest real clip.")
         else:
-            try:
-                match = (atlas.nearest_by_sound(atlas.embed(gen.mel)) if nearest_by == "sound"
-                         else atlas.nearest_by_mood(gen.valence, gen.arousal))
-            except ValueError as exc:
-                raise _error(exc) from exc
+            match = (atlas.nearest_by_sound(atlas.embed(gen.mel)) if nearest_by == "sound"
+                     else atlas.nearest_by_mood(gen.valence, gen.arousal))
             lines.append(describe_match(match))
             e = match.entry
             params["nearest"] = {"clip_id": e.clip_id, "source": e.source, "licence": e.licence,
