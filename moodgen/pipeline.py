@@ -191,7 +191,10 @@ class MoodPipeline:
             mel = mel.clamp(-1, 1).cpu().numpy()
             wav = self.mel_to_audio(mel)[:n_samples]
         wav = np.clip(wav, -1.0, 1.0).astype(np.float32)
-        judged = self.judge.predict(mel) if self.judge is not None else None
+        judged = None
+        if self.judge is not None:  # judge what is heard: for the mel engine, the inverted audio, not its target
+            heard = mel if eng.name == "notes" else audio.mel_from_audio(wav, self.mel_params).numpy()
+            judged = self.judge.predict(heard)
         return Generation(valence, arousal, seconds, seed, steps, guidance, eng.name, mel, wav,
                           self.mel_params.sample_rate, midi, judged, eng.sha256)
 
