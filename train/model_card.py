@@ -13,6 +13,13 @@ FLOW_LOSS_LABELS = {"loss": "train (batch)", "val_loss": "validation (EMA)", "ax
 DATA = ("EMOPIA 1.0 (Hung et al., ISMIR 2021): 1,078 pop-piano MIDI clips with human Russell-quadrant labels, "
         "rendered with the TimGM6mb General MIDI soundfont shipped by pretty_midi (GPL-2) via tinysoundfont. "
         "Song-level train/val/test splits from EMOPIA's split/*_SL.csv; training uses the train split only.")
+OTHER_FILES = (
+    "- `inverter.safetensors`: learned mel -> linear magnitude (`python -m train.inverter`), trained on the same "
+    "EMOPIA renders; numbers in benchmarks/RESULTS.md (copy synthesis).\n"
+    "- `judge.safetensors`: the mood judge (`python -m train.judge`), trained on real EMOPIA renders only, used for "
+    "evaluation and the app's \"heard here\"; never used to train or select a generator (reports/judge.md).\n"
+    "- `atlas.npz`: 10 s note excerpts, labels and sound embeddings of the 1,078 EMOPIA clips (`python -m train.atlas`), "
+    "re-rendered for display; derived from EMOPIA, CC BY-NC-SA 4.0, attribution: Hung et al., ISMIR 2021.")
 LICENCE = ("CC BY-NC-SA 4.0, inherited from EMOPIA: attribution, non-commercial use only, share-alike. "
            "VGMIDI is never used for training; it is evaluation-only.")
 
@@ -60,7 +67,8 @@ def update(out_dir: Path, kind: str, provenance: dict, log_path: Path, loss_labe
 
 
 def render(card: dict) -> str:
-    lines = ["# moodgen model card", "", "## Data", card["data"], "", "## Licence", card["licence"], ""]
+    lines = ["# moodgen model card", "", "## Data", card["data"], "", "## Licence", card["licence"], "",
+             "## Other files in checkpoints/", OTHER_FILES, ""]
     for kind, c in sorted(card["components"].items()):
         p = c["provenance"]
         lines += [f"## {kind}", ""] + ([c["description"], ""] if c.get("description") else []) + [
