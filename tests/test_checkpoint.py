@@ -42,8 +42,8 @@ def test_half_precision_round_trip_is_close(tmp_path):
 
 def test_refuses_wrong_kind_unknown_version_and_foreign_files(saved, tmp_path):
     _, path = saved
-    with pytest.raises(ValueError, match="expected 'note_flow'"):
-        load_component(path, kind="note_flow")
+    with pytest.raises(ValueError, match="expected 'note_model'"):
+        load_component(path, kind="note_model")
     state = {k: v.float() for k, v in tiny_flow(12, 3).state_dict().items()}
     meta = read_metadata(path)
     meta.pop("mel_params_obj", None)
