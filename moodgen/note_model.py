@@ -123,8 +123,10 @@ def sample_roll(model: NoteModel, mood: torch.Tensor, frames: int, guidance: flo
                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Sample rolls frame by frame; mood (B, 2) -> (active, onset), each (B, T, K) uint8 velocities.
 
-    Guidance mixes conditional and unconditional logits (1: plain conditional, 0: unconditional). A key sounds where
-    it starts, or where it was sounding and the model keeps it. Randomness comes from a CPU generator seeded with
+    Guidance mixes the conditional and unconditional onset and sounding logits (1: plain conditional, 0: which notes
+    play is unconditional). Velocities always come from the conditional velocity head: it predicts a value, not a
+    probability, and extrapolating it would push velocities past the corpus range; so loudness follows the mood
+    even at guidance 0. A key sounds where it starts, or where it was sounding and the model keeps it. Randomness comes from a CPU generator seeded with
     `seed`, so the same inputs give the same rolls.
     """
     model.eval()
