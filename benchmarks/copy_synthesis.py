@@ -23,7 +23,7 @@ import torch
 from benchmarks.results import command, machine, update_section
 from moodgen import audio
 from moodgen.checkpoint import load_component
-from moodgen.config import MelParams, from_dict
+from moodgen.config import MelParams
 from moodgen.inverter import DEFAULT_N_ITER, mel_to_audio, phase_vocoder_phase
 from train.corpus.cache import CorpusCache
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     cache = CorpusCache(a.cache)
-    params = from_dict(MelParams, cache.manifest["settings"]["mel"])
+    params = cache.mel_params
     inverter, meta = load_component(a.checkpoint, "inverter")
     clips = excerpts(cache, params, a.clips, a.seconds)
     table = methods(inverter, params)

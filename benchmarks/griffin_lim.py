@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     cache = CorpusCache(args.cache)
-    params = MelParams(**cache.manifest["settings"]["mel"])
+    params = cache.mel_params
     clips = excerpts(cache, args.clips, args.seconds, params.sample_rate)
     mels = [audio.mel_from_audio(y, params) for _, y in clips]
     fns = methods(params)

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from moodgen.cgan import CGANConfig, CGANDiscriminator, CGANGenerator, generate
 from moodgen.checkpoint import save_component
-from moodgen.config import MelParams, from_dict, to_dict
+from moodgen.config import MelParams, to_dict
 from moodgen.mood import PRESETS
 from train.data import CropSampler
 from train.probes import mel_correlates
@@ -128,7 +128,7 @@ def train_cgan(config: CGANTrainConfig, resume: bool = False, command: str = "")
         torch.set_num_threads(config.threads)
     device = pick_device(config.device)
     cache = ensure_cache(config)
-    mel_params = from_dict(MelParams, cache.manifest["settings"]["mel"])
+    mel_params = cache.mel_params
     config.model.check_matches(mel_params)
     run_dir = Path(config.runs) / KIND
     run_dir.mkdir(parents=True, exist_ok=True)

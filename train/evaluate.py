@@ -19,7 +19,7 @@ from scipy import linalg, stats
 from tqdm import tqdm
 
 from moodgen import audio, notes
-from moodgen.config import MelParams, from_dict
+from moodgen.config import MelParams
 from moodgen.judge import Assessment, Judge
 from moodgen.mood import PRESETS, quadrant_by_number
 from train.corpus.cache import CorpusCache
@@ -372,7 +372,7 @@ def evaluate(pipeline, judge: Judge, cache: CorpusCache, config: EvalConfig,
 
     `extra_generators`: name -> generate(valence, arousal, seed) -> (audio, sample_rate), e.g. the seed's cGAN.
     """
-    if judge.mel_params != from_dict(MelParams, cache.manifest["settings"]["mel"]):
+    if judge.mel_params != cache.mel_params:
         raise ValueError("the judge was trained on other MelParams than this cache's; retrain it or use its cache")
     start = time.time()
     skipped = list(skipped or [])

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from moodgen import audio
 from moodgen.checkpoint import save_component
-from moodgen.config import MelParams, from_dict
+from moodgen.config import MelParams
 from moodgen.inverter import InverterConfig, MelInverter
 from train.corpus.cache import CorpusCache
 from train.train import git_sha
@@ -129,7 +129,7 @@ def train(config: InverterTrainConfig, command: str) -> dict:
     rng = np.random.default_rng(config.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     cache = CorpusCache(config.cache_dir)
-    mel_params = from_dict(MelParams, cache.manifest["settings"]["mel"])
+    mel_params = cache.mel_params
     config.model.check_matches(mel_params)
     train_items, val_items = cache.select("train", transpose=0), cache.select("val", transpose=0)
     if not train_items or not val_items:

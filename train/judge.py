@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from moodgen.checkpoint import save_component
-from moodgen.config import MelParams, from_dict
+from moodgen.config import MelParams
 from moodgen.judge import Judge, JudgeConfig, JudgeNet
 from train.corpus.cache import CorpusCache
 from train.evaluate import agreement_of, vgmidi_agreement
@@ -98,7 +98,7 @@ def train(config: JudgeTrainConfig, command: str) -> dict:
     rng = np.random.default_rng(config.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     cache = CorpusCache(config.cache_dir)
-    mel_params = from_dict(MelParams, cache.manifest["settings"]["mel"])
+    mel_params = cache.mel_params
     train_items, val_items = cache.select("train"), cache.select("val")
     test_items = cache.select("test")
     if not train_items or not val_items or not test_items:

@@ -252,7 +252,7 @@ def export_flow(config: TrainConfig, model: torch.nn.Module, cache: CorpusCache,
         "sampler": {"steps": config.sample_steps, "guidance": config.guidance},
         "device": str(pick_device(config.device)), "threads": torch.get_num_threads(),
     }
-    path = save_component(Path(config.out) / f"{kind}.safetensors", model, kind, MelParams(), provenance)
+    path = save_component(Path(config.out) / f"{kind}.safetensors", model, kind, cache.mel_params, provenance)
     model_card.update(Path(config.out), kind, provenance, Path(config.runs) / config.name / "log.jsonl")
     return path
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from moodgen.config import MelParams, from_dict
+
 FORMAT_VERSION = 1
 
 
@@ -190,6 +192,11 @@ class CorpusCache:
     @property
     def manifest_hash(self) -> str:
         return self.manifest["manifest_hash"]
+
+    @property
+    def mel_params(self) -> MelParams:
+        """The MelParams the cache's mels were computed with."""
+        return from_dict(MelParams, self.manifest["settings"]["mel"])
 
     def select(self, split: str | None = None, transpose: int | None = None) -> list[dict[str, Any]]:
         return [it for it in self.items
