@@ -22,7 +22,7 @@ from moodgen.config import MelParams, RollParams
 from moodgen import notes
 from train.corpus import deam, emopia
 from train.corpus.cache import (CorpusError, SourceClip, consolidate, save_shard, sha256_file, sha256_text,
-                                shard_key_on_disk, shard_path)
+                                shard_key_on_disk, shard_meta, shard_path)
 from train.corpus.features import LABELS_VERSION, arousal_score, place_in_quadrant, valence_score
 from moodgen.mood import quadrant_by_number
 
@@ -120,8 +120,7 @@ def prepare(source: str, root: Path, cache_dir: Path, settings: PrepareSettings,
     unchanged = previous is not None and all(previous.get(k) == v for k, v in comparable.items())
     redone = any(str(c.path) not in failed_paths for c in todo)  # a clip that fails again changes nothing
     if redone or not unchanged:
-        from train.corpus.cache import load_shard  # features live in the shards
-        features = {c.clip_id: load_shard(shard_path(cache_dir, c.clip_id)).features for c in good
+        features = {c.clip_id: shard_meta(shard_path(cache_dir, c.clip_id))["features"] for c in good
                     if c.valence is None}
         consolidate(cache_dir, good, derived_labels(good, features), manifest)
     return {"clips": len(clips), "processed": len(todo), "skipped": len(skipped), "consolidated": redone or not unchanged}

@@ -103,13 +103,19 @@ def save_shard(path: Path, shard: Shard) -> None:
     atomic_save(path, write)
 
 
-def shard_key_on_disk(path: Path) -> str | None:
-    """The key a shard was made with, or None if it is absent or unreadable."""
+def shard_meta(path: Path) -> dict[str, Any] | None:
+    """A shard's {"key", "features"} without reading its arrays, or None if it is absent or unreadable."""
     try:
         with np.load(path) as z:
-            return json.loads(str(z["meta"]))["key"]
+            return json.loads(str(z["meta"]))
     except Exception:
         return None
+
+
+def shard_key_on_disk(path: Path) -> str | None:
+    """The key a shard was made with, or None if it is absent or unreadable."""
+    meta = shard_meta(path)
+    return meta["key"] if meta else None
 
 
 def load_shard(path: Path) -> Shard:
