@@ -8,7 +8,8 @@ network predicts x1 - x0; with prediction "data" it predicts x1 itself (bounded 
 [-1, 1]) and the velocity is (x1_hat - x_t) / (1 - t). Data prediction learns far faster on near-binary piano rolls:
 the per-feature prior (mostly silent keys) is one saturated tanh away, where a velocity net must cancel the noise.
 The condition is dropped (replaced by a learned null embedding) on a fraction of training examples, which gives
-classifier-free guidance at sampling time: v = v_uncond + g (v_cond - v_uncond).
+classifier-free guidance at sampling time: v = v_uncond + g (v_cond - v_uncond). With `key_conditioning` the
+condition also holds a musical key, key (B,) int64 (see `moodgen.keys`), dropped together with the mood.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from moodgen.keys import N_KEYS, PRIOR_FEATURES
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class FlowConfig:
     groups: int = 8
     dropout: float = 0.0
     prediction: str = "data"  # "data" (x1, tanh-bounded) or "velocity" (x1 - x0)
+    key_conditioning: bool = False  # condition on a musical key as well as the mood
 
     def __post_init__(self) -> None:
         if self.prediction not in ("data", "velocity"):
@@ -64,6 +68,27 @@ def mood_fourier_features(mood: torch.Tensor, n_freq: int) -> torch.Tensor:
     freqs = (2.0 ** torch.arange(n_freq, device=mood.device)) * math.pi
     angles = mood[:, :, None] * freqs  # (B, 2, n_freq)
     return torch.cat([mood, angles.sin().flatten(1), angles.cos().flatten(1)], dim=1)
+
+
+class KeyCondition(nn.Module):
+    """The key condition both engines share: a learned vector per key, added to the mood embedding, and the prior
+    p(key | mood) as a buffer (`moodgen.keys` weight layout) that training fits on the labels and saves with the
+    weights, so the checkpoint says which keys each mood tends to."""
+
+    def __init__(self, cond_dim: int):
+        super().__init__()
+        self.embed = nn.Embedding(N_KEYS, cond_dim)
+        self.register_buffer("prior", torch.zeros(N_KEYS, PRIOR_FEATURES))
+
+
+def add_key(key_condition: KeyCondition | None, mood_embedding: torch.Tensor,
+            key: torch.Tensor | None) -> torch.Tensor:
+    """Mood embedding (B, D) plus the key's vector for key-conditioned models; models without keys ignore `key`."""
+    if key_condition is None:
+        return mood_embedding
+    if key is None:
+        raise ValueError("this model is conditioned on a musical key: pass key, (B,) int64 in [0, 24)")
+    return mood_embedding + key_condition.embed(key.to(mood_embedding.device))
 
 
 class ResBlock(nn.Module):
@@ -116,6 +141,7 @@ class FlowModel(nn.Module):
         self.mood_mlp = nn.Sequential(nn.Linear(2 + 4 * c.mood_frequencies, c.cond_dim), nn.SiLU(),
                                       nn.Linear(c.cond_dim, c.cond_dim))
         self.null_mood = nn.Parameter(torch.zeros(c.cond_dim))
+        self.key = KeyCondition(c.cond_dim) if c.key_conditioning else None
         self.stem = nn.Conv1d(c.in_channels, widths[0], c.kernel_size, padding=c.kernel_size // 2)
         self.down = nn.ModuleList()
         self.downsample = nn.ModuleList()
@@ -152,17 +178,19 @@ class FlowModel(nn.Module):
     def time_multiple(self) -> int:
         return 2 ** (len(self.config.channel_mults) - 1)
 
-    def condition(self, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
-        """(B,), (B, 2), (B,) bool -> (B, cond_dim). Dropped rows use the learned null mood embedding."""
-        m = self.mood_mlp(mood_fourier_features(mood, self.config.mood_frequencies))
+    def condition(self, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor,
+                  key: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,), (B, 2), (B,) bool, key (B,) -> (B, cond_dim). Dropped rows use the learned null embedding."""
+        m = add_key(self.key, self.mood_mlp(mood_fourier_features(mood, self.config.mood_frequencies)), key)
         m = torch.where(drop[:, None], self.null_mood.expand_as(m), m)
         return self.t_mlp(timestep_embedding(t, self.config.cond_dim)) + m
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor,
+                key: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, T) -> the network's prediction (B, C, T): x1 or x1 - x0, per `config.prediction`."""
         if x.shape[-1] % self.time_multiple:
             raise ValueError(f"T={x.shape[-1]} must be a multiple of {self.time_multiple}")
-        cond = self.condition(t, mood, drop)
+        cond = self.condition(t, mood, drop, key)
         h = self.stem(x)
         skips = []
         for blocks, down in zip(self.down, self.downsample):
@@ -180,17 +208,18 @@ class FlowModel(nn.Module):
         out = self.head(h)
         return torch.tanh(out) if self.config.prediction == "data" else out
 
-    def velocity(self, x: torch.Tensor, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+    def velocity(self, x: torch.Tensor, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor,
+                 key: torch.Tensor | None = None) -> torch.Tensor:
         """Flow velocity at (x_t, t), (B, C, T), whatever the parameterization."""
-        out = self(x, t, mood, drop)
+        out = self(x, t, mood, drop, key)
         if self.config.prediction == "velocity":
             return out
         return (out - x) / (1 - t).clamp_min(1e-3)[:, None, None]
 
 
 def flow_matching_loss(model: FlowModel, x1: torch.Tensor, mood: torch.Tensor, cond_dropout: float,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-    """Rectified-flow MSE for a batch of data x1 (B, C, T) with moods (B, 2); t ~ U(0, 1).
+                       generator: torch.Generator | None = None, key: torch.Tensor | None = None) -> torch.Tensor:
+    """Rectified-flow MSE for a batch of data x1 (B, C, T) with moods (B, 2) and keys (B,); t ~ U(0, 1).
 
     The target is x1 or x1 - x0, per the model's parameterization."""
     b = x1.shape[0]
@@ -200,13 +229,13 @@ def flow_matching_loss(model: FlowModel, x1: torch.Tensor, mood: torch.Tensor, c
     drop = (torch.rand(b, generator=generator, device="cpu") < cond_dropout).to(dev)
     xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
     target = x1 if model.config.prediction == "data" else x1 - x0
-    return F.mse_loss(model(xt, t, mood, drop), target)
+    return F.mse_loss(model(xt, t, mood, drop, key), target)
 
 
 @torch.no_grad()
 def sample(model: FlowModel, mood: torch.Tensor, frames: int, steps: int = 16, guidance: float = 2.0,
-           seed: int = 0) -> torch.Tensor:
-    """Euler integration of the guided flow from noise; mood (B, 2) -> x1 (B, C, frames).
+           seed: int = 0, key: torch.Tensor | None = None) -> torch.Tensor:
+    """Euler integration of the guided flow from noise; mood (B, 2), key (B,) -> x1 (B, C, frames).
 
     guidance 1 is the plain conditional model, 0 the unconditional one. The noise comes from a CPU generator
     seeded with `seed`, so results are identical for identical inputs on the same device.
@@ -220,13 +249,15 @@ def sample(model: FlowModel, mood: torch.Tensor, frames: int, steps: int = 16, g
     x = torch.randn((b, model.config.in_channels, padded), generator=gen).to(dev)
     mood = mood.to(dev, torch.float32)
     both_moods = torch.cat([mood, mood])
+    both_keys = None if key is None else torch.cat([key, key])
     drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(dev)
     for i in range(steps):
         t = torch.full((b,), i / steps, device=dev)
         if guidance == 1.0:
-            v = model.velocity(x, t, mood, drop[:b])
+            v = model.velocity(x, t, mood, drop[:b], key)
         else:
-            v_cond, v_uncond = model.velocity(torch.cat([x, x]), torch.cat([t, t]), both_moods, drop).chunk(2)
+            v_cond, v_uncond = model.velocity(torch.cat([x, x]), torch.cat([t, t]), both_moods, drop,
+                                              both_keys).chunk(2)
             v = v_uncond + guidance * (v_cond - v_uncond)
         x = x + v / steps
     return x[..., :frames]

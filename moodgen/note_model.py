@@ -5,9 +5,10 @@ velocity, given the earlier frames (a receptive field of `receptive_field` frame
 cross-entropy on rare note events learns far faster on a CPU than a flow model over the whole roll (which, in our
 runs, collapsed to the all-silent mean), and dilated causal convolutions train in parallel over time. The mood
 enters as Fourier features -> MLP, added inside every layer; dropping it on a fraction of training examples gives
-classifier-free guidance on the logits at sampling time.
+classifier-free guidance on the logits at sampling time. With `key_conditioning` a musical key (see `moodgen.keys`)
+is added to the mood and dropped with it.
 
-Shapes: roll x (B, 2K, T) encoded as in `moodgen.notes.encode_roll`; mood (B, 2); drop (B,) bool;
+Shapes: roll x (B, 2K, T) encoded as in `moodgen.notes.encode_roll`; mood (B, 2); key (B,) int64; drop (B,) bool;
 logits (B, 3K, T) = onset, sounding and velocity logits (K each); logits at t depend on frames < t only.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from moodgen.model import mood_fourier_features
+from moodgen.model import KeyCondition, add_key, mood_fourier_features
 from moodgen.notes import ONSET_FLOOR
 
 ONSET_THRESHOLD = (ONSET_FLOOR - 1.0) / 2.0  # midway between "no onset" (-1) and the weakest onset
@@ -33,6 +34,7 @@ class NoteModelConfig:
     cond_dim: int = 128
     mood_frequencies: int = 8
     dropout: float = 0.1
+    key_conditioning: bool = False  # condition on a musical key as well as the mood
 
     def __post_init__(self) -> None:
         if self.n_keys < 1 or self.channels < 1 or not self.dilations or min(self.dilations) < 1:
@@ -76,12 +78,13 @@ class NoteModel(nn.Module):
         self.mood_mlp = nn.Sequential(nn.Linear(2 + 4 * c.mood_frequencies, c.cond_dim), nn.SiLU(),
                                       nn.Linear(c.cond_dim, c.cond_dim))
         self.null_mood = nn.Parameter(torch.zeros(c.cond_dim))
+        self.key = KeyCondition(c.cond_dim) if c.key_conditioning else None
         self.blocks = nn.ModuleList(CausalBlock(c.channels, d, c.cond_dim, c.dropout) for d in c.dilations)
         self.out = nn.Sequential(nn.SiLU(), nn.Conv1d(c.channels, 3 * c.n_keys, 1))
 
-    def mood_embedding(self, mood: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
-        """(B, 2), (B,) bool -> (B, cond_dim); dropped rows get the learned null embedding."""
-        m = self.mood_mlp(mood_fourier_features(mood, self.config.mood_frequencies))
+    def mood_embedding(self, mood: torch.Tensor, drop: torch.Tensor, key: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 2), (B,) bool, key (B,) -> (B, cond_dim); dropped rows get the learned null embedding."""
+        m = add_key(self.key, self.mood_mlp(mood_fourier_features(mood, self.config.mood_frequencies)), key)
         return torch.where(drop[:, None], self.null_mood.expand_as(m), m)
 
     def logits(self, prev: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -91,10 +94,11 @@ class NoteModel(nn.Module):
             h = block(h, cond)
         return self.out(h)
 
-    def forward(self, x: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor,
+                key: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher-forced logits for every frame of x (B, 2K, T) -> (B, 3K, T); frame t sees frames < t."""
         prev = F.pad(x, (1, 0), value=-1.0)[..., :-1]  # a silent frame before the first
-        return self.logits(prev, self.mood_embedding(mood, drop))
+        return self.logits(prev, self.mood_embedding(mood, drop, key))
 
 
 def targets_from_encoded(x: torch.Tensor, n_keys: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -106,11 +110,11 @@ def targets_from_encoded(x: torch.Tensor, n_keys: int) -> tuple[torch.Tensor, to
 
 
 def note_loss(model: NoteModel, x: torch.Tensor, mood: torch.Tensor, cond_dropout: float,
-              generator: torch.Generator | None = None) -> torch.Tensor:
-    """BCE on onsets and sounding keys, plus velocity BCE where onsets are; x (B, 2K, T), mood (B, 2)."""
+              generator: torch.Generator | None = None, key: torch.Tensor | None = None) -> torch.Tensor:
+    """BCE on onsets and sounding keys, plus velocity BCE where onsets are; x (B, 2K, T), mood (B, 2), key (B,)."""
     k = model.config.n_keys
     drop = (torch.rand(x.shape[0], generator=generator) < cond_dropout).to(x.device)
-    logits = model(x, mood, drop)
+    logits = model(x, mood, drop, key)
     onset, sounding, velocity = targets_from_encoded(x, k)
     loss = F.binary_cross_entropy_with_logits(logits[:, :k], onset)
     loss = loss + F.binary_cross_entropy_with_logits(logits[:, k:2 * k], sounding)
@@ -120,8 +124,8 @@ def note_loss(model: NoteModel, x: torch.Tensor, mood: torch.Tensor, cond_dropou
 
 @torch.no_grad()
 def sample_roll(model: NoteModel, mood: torch.Tensor, frames: int, guidance: float = 2.0, temperature: float = 1.0,
-                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Sample rolls frame by frame; mood (B, 2) -> (active, onset), each (B, T, K) uint8 velocities.
+                seed: int = 0, key: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sample rolls frame by frame; mood (B, 2), key (B,) -> (active, onset), each (B, T, K) uint8 velocities.
 
     Guidance mixes the conditional and unconditional onset and sounding logits (1: plain conditional, 0: which notes
     play is unconditional). Velocities always come from the conditional velocity head: it predicts a value, not a
@@ -132,26 +136,26 @@ def sample_roll(model: NoteModel, mood: torch.Tensor, frames: int, guidance: flo
     model.eval()
     dev = next(model.parameters()).device
     if dev.type != "cpu":
-        return _sample_roll(model, mood, frames, guidance, temperature, seed)
+        return _sample_roll(model, mood, frames, guidance, temperature, seed, key)
     # Each frame is a chain of tiny matrix products: extra threads only add synchronisation (measured on 2 cores:
     # 0.46 s with 1 thread vs 1.6 s with 2 for a 10 s clip).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _sample_roll(model, mood, frames, guidance, temperature, seed)
+        return _sample_roll(model, mood, frames, guidance, temperature, seed, key)
     finally:
         torch.set_num_threads(threads)
 
 
 def _sample_roll(model: NoteModel, mood: torch.Tensor, frames: int, guidance: float, temperature: float,
-                 seed: int) -> tuple[np.ndarray, np.ndarray]:
+                 seed: int, key: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
     k = model.config.n_keys
     dev = next(model.parameters()).device
     b = mood.shape[0]
     gen = torch.Generator(device="cpu").manual_seed(seed)
     mood = mood.to(dev, torch.float32)
     drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(dev)
-    cond = model.mood_embedding(torch.cat([mood, mood]), drop)
+    cond = model.mood_embedding(torch.cat([mood, mood]), drop, None if key is None else torch.cat([key, key]))
     # Each block's recent inputs (fast-WaveNet queues), zero like the causal padding in training.
     zeros = torch.zeros(2 * b, model.config.channels, device=dev)
     queues = [[zeros] * block.dilation for block in model.blocks]

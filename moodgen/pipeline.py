@@ -20,6 +20,7 @@ import torch
 from moodgen import audio, notes
 from moodgen.checkpoint import file_sha256, load_component
 from moodgen.config import MelParams, RollParams, from_dict
+from moodgen.keys import key_name, parse_key, sample_keys
 from moodgen.model import sample
 from moodgen.note_model import sample_roll
 from moodgen.mood import validate_mood
@@ -43,6 +44,7 @@ class Generation:
     steps: int  # flow sampler steps (mel engine); 0 for the note engine, which samples frame by frame
     guidance: float
     engine: str
+    key: str | None  # the musical key the engine was conditioned on ("A minor"); None for engines without keys
     mel: np.ndarray  # (M, T) normalized log-mel of the clip
     audio: np.ndarray  # (S,) float32 in [-1, 1]
     sample_rate: int
@@ -52,7 +54,7 @@ class Generation:
 
     def params(self) -> dict[str, Any]:
         """Every input and where it came from, JSON-able."""
-        keys = ("valence", "arousal", "seconds", "seed", "steps", "guidance", "engine", "sample_rate",
+        keys = ("valence", "arousal", "seconds", "seed", "steps", "guidance", "engine", "key", "sample_rate",
                 "checkpoint_sha256")
         out = {k: getattr(self, k) for k in keys}
         out["judged"] = list(self.judged) if self.judged is not None else None
@@ -138,8 +140,11 @@ class MoodPipeline:
         return cls(engines, mel_params, dev, inverter=inverter, judge=judge, atlas=atlas, cache_size=cache_size)
 
     def generate(self, valence: float, arousal: float, seconds: float = 10.0, seed: int = 0,
-                 steps: int | None = None, guidance: float | None = None, engine: str | None = None) -> Generation:
-        """A clip for the mood (valence, arousal); identical inputs give identical outputs."""
+                 steps: int | None = None, guidance: float | None = None, engine: str | None = None,
+                 key: str | None = None) -> Generation:
+        """A clip for the mood (valence, arousal); identical inputs give identical outputs.
+
+        `key` ("A minor") fixes the musical key; by default the engine's prior draws one for the mood (seeded)."""
         valence, arousal = validate_mood(valence, arousal)
         engine = engine or self.default_engine
         if engine not in self.engines_by_name:
@@ -159,25 +164,35 @@ class MoodPipeline:
         seed = int(seed)
         if not 0 <= seed < 2**31:
             raise ValueError(f"seed must be between 0 and 2^31-1, got {seed}")
-        key = (engine, valence, arousal, seconds, seed, steps, guidance)
+        if key is not None:
+            if eng.model.key is None:
+                raise ValueError(f"engine {engine!r} of this checkpoint is not conditioned on a key; leave key unset")
+            key = key_name(parse_key(key))
+        request = (engine, valence, arousal, seconds, seed, steps, guidance, key)
         with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        result = self._generate(eng, valence, arousal, seconds, seed, steps, guidance)
+            if request in self._cache:
+                self._cache.move_to_end(request)
+                return self._cache[request]
+        result = self._generate(eng, valence, arousal, seconds, seed, steps, guidance, key)
         with self._lock:
-            self._cache[key] = result
+            self._cache[request] = result
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return result
 
     def _generate(self, eng: Engine, valence: float, arousal: float, seconds: float, seed: int, steps: int,
-                  guidance: float) -> Generation:
+                  guidance: float, key: str | None = None) -> Generation:
         mood = torch.tensor([[valence, arousal]], dtype=torch.float32)
+        key_index = None
+        if eng.model.key is not None:
+            key_index = (torch.tensor([parse_key(key)]) if key is not None
+                         else sample_keys(eng.model.key.prior, mood, seed))
+            key = key_name(int(key_index[0]))
         n_samples = int(round(seconds * self.mel_params.sample_rate))
         midi = None
         if eng.name == "notes":
-            active, onset = sample_roll(eng.model, mood, eng.roll_params.frames_for(seconds), guidance, seed=seed)
+            active, onset = sample_roll(eng.model, mood, eng.roll_params.frames_for(seconds), guidance, seed=seed,
+                                        key=key_index)
             pm = notes.midi_from_roll(active[0], onset[0], eng.roll_params)
             wav = notes.render_midi(pm, self.mel_params.sample_rate) if pm.instruments[0].notes else np.zeros(0)
             wav = np.pad(wav, (0, max(0, n_samples - len(wav))))[:n_samples].astype(np.float32)
@@ -187,7 +202,7 @@ class MoodPipeline:
             midi = buf.getvalue()
         else:
             frames = -(-n_samples // self.mel_params.hop_length) + 1  # enough frames to cover every sample
-            mel = sample(eng.model, mood, frames, steps, guidance, seed)[0]
+            mel = sample(eng.model, mood, frames, steps, guidance, seed, key_index)[0]
             mel = mel.clamp(-1, 1).cpu().numpy()
             wav = self.mel_to_audio(mel)[:n_samples]
         wav = np.clip(wav, -1.0, 1.0).astype(np.float32)
@@ -195,7 +210,7 @@ class MoodPipeline:
         if self.judge is not None:  # judge what is heard: for the mel engine, the inverted audio, not its target
             heard = mel if eng.name == "notes" else audio.mel_from_audio(wav, self.mel_params).numpy()
             judged = self.judge.predict(heard)
-        return Generation(valence, arousal, seconds, seed, steps, guidance, eng.name, mel, wav,
+        return Generation(valence, arousal, seconds, seed, steps, guidance, eng.name, key, mel, wav,
                           self.mel_params.sample_rate, midi, judged, eng.sha256)
 
     def mel_to_audio(self, mel: np.ndarray) -> np.ndarray:

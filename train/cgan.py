@@ -176,7 +176,7 @@ def train_cgan(config: CGANTrainConfig, resume: bool = False, command: str = "")
     while step < config.steps and time.time() - start < budget:
         gen.train()
         disc.train()
-        x, mood = (torch.from_numpy(a).to(device) for a in sampler.batch(b, rng))
+        x, mood = (torch.from_numpy(a).to(device) for a in sampler.batch(b, rng)[:2])
         with torch.no_grad():
             fake = gen(noise(b), mood)
         real_logit, fake_logit = disc(x, mood), disc(fake, mood)

@@ -1,14 +1,31 @@
 """Random training crops from the corpus cache, for both engines. Pure numpy; seeded by the caller's Generator."""
 from __future__ import annotations
 
+from typing import Any
+
+import librosa
 import numpy as np
 
 from moodgen import notes
+from moodgen.keys import estimate_key, transpose_key
 from train.corpus.cache import CorpusCache, CorpusError
 
 
+def clip_key(cache: CorpusCache, item: dict[str, Any]) -> int:
+    """The key of an item's untransposed clip, fit to the whole clip: from its piano roll (pitch classes weighted
+    by duration x velocity, as in the clip features) or, for audio-only sources, from its mean chroma."""
+    if item["roll"] is not None:
+        active, _ = cache.roll(item)
+        weights = active.astype(np.float64).sum(axis=0)  # (K,)
+        pcs = np.bincount((np.arange(len(weights)) + cache.roll_params.lowest_pitch) % 12, weights, minlength=12)
+    else:
+        pcs = np.nan_to_num(librosa.feature.chroma_stft(y=cache.audio(item), sr=cache.mel_params.sample_rate)).mean(1)
+    return estimate_key(pcs)
+
+
 class CropSampler:
-    """Draws (x, mood) batches: x (B, C, T) float32, mood (B, 2) float32.
+    """Draws (x, mood, key) batches: x (B, C, T) float32, mood (B, 2) float32, key (B,) int64 (the clip's key,
+    transposed with the crop).
 
     engine "mel": C = M normalized log-mel bands, every transposition of the split's clips.
     engine "notes": C = 2K encoded piano-roll channels (moodgen.notes.encode_roll) of untransposed clips,
@@ -30,14 +47,20 @@ class CropSampler:
         if not keep:
             raise CorpusError(f"{cache.root}: no {split} clips of at least {frames} frames for engine {engine}")
         self.items = [items[i] for i in keep]
+        keys: dict[str, int] = {}
+        for it in self.items:
+            if it["clip_id"] not in keys:
+                keys[it["clip_id"]] = clip_key(cache, it)
+        self.keys = [transpose_key(keys[it["clip_id"]], it["transpose"]) for it in self.items]
         weights = np.array([lengths[i] for i in keep], dtype=np.float64)
         self.weights = weights / weights.sum()
 
-    def _crop(self, item: dict, rng: np.random.Generator) -> np.ndarray:
+    def _crop(self, item: dict, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """(C, T) crop and its transposition in semitones (on top of the item's own)."""
         if self.engine == "mel":
             off, n = item["mel"]
             start = off + int(rng.integers(0, n - self.frames + 1))
-            return np.asarray(self.cache.mels[start:start + self.frames], dtype=np.float32).T
+            return np.asarray(self.cache.mels[start:start + self.frames], dtype=np.float32).T, 0
         off, n = item["roll"]
         start = off + int(rng.integers(0, n - self.frames + 1))
         roll = np.asarray(self.cache.rolls[start:start + self.frames])  # (T, 2, K)
@@ -47,10 +70,12 @@ class CropSampler:
             roll[:, :, :shift] = 0
         elif shift < 0:
             roll[:, :, shift:] = 0
-        return notes.encode_roll(roll[:, 0], roll[:, 1])
+        return notes.encode_roll(roll[:, 0], roll[:, 1]), shift
 
-    def batch(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def batch(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         idx = rng.choice(len(self.items), size=size, p=self.weights)
-        x = np.stack([self._crop(self.items[i], rng) for i in idx])
+        crops = [self._crop(self.items[i], rng) for i in idx]
+        x = np.stack([c for c, _ in crops])
         mood = np.array([[self.items[i]["valence"], self.items[i]["arousal"]] for i in idx], dtype=np.float32)
-        return x, mood
+        key = np.array([transpose_key(self.keys[i], shift) for i, (_, shift) in zip(idx, crops)], dtype=np.int64)
+        return x, mood, key

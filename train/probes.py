@@ -6,6 +6,7 @@ import torch
 
 from moodgen import notes
 from moodgen.config import MelParams, RollParams
+from moodgen.keys import key_probabilities, sample_keys
 from moodgen.model import sample
 from moodgen.note_model import sample_roll
 from moodgen.mood import PRESETS
@@ -33,21 +34,36 @@ def mel_correlates(x: np.ndarray, params: MelParams) -> dict[str, float]:
     return {"level_db": float(db.mean()), "flux_per_s": float(flux.sum() / (x.shape[1] / params.frames_per_second))}
 
 
+def preset_moods() -> tuple[list[str], torch.Tensor]:
+    return list(PRESETS), torch.tensor(list(PRESETS.values()), dtype=torch.float32)
+
+
+def major_probability(model: torch.nn.Module) -> dict[str, float]:
+    """p(major key | preset) under a key-conditioned model's prior."""
+    names, moods = preset_moods()
+    p = key_probabilities(model.key.prior, moods)[:, :12].sum(dim=1)
+    return {n: round(float(v), 3) for n, v in zip(names, p)}
+
+
 @torch.no_grad()
 def condition_probe(model: torch.nn.Module, engine: str, frames: int, steps: int, guidance: float,
                     seeds: tuple[int, ...] = (0, 1)) -> dict:
     """Per-preset correlates averaged over `seeds`, and how much the condition moves samples compared with the
     noise seed: cond_effect = mean |x(preset) - x(unconditional)| / mean |x(seed a) - x(seed b)| (same preset)."""
     model.eval()
-    names = list(PRESETS)
-    moods = torch.tensor([PRESETS[n] for n in names], dtype=torch.float32)
+    names, moods = preset_moods()
+
+    def keys(seed: int) -> torch.Tensor | None:
+        return None if model.key is None else sample_keys(model.key.prior, moods, seed)
+
     if engine == "notes":
         def draw(g: float, seed: int) -> np.ndarray:
-            active, onset = sample_roll(model, moods, frames, g, seed=seed)
+            active, onset = sample_roll(model, moods, frames, g, seed=seed, key=keys(seed))
             return np.stack([notes.encode_roll(a, o) for a, o in zip(active, onset)])
     else:
         def draw(g: float, seed: int) -> np.ndarray:
-            return sample(model, moods, frames, steps, g, seed=seed).cpu().numpy()
+            return sample(model, moods, frames, steps, g, seed=seed, key=keys(seed)).cpu().numpy()
+
     per_seed = [draw(guidance, s) for s in seeds]
     uncond = draw(0.0, seeds[0])
     measure = ((lambda x: roll_correlates(x, RollParams())) if engine == "notes"

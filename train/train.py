@@ -31,7 +31,7 @@ from moodgen.checkpoint import save_component
 from moodgen.config import MelParams, RollParams, from_dict, to_dict
 from moodgen.model import FlowConfig, FlowModel, flow_matching_loss
 from moodgen.note_model import NoteModel, NoteModelConfig, note_loss
-from moodgen.mood import PRESETS
+from moodgen.keys import fit_key_prior
 from train import probes
 from train.corpus.cache import CorpusCache
 from train.data import CropSampler
@@ -43,8 +43,9 @@ BUDGET_FIELDS = ("steps", "max_minutes")  # may grow on --resume; every other fi
 
 def default_model(engine: str) -> FlowConfig | NoteModelConfig:
     if engine == "mel":
-        return FlowConfig(in_channels=MelParams().n_mels, base_channels=64, channel_mults=(1, 2, 3, 4), kernel_size=3)
-    return NoteModelConfig(n_keys=RollParams().n_keys)
+        return FlowConfig(in_channels=MelParams().n_mels, base_channels=64, channel_mults=(1, 2, 3, 4), kernel_size=3,
+                          key_conditioning=True)
+    return NoteModelConfig(n_keys=RollParams().n_keys, key_conditioning=True)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def engine_defaults(engine: str) -> TrainConfig:
     """The shipped configuration of each engine (the shipped runs added --threads 1: another job had the other core)."""
     if engine == "mel":
         return TrainConfig(engine="mel", model=default_model("mel"), batch_size=16, crop_frames=256,
-                           max_minutes=70.0, max_shift=0, probe_every=500)
+                           max_minutes=85.0, max_shift=0, probe_every=500)
     return TrainConfig(engine="notes", model=default_model("notes"), batch_size=16, lr=1e-3, warmup_steps=200,
                        probe_every=500, max_minutes=55.0)
 
@@ -157,10 +158,13 @@ def train_flow(config: TrainConfig, resume: bool = False, command: str = "") -> 
     (run_dir / "config.json").write_text(json.dumps(to_dict(config), indent=1))
     sampler = CropSampler(cache, config.engine, "train", config.crop_frames, config.max_shift)
     val_sampler = CropSampler(cache, config.engine, "val", config.crop_frames)
-    val_x, val_mood = val_sampler.batch(64, np.random.default_rng(12345))
+    val_batch = [torch.from_numpy(a).to(device) for a in val_sampler.batch(64, np.random.default_rng(12345))]
 
     _, model_cls, loss_fn = MODEL_CLASSES[config.engine]
     model = model_cls(config.model).to(device)
+    if model.key is not None:
+        model.key.prior.copy_(fit_key_prior(torch.tensor([[it["valence"], it["arousal"]] for it in sampler.items]),
+                                            torch.tensor(sampler.keys)))
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
@@ -197,12 +201,11 @@ def train_flow(config: TrainConfig, resume: bool = False, command: str = "") -> 
     start = time.time() - elapsed
     bar = tqdm(total=config.steps, initial=step, desc=f"train {config.name}", unit="step")
     while step < config.steps and time.time() - start < budget:
-        x, mood = sampler.batch(config.batch_size, rng)
+        x, mood, key = (torch.from_numpy(a).to(device) for a in sampler.batch(config.batch_size, rng))
         for g in opt.param_groups:
             g["lr"] = lr_at(step, config)
         model.train()
-        loss = loss_fn(model, torch.from_numpy(x).to(device), torch.from_numpy(mood).to(device),
-                       config.cond_dropout, torch_gen)
+        loss = loss_fn(model, x, mood, config.cond_dropout, torch_gen, key)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -217,7 +220,7 @@ def train_flow(config: TrainConfig, resume: bool = False, command: str = "") -> 
         record = None
         if step % config.log_every == 0 or step == config.steps:
             record = {"step": step, "time_s": round(time.time() - start, 1), "loss": loss.item(),
-                      "val_loss": validation_loss(ema, loss_fn, val_x, val_mood, device)}
+                      "val_loss": validation_loss(ema, loss_fn, *val_batch)}
         if step % config.probe_every == 0 or step == config.steps:
             record = record or {"step": step, "time_s": round(time.time() - start, 1), "loss": loss.item()}
             record["probe"] = probes.condition_probe(ema, config.engine, config.crop_frames, config.sample_steps,
@@ -235,10 +238,10 @@ def train_flow(config: TrainConfig, resume: bool = False, command: str = "") -> 
 
 
 @torch.no_grad()
-def validation_loss(model: torch.nn.Module, loss_fn, x: np.ndarray, mood: np.ndarray, device: torch.device) -> float:
+def validation_loss(model: torch.nn.Module, loss_fn, x: torch.Tensor, mood: torch.Tensor, key: torch.Tensor) -> float:
     """Loss of the EMA model on a fixed validation batch (fixed noise and times for the flow)."""
     gen = torch.Generator().manual_seed(0)
-    return float(loss_fn(model.eval(), torch.from_numpy(x).to(device), torch.from_numpy(mood).to(device), 0.0, gen))
+    return float(loss_fn(model.eval(), x, mood, 0.0, gen, key))
 
 
 def export_flow(config: TrainConfig, model: torch.nn.Module, cache: CorpusCache, steps: int, wall_s: float,
@@ -252,6 +255,8 @@ def export_flow(config: TrainConfig, model: torch.nn.Module, cache: CorpusCache,
         "sampler": {"steps": config.sample_steps, "guidance": config.guidance},
         "device": str(pick_device(config.device)), "threads": torch.get_num_threads(),
     }
+    if model.key is not None:
+        provenance["key_prior_major"] = probes.major_probability(model)
     path = save_component(Path(config.out) / f"{kind}.safetensors", model, kind, cache.mel_params, provenance)
     model_card.update(Path(config.out), kind, provenance, Path(config.runs) / config.name / "log.jsonl")
     return path

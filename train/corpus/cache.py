@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from moodgen.config import MelParams, from_dict
+from moodgen.config import MelParams, RollParams, from_dict
 
 FORMAT_VERSION = 1
 
@@ -203,6 +203,11 @@ class CorpusCache:
     def mel_params(self) -> MelParams:
         """The MelParams the cache's mels were computed with."""
         return from_dict(MelParams, self.manifest["settings"]["mel"])
+
+    @property
+    def roll_params(self) -> RollParams:
+        """The RollParams the cache's piano rolls were made with."""
+        return from_dict(RollParams, self.manifest["settings"]["roll"])
 
     def select(self, split: str | None = None, transpose: int | None = None) -> list[dict[str, Any]]:
         return [it for it in self.items

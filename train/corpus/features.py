@@ -10,22 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pretty_midi
 
-# Krumhansl-Kessler key profiles (C major, C minor).
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+from moodgen.keys import key_correlations
+
 MAGNITUDE_RANGE = (0.15, 0.95)  # continuous labels stay clear of the axes and of the pad's edge
 LABELS_VERSION = 2  # bump when a score formula changes: train.prepare then re-derives labels (no re-render)
 
 
 def key_profile_scores(pitch_class_weights: np.ndarray) -> tuple[float, float]:
     """Best correlation of a 12-bin pitch-class histogram with any major key and with any minor key."""
-    if pitch_class_weights.sum() <= 0:
-        return 0.0, 0.0
-
-    def best(profile: np.ndarray) -> float:
-        return max(float(np.corrcoef(pitch_class_weights, np.roll(profile, k))[0, 1]) for k in range(12))
-
-    return best(MAJOR_PROFILE), best(MINOR_PROFILE)
+    corr = key_correlations(pitch_class_weights)
+    return float(corr[:12].max()), float(corr[12:].max())
 
 
 def midi_features(pm: pretty_midi.PrettyMIDI) -> dict[str, float]:
