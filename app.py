@@ -28,12 +28,14 @@ from matplotlib.figure import Figure
 from moodgen.atlas import Atlas, AtlasMatch
 from moodgen.audio import denormalize_db, to_pcm16
 from moodgen.config import MelParams
+from moodgen.keys import N_KEYS, key_name
 from moodgen.mood import PRESETS, preset, validate_mood
 from moodgen.pipeline import Generation, MoodPipeline
 
 MIN_SECONDS, MAX_SECONDS = 5.0, 30.0
 SEED_MAX = 2**31 - 1
 NEAREST_CHOICES = (("by mood (V/A distance)", "mood"), ("by sound (spectral embedding)", "sound"))
+AUTO_KEY = "auto (drawn for the mood)"
 ENGINE_LABELS = MappingProxyType({"notes": "notes: piano roll -> MIDI -> piano", "mel": "mel: spectrogram -> waveform"})
 
 # The pad is an SVG drawn from its value {valence, arousal, aimed, heard}; the pad area is 0..200 in SVG units with
@@ -217,21 +219,23 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
     out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "moodgen-app"
     mel_params = pipeline.mel_params
 
-    def generate(valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by):
+    def generate(valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key=AUTO_KEY):
         try:
             v, a = validate_mood(valence, arousal)
             return respond(v, a, check_seconds(seconds), resolve_seed(seed, randomize), engine, int(steps),
-                           float(guidance), nearest_by)
+                           float(guidance), nearest_by, None if key in (None, "", AUTO_KEY) else str(key))
         except (ValueError, TypeError) as exc:
             raise _error(exc) from exc
 
     # Bounded, and per demo: a repeated request skips re-rendering both spectrograms, the nearest clip and the files.
     @functools.lru_cache(maxsize=32)
-    def respond(v, a, seconds, seed, engine, steps, guidance, nearest_by):
-        gen = pipeline.generate(v, a, seconds=seconds, seed=seed, steps=steps, guidance=guidance, engine=engine)
+    def respond(v, a, seconds, seed, engine, steps, guidance, nearest_by, key):
+        gen = pipeline.generate(v, a, seconds=seconds, seed=seed, steps=steps, guidance=guidance, engine=engine,
+                                key=key)
         params = gen.params()
         lines = [f"Generated {gen.seconds:g} s with the **{gen.engine}** engine, seed {gen.seed}, aimed at "
-                 f"V {gen.valence:+.2f} / A {gen.arousal:+.2f}."]
+                 f"V {gen.valence:+.2f} / A {gen.arousal:+.2f}"
+                 + (f", in **{gen.key}** ({'as asked' if key else 'drawn for the mood'})." if gen.key else ".")]
         if gen.judged is not None:
             lines.append(f"The judge hears V {gen.judged[0]:+.2f} / A {gen.judged[1]:+.2f} (the diamond on the pad).")
         real_image = real_audio = None
@@ -301,6 +305,8 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                                       label="Sampling steps (mel engine; the notes engine samples frame by frame)")
                     guidance = gr.Slider(0.0, 10.0, value=default_guidance, step=0.1,
                                          label="Guidance (1 = plain conditional, higher = stronger mood)")
+                    key = gr.Dropdown([AUTO_KEY] + [key_name(k) for k in range(N_KEYS)], value=AUTO_KEY,
+                                      label="Key (engines trained with keys)")
                 generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
             with gr.Column(scale=2):
                 summary = gr.Markdown(elem_id="summary")
@@ -318,7 +324,7 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                                     file_count="multiple", interactive=False)
                 params_json = gr.JSON(label="Parameters")
 
-        gen_inputs = [valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by]
+        gen_inputs = [valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key]
         gen_outputs = [seed, gen_image, real_image, gen_audio, real_audio, downloads, params_json, summary]
 
         def wire_generation(listener, **kwargs):

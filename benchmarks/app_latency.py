@@ -70,7 +70,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 def timed_generate(client: Client, engine: str, seconds: float, seed: int) -> float:
     t0 = time.perf_counter()
-    client.predict(0.7, 0.7, seconds, seed, False, engine, 16, 2.0, "mood", api_name="/generate")
+    client.predict(0.7, 0.7, seconds, seed, False, engine, 16, 2.0, "mood", "auto (drawn for the mood)",
+                   api_name="/generate")
     return time.perf_counter() - t0
 
 

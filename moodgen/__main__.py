@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--steps", type=int, default=None, help="sampling steps (default: the checkpoint's)")
     g.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default: the checkpoint's)")
     g.add_argument("--engine", choices=["notes", "mel"], default=None, help="default: the checkpoint's best engine")
+    g.add_argument("--key", default=None, help="musical key, e.g. 'A minor' (default: drawn for the mood)")
     g.add_argument("--checkpoint", type=Path, default=None, help="checkpoints folder (default: ./checkpoints)")
     g.add_argument("--device", default=None)
     g.add_argument("--out", type=Path, default=Path("clip.wav"))
@@ -43,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         valence, arousal = args.valence, args.arousal
     try:
         pipe = MoodPipeline.from_checkpoint(args.checkpoint, device=args.device)
-        gen = pipe.generate(valence, arousal, args.seconds, args.seed, args.steps, args.guidance, args.engine)
+        gen = pipe.generate(valence, arousal, args.seconds, args.seed, args.steps, args.guidance, args.engine,
+                            args.key)
     except (CheckpointNotFound, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ import torch
 
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams, RollParams, to_dict
+from moodgen.keys import parse_key
 from moodgen.model import FlowConfig, FlowModel
 from moodgen.note_model import NoteModel, NoteModelConfig
 
@@ -16,11 +17,21 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def tiny_flow(in_channels: int, seed: int) -> FlowModel:
+def set_tiny_key_prior(model: torch.nn.Module) -> None:
+    """Positive valence -> C major, negative -> A minor (almost surely), through the prior's valence column."""
+    model.key.prior.zero_()
+    model.key.prior[parse_key("C major"), 1] = 12.0
+    model.key.prior[parse_key("A minor"), 1] = -12.0
+
+
+def tiny_flow(in_channels: int, seed: int, keys: bool = False) -> FlowModel:
     torch.manual_seed(seed)
     model = FlowModel(FlowConfig(in_channels=in_channels, base_channels=8, channel_mults=(1, 2), blocks_per_level=1,
-                                 kernel_size=3, cond_dim=16, mood_frequencies=2, attention_heads=2, groups=4))
+                                 kernel_size=3, cond_dim=16, mood_frequencies=2, attention_heads=2, groups=4,
+                                 key_conditioning=keys))
     with torch.no_grad():  # random (not zero) output layer, so samples depend on the mood and the seed
+        if keys:
+            set_tiny_key_prior(model)
         model.head[-1].weight.normal_(0, 0.5)
         for block in model.modules():
             if hasattr(block, "conv2"):
@@ -28,10 +39,13 @@ def tiny_flow(in_channels: int, seed: int) -> FlowModel:
     return model
 
 
-def tiny_note_model(seed: int) -> NoteModel:
+def tiny_note_model(seed: int, keys: bool = False) -> NoteModel:
     torch.manual_seed(seed)
-    model = NoteModel(NoteModelConfig(channels=8, dilations=(1, 2), cond_dim=8, mood_frequencies=2))
+    model = NoteModel(NoteModelConfig(channels=8, dilations=(1, 2), cond_dim=8, mood_frequencies=2,
+                                      key_conditioning=keys))
     with torch.no_grad():  # enough onsets to hear, and mood-dependent
+        if keys:
+            set_tiny_key_prior(model)
         model.out[-1].bias[:RollParams().n_keys] = -2.5
         model.out[-1].weight.normal_(0, 0.5)
     return model
@@ -41,8 +55,8 @@ def write_tiny_checkpoints(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     provenance = {"git_sha": "test", "data_manifest_hash": "test", "steps": 0, "wall_time_s": 0.0,
                   "roll_params": to_dict(RollParams()), "sampler": {"steps": 4, "guidance": 2.0}}
-    save_component(folder / "note_model.safetensors", tiny_note_model(0), "note_model", MelParams(), provenance)
-    save_component(folder / "mel_flow.safetensors", tiny_flow(MelParams().n_mels, 1), "mel_flow",
+    save_component(folder / "note_model.safetensors", tiny_note_model(0, keys=True), "note_model", MelParams(), provenance)
+    save_component(folder / "mel_flow.safetensors", tiny_flow(MelParams().n_mels, 1, keys=True), "mel_flow",
                    MelParams(), provenance)
     return folder
 

@@ -21,9 +21,9 @@ from moodgen.atlas import read_deam
 from moodgen.config import MelParams
 from moodgen.mood import PRESETS
 
-# generate's inputs in order: valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by
+# generate's inputs in order: valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key
 DEFAULTS = dict(valence=0.5, arousal=-0.3, seconds=5.0, seed=7, randomize=False, engine="mel", steps=4,
-                guidance=2.0, nearest_by="mood")
+                guidance=2.0, nearest_by="mood", key=app.AUTO_KEY)
 OUTPUTS = ("seed", "gen_image", "real_image", "gen_audio", "real_audio", "downloads", "params", "summary")
 
 
@@ -86,6 +86,15 @@ def test_mel_engine_has_no_midi_and_nearest_by_sound(client):
     out = generate(client, engine="mel", nearest_by="sound")
     assert {Path(f).suffix for f in out["downloads"]} == {".wav", ".json"}
     assert out["params"]["nearest"]["by"] == "sound" and "(by sound)" in out["summary"]
+
+
+def test_key_choice_reaches_the_engine(client):
+    drawn = generate(client, engine="notes", valence=-0.6, seed=3)
+    assert drawn["params"]["key"] == "A minor" and "drawn for the mood" in drawn["summary"]  # the tiny prior
+    asked = generate(client, engine="notes", valence=-0.6, seed=3, key="E major")
+    assert asked["params"]["key"] == "E major" and "**E major** (as asked)" in asked["summary"]
+    with pytest.raises(AppError, match="should be one of|write it like"):
+        generate(client, key="H dorian")
 
 
 def test_randomize_reports_the_seed_used(client):

@@ -71,3 +71,13 @@ def test_load_is_strict_about_tensors(saved, tmp_path):
 def test_save_refuses_a_mismatched_kind(tmp_path):
     with pytest.raises(TypeError, match="expects"):
         save_component(tmp_path / "x.safetensors", torch.nn.Linear(2, 2), "mel_flow", MelParams(), {})
+
+
+def test_round_trip_keeps_the_key_prior(tmp_path):
+    model = tiny_flow(12, seed=3, keys=True).eval()
+    path = save_component(tmp_path / "m.safetensors", model, "mel_flow", MelParams(), {"steps": 1}, half=False)
+    loaded, _ = load_component(path, kind="mel_flow")
+    assert torch.equal(loaded.key.prior, model.key.prior) and loaded.key.prior.abs().sum() > 0
+    mood, key = torch.tensor([[0.5, -0.5]]), torch.tensor([7])
+    assert torch.equal(sample(model, mood, 8, steps=3, seed=1, key=key),
+                       sample(loaded, mood, 8, steps=3, seed=1, key=key))

@@ -30,7 +30,7 @@ class FakePipeline:
         rng = np.random.default_rng(seed)
         quadrant = int(rng.integers(1, 5)) if guidance == 0.0 else quadrant_of(valence, arousal).number
         return SimpleNamespace(audio=tone_clip(quadrant, seconds, rng, SMALL_MEL.sample_rate),
-                               sample_rate=SMALL_MEL.sample_rate)
+                               sample_rate=SMALL_MEL.sample_rate, key="A major" if valence > 0 else "A minor")
 
 
 def small_judge() -> Judge:
@@ -86,9 +86,15 @@ def test_evaluate_quick_writes_every_column(tmp_path):
     assert generated["metrics"]["n_clips"] == 4 * config.seeds + config.grid ** 2
     assert set(generated["correlates"]) == {"happy", "angry", "sad", "relaxed"}
     assert set(data["rows"][0]["correlates"]) == {"happy", "angry", "sad", "relaxed"}
+    # the fake plays an A major / A minor triad for the key it reports, so it is always in mode
+    assert all(c["in_mode"] == 1.0 for c in generated["correlates"].values())
+    assert "in_mode" not in data["rows"][0]["correlates"]["happy"]  # real clips have no conditioned key
+    for row in (data["rows"][0], generated):
+        assert row["contrasts"]["arousal: loudness"]["diff"] > 6 and row["contrasts"]["valence: major-minor"]["diff"] > 0
+        assert row["contrasts"]["arousal: loudness"]["se"] >= 0
     assert data["skipped"] == skipped
     text = path.read_text()
-    assert "| moodgen notes |" in text and "seed cGAN" in text
+    assert "| moodgen notes |" in text and "seed cGAN" in text and "Do the presets differ" in text
     assert (tmp_path / "reports" / "eval_va.png").stat().st_size > 0
     assert (tmp_path / "reports" / "eval_confusion.png").stat().st_size > 0
 
@@ -97,7 +103,7 @@ def test_shuffled_null_keeps_the_clips():
     judge = small_judge()
     config = ev.EvalConfig(**ev.QUICK)
     units = ev.generated_units(lambda v, a, s: (tone_clip(quadrant_of(v, a).number, 1.0, np.random.default_rng(s),
-                                                          SMALL_MEL.sample_rate), SMALL_MEL.sample_rate),
+                                                          SMALL_MEL.sample_rate), SMALL_MEL.sample_rate, None),
                                judge, config, "test")
     shuffled = ev.shuffled_units(units, 0)
     assert sorted(u.assessment.valence for u in shuffled) == sorted(u.assessment.valence for u in units)

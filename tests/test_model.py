@@ -68,3 +68,17 @@ def test_loss_is_finite_and_trains():
         opt.step()
     assert torch.isfinite(loss)
     assert loss.item() < first
+
+
+def test_key_condition_moves_the_output_and_is_required():
+    model = tiny_flow(12, seed=0, keys=True).eval()
+    x, t, mood = torch.randn(2, 12, 8), torch.rand(2), torch.zeros(2, 2)
+    keep, drop = torch.zeros(2, dtype=torch.bool), torch.ones(2, dtype=torch.bool)
+    c_major, a_minor = torch.tensor([0, 0]), torch.tensor([21, 21])
+    assert (model(x, t, mood, keep, c_major) - model(x, t, mood, keep, a_minor)).abs().mean() > 1e-3
+    # the unconditional branch drops the key with the mood
+    assert torch.equal(model(x, t, mood, drop, c_major), model(x, t, mood, drop, a_minor))
+    with pytest.raises(ValueError, match="conditioned on a musical key"):
+        model(x, t, mood, keep)
+    s1 = sample(model, mood[:1], 8, steps=2, seed=0, key=c_major[:1])
+    assert not torch.equal(s1, sample(model, mood[:1], 8, steps=2, seed=0, key=a_minor[:1]))

@@ -9,8 +9,10 @@ import pytest
 import soundfile as sf
 
 from moodgen.__main__ import main as cli
-from moodgen.config import MelParams
+from moodgen.checkpoint import save_component
+from moodgen.config import MelParams, RollParams, to_dict
 from moodgen.pipeline import CheckpointNotFound, MoodPipeline, resolve_checkpoint_dir
+from tests.conftest import tiny_note_model
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +85,11 @@ def test_cli_writes_wav_json_midi_identically(tiny_checkpoints, tmp_path):
     assert sr == MelParams().sample_rate and len(wav) == 2 * sr
     params = json.loads(a.with_suffix(".json").read_text())
     assert params["preset"] == "sad" and params["valence"] == -0.7 and params["seed"] == 3
+    assert params["key"] == "A minor"  # drawn by the tiny prior for negative valence
+    keyed = tmp_path / "keyed.wav"
+    assert cli(["generate", "--preset", "sad", "--seconds", "2", "--key", "D major", "--checkpoint",
+                str(tiny_checkpoints), "--out", str(keyed)]) == 0
+    assert json.loads(keyed.with_suffix(".json").read_text())["key"] == "D major"
     assert len(params["checkpoint_sha256"]) == 64
     pretty_midi.PrettyMIDI(str(a.with_suffix(".mid")))  # a readable MIDI file
 
@@ -93,3 +100,26 @@ def test_cli_errors(tiny_checkpoints, tmp_path, capsys):
     assert "valence must be in [-1, 1]" in capsys.readouterr().err
     assert cli(["generate", "--preset", "happy", "--checkpoint", str(tmp_path / "none")]) == 2
     assert "no moodgen checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("engine", ["notes", "mel"])
+def test_key_comes_from_the_prior_or_the_caller(pipe, engine):
+    happy = pipe.generate(0.8, 0.5, seconds=2.0, seed=4, steps=2, engine=engine)
+    sad = pipe.generate(-0.8, -0.5, seconds=2.0, seed=4, steps=2, engine=engine)
+    assert (happy.key, sad.key) == ("C major", "A minor")  # the tiny prior: valence sign -> key
+    assert happy.params()["key"] == "C major"
+    chosen = pipe.generate(0.8, 0.5, seconds=2.0, seed=4, steps=2, engine=engine, key="F# minor")
+    assert chosen.key == "F# minor" and not np.array_equal(chosen.mel, happy.mel)
+    same = pipe.generate(0.8, 0.5, seconds=2.0, seed=4, steps=2, engine=engine, key="C major")
+    assert np.array_equal(same.audio, happy.audio)  # naming the key the prior drew gives the same clip
+    with pytest.raises(ValueError, match="write it like 'C major'"):
+        pipe.generate(0.0, 0.0, seconds=2.0, engine=engine, key="Z major")
+
+
+def test_key_is_refused_by_an_engine_without_keys(tmp_path):
+    save_component(tmp_path / "note_model.safetensors", tiny_note_model(0), "note_model", MelParams(),
+                   {"roll_params": to_dict(RollParams()), "sampler": {"guidance": 1.0}})
+    pipe = MoodPipeline.from_checkpoint(tmp_path)
+    assert pipe.generate(0.5, 0.5, seconds=1.0).key is None
+    with pytest.raises(ValueError, match="not conditioned on a key"):
+        pipe.generate(0.5, 0.5, seconds=1.0, key="C major")

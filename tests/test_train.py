@@ -3,13 +3,19 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from moodgen.checkpoint import load_component
+from moodgen.keys import transpose_key
+from moodgen.mood import PRESETS
 from moodgen.pipeline import MoodPipeline
 from tests.synthetic_emopia import write_emopia_folder
+from train.corpus.cache import CorpusCache
+from train.data import CropSampler
 from train.prepare import main as prepare_main
+from train.probes import GUIDANCE_CANDIDATES
 from train.train import TrainConfig, default_model, engine_defaults, main as train_main, parse_overrides
 
 
@@ -31,6 +37,11 @@ def test_smoke_training_exports_a_loadable_checkpoint(corpus, engine, kind):
     assert meta["config"] == json.loads(json.dumps(vars(default_model(engine))))
     prov = meta["provenance"]
     assert prov["steps"] == 3 and prov["data_manifest_hash"] and prov["git_sha"]
+    # the exported guidance is the candidate nearest the validation clips' correlates
+    distances = prov["guidance_selection"]["distance_to_validation"]
+    assert set(distances) == {str(g) for g in GUIDANCE_CANDIDATES}
+    assert distances[str(prov["sampler"]["guidance"])] == min(distances.values())
+    assert model.key.prior.abs().sum() > 0 and set(prov["key_prior_major"]) == set(PRESETS)
     card = json.loads((out / "model_card.json").read_text())
     assert "CC BY-NC-SA" in card["licence"] and kind in card["components"]
     run_config = json.loads((runs / "smoke" / engine / "config.json").read_text())
@@ -72,3 +83,20 @@ def test_overrides_and_validation():
         TrainConfig(engine="mel", model=default_model("notes"))
     cfg = parse_overrides(engine_defaults("mel"), [("model.base_channels", "32"), ("model.channel_mults", "1,2")])
     assert cfg.model.base_channels == 32 and cfg.model.channel_mults == (1, 2)
+
+
+def test_crop_keys_follow_transposition(corpus):
+    cache = CorpusCache(corpus / "cache")
+    mel = CropSampler(cache, "mel", "train", 16)
+    by_clip = {}
+    for item, key in zip(mel.items, mel.keys):
+        by_clip.setdefault(item["clip_id"], {})[item["transpose"]] = key
+    assert by_clip and all(set(ks) == {-2, 0, 2} for ks in by_clip.values())
+    for ks in by_clip.values():
+        assert ks[2] == transpose_key(ks[0], 2) and ks[-2] == transpose_key(ks[0], -2)
+    notes = CropSampler(cache, "notes", "train", 16, max_shift=3)
+    x, mood, key = notes.batch(32, np.random.default_rng(0))
+    assert x.shape[0] == mood.shape[0] == key.shape[0] == 32 and key.dtype == np.int64
+    allowed = {transpose_key(k, s) for k in notes.keys for s in range(-3, 4)}
+    assert set(key.tolist()) <= allowed
+    assert len(set(key.tolist())) > len(set(notes.keys))  # shifted crops carry shifted keys

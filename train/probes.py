@@ -1,4 +1,5 @@
-"""Cheap checks, during training, that the mood condition takes hold: simple correlates per preset."""
+"""Cheap checks, during training, that the mood condition takes hold (simple correlates per preset), and the choice
+of the exported guidance scale on the validation split."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,11 @@ from moodgen.config import MelParams, RollParams
 from moodgen.keys import key_probabilities, sample_keys
 from moodgen.model import sample
 from moodgen.note_model import sample_roll
-from moodgen.mood import PRESETS
+from moodgen.mood import PRESETS, quadrant_by_number
+from train.corpus.cache import CorpusCache
 from train.corpus.features import key_profile_scores
+
+GUIDANCE_CANDIDATES = (1.0, 1.5, 2.0, 3.0)
 
 
 def roll_correlates(x: np.ndarray, roll: RollParams) -> dict[str, float]:
@@ -75,3 +79,56 @@ def condition_probe(model: torch.nn.Module, engine: str, frames: int, steps: int
     seed_gap = float(np.abs(per_seed[0] - per_seed[1]).mean())
     out["cond_effect"] = round(float(np.abs(per_seed[0] - uncond).mean()) / max(seed_gap, 1e-8), 4)
     return out
+
+
+def real_correlates(cache: CorpusCache, engine: str, split: str, frames: int) -> dict[str, list[dict[str, float]]]:
+    """Correlates of the centre `frames` of every untransposed clip of a split, by quadrant name (the preset's)."""
+    out: dict[str, list[dict[str, float]]] = {}
+    for item in cache.select(split=split, transpose=0):
+        if engine == "notes":
+            active, onset = cache.roll(item)
+            if len(active) < frames:
+                continue
+            s = (len(active) - frames) // 2
+            row = roll_correlates(notes.encode_roll(active[s:s + frames], onset[s:s + frames]), cache.roll_params)
+        else:
+            mel = cache.mel(item)
+            if mel.shape[1] < frames:
+                continue
+            s = (mel.shape[1] - frames) // 2
+            row = mel_correlates(mel[:, s:s + frames], cache.mel_params)
+        out.setdefault(quadrant_by_number(item["quadrant"]).name, []).append(row)
+    return out
+
+
+@torch.no_grad()
+def choose_guidance(model: torch.nn.Module, engine: str, cache: CorpusCache, frames: int, steps: int,
+                    candidates: tuple[float, ...] = GUIDANCE_CANDIDATES, seeds: int = 4) -> tuple[float | None, dict]:
+    """The guidance whose presets come nearest real validation music: the candidate with the smallest
+    sum over presets and correlates of |mean over `seeds` samples - mean over the quadrant's validation clips| /
+    (std of the correlate over all validation clips). Real music is the yardstick, not the judge (which only evaluates). Returns
+    (best guidance, or None when the split has no clip of `frames` in some quadrant; the table of distances)."""
+    real = real_correlates(cache, engine, "val", frames)
+    names, moods = preset_moods()
+    if set(real) != set(names):
+        return None, {"skipped": f"validation clips of >= {frames} frames cover only {sorted(real)}"}
+    spread = {k: max(float(np.std([r[k] for rows in real.values() for r in rows])), 1e-6) for k in real[names[0]][0]}
+    moods = moods.repeat(seeds, 1)  # preset i, seed j at row j * 4 + i
+    key = None if model.key is None else sample_keys(model.key.prior, moods, seed=0)
+    distances = {}
+    for g in candidates:
+        if engine == "notes":
+            active, onset = sample_roll(model.eval(), moods, frames, g, seed=0, key=key)
+            rows = [roll_correlates(notes.encode_roll(a, o), cache.roll_params) for a, o in zip(active, onset)]
+        else:
+            x = sample(model.eval(), moods, frames, steps, g, seed=0, key=key).cpu().numpy()
+            rows = [mel_correlates(m, cache.mel_params) for m in x]
+        total = 0.0
+        for i, name in enumerate(names):
+            mine = rows[i::len(names)]
+            for k in mine[0]:
+                ref = np.mean([r[k] for r in real[name]])
+                total += abs(np.mean([r[k] for r in mine]) - ref) / spread[k]
+        distances[str(g)] = round(float(total), 3)
+    best = min(candidates, key=lambda g: distances[str(g)])
+    return best, {"distance_to_validation": distances, "seeds": seeds, "frames": frames}

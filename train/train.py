@@ -67,8 +67,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     cond_dropout: float = 0.15
-    sample_steps: int = 16  # sampler defaults stored with the weights (steps: flow engines only)
-    guidance: float = 2.0
+    sample_steps: int = 16  # sampler steps stored with the weights (flow engines only)
+    guidance: float = 2.0  # for the training probes; export picks the default on the validation split
     log_every: int = 50
     probe_every: int = 1000
     seed: int = 0
@@ -248,11 +248,13 @@ def export_flow(config: TrainConfig, model: torch.nn.Module, cache: CorpusCache,
                 command: str) -> Path:
     from train import model_card
     kind = ENGINE_KIND[config.engine]
+    guidance, selection = probes.choose_guidance(model, config.engine, cache, config.crop_frames, config.sample_steps)
     provenance = {
         "git_sha": git_sha(), "data_manifest_hash": cache.manifest_hash, "steps": steps,
         "wall_time_s": round(wall_s, 1), "command": command, "engine": config.engine,
-        "roll_params": to_dict(RollParams()), "train_config": to_dict(config),
-        "sampler": {"steps": config.sample_steps, "guidance": config.guidance},
+        "roll_params": to_dict(cache.roll_params), "train_config": to_dict(config),
+        "sampler": {"steps": config.sample_steps, "guidance": config.guidance if guidance is None else guidance},
+        "guidance_selection": selection,
         "device": str(pick_device(config.device)), "threads": torch.get_num_threads(),
     }
     if model.key is not None:
