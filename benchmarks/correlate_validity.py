@@ -3,7 +3,8 @@
     python -m benchmarks.correlate_validity [--cache .cache/corpus/emopia] [--seconds 10]
 
 For every untransposed clip of the prepared cache (all splits), on its centre `seconds` of rendered audio: the
-tempo of librosa's beat tracker (as in train.evaluate), major-minus-minor of the mean chroma from the STFT, the
+tempo of librosa's beat tracker (as in train.evaluate) and of its tempogram without the prior that favours 120 BPM,
+major-minus-minor of the mean chroma from the STFT, the
 constant-Q transform and CENS, and, for reference, the same key-profile score on the clip's MIDI (from the cache's
 clip features). Reported per quadrant (mean), and as ROC AUC for telling high from low arousal (Q1+Q2 vs Q3+Q4) and
 positive from negative valence (Q1+Q4 vs Q2+Q3). A measure with AUC near 0.5 says nothing about that axis, however a
@@ -33,7 +34,9 @@ def auc(values: np.ndarray, positive: np.ndarray) -> float:
 
 def measure(y: np.ndarray, sr: int) -> dict[str, float]:
     envelope = librosa.onset.onset_strength(y=y, sr=sr)
-    out = {"tempo (beat tracker)": float(np.atleast_1d(librosa.beat.beat_track(onset_envelope=envelope, sr=sr)[0])[0])}
+    out = {"tempo (beat tracker)": float(np.atleast_1d(librosa.beat.beat_track(onset_envelope=envelope, sr=sr)[0])[0]),
+           "tempo (flat prior 30-300 BPM)": float(librosa.feature.tempo(onset_envelope=envelope, sr=sr,
+                                                                         prior=stats.uniform(30, 270))[0])}
     for name, chroma in CHROMA.items():
         major, minor = key_profile_scores(np.nan_to_num(chroma(y=y, sr=sr)).mean(axis=1))
         out[f"major-minor, {name} chroma"] = major - minor

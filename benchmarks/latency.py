@@ -17,6 +17,7 @@ import torch
 
 from benchmarks.results import command, machine, update_section
 from moodgen import audio, notes
+from moodgen.keys import sample_keys
 from moodgen.model import sample
 from moodgen.note_model import sample_roll
 from moodgen.pipeline import MoodPipeline
@@ -55,9 +56,11 @@ def main() -> None:
     rows = []
     for name in pipe.engines:
         eng = pipe.engines_by_name[name]
+        key = None if eng.model.key is None else sample_keys(eng.model.key.prior, mood, seed=0)
         if name == "notes":
             gen_s, (active, onset) = median_time(lambda: sample_roll(
-                eng.model, mood, eng.roll_params.frames_for(args.seconds), eng.default_guidance, seed=0), args.repeats)
+                eng.model, mood, eng.roll_params.frames_for(args.seconds), eng.default_guidance, seed=0, key=key),
+                args.repeats)
 
             def to_audio() -> np.ndarray:
                 pm = notes.midi_from_roll(active[0], onset[0], eng.roll_params)
@@ -68,21 +71,22 @@ def main() -> None:
         else:
             frames = pipe.mel_params.frames_for(args.seconds)
             gen_s, mel = median_time(lambda: sample(eng.model, mood, frames, eng.default_steps,
-                                                    eng.default_guidance, seed=0)[0].numpy(), args.repeats)
+                                                    eng.default_guidance, seed=0, key=key)[0].numpy(), args.repeats)
 
             def to_audio() -> np.ndarray:
                 return pipe.mel_to_audio(mel)
             what = "learned inverter + fast Griffin-Lim" if pipe.inverter is not None else "fast Griffin-Lim"
         audio_s, _ = median_time(to_audio, args.repeats)
-        rows.append(f"| {name} | {gen_s:.3f} | {audio_s:.3f} ({what}) | {gen_s + audio_s:.3f} |")
+        rows.append(f"| {name} | {gen_s:.3f} | {audio_s:.3f} ({what}) | {gen_s + audio_s:.3f} | "
+                    f"{eng.default_steps if name == 'mel' else '-'} | {eng.default_guidance:g} |")
     full_s, _ = median_time(lambda: (pipe._cache.clear(), pipe.generate(0.7, 0.7, args.seconds, seed=1)), args.repeats)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     body = "\n".join([
         f"Machine: {machine()}. Command: `{command()}`. Warm, {args.threads} threads, {args.seconds:g} s clip, "
         f"median of {args.repeats}.",
         "",
-        "| engine | generation (s) | to audio (s) | total (s) |",
-        "|---|---|---|---|",
+        "| engine | generation (s) | to audio (s) | total (s) | sampler steps | guidance |",
+        "|---|---|---|---|---|---|",
         *rows,
         "",
         f"Full `MoodPipeline.generate` (default engine, judge included, cache cleared): {full_s:.3f} s. "

@@ -76,6 +76,15 @@ def render(card: dict) -> str:
                   f"- steps: {p.get('steps')}, wall time: {p.get('wall_time_s')} s on {p.get('device')} "
                   f"({p.get('threads')} threads)",
                   f"- git sha: {p.get('git_sha')}; data manifest: {p.get('data_manifest_hash')}"]
+        if p.get("sampler"):
+            sel = (p.get("guidance_selection") or {}).get("distance_to_validation")
+            lines.append(f"- sampler defaults: guidance {p['sampler'].get('guidance')}"
+                         + (f", steps {p['sampler']['steps']}" if kind != "note_model" else "")
+                         + (f" (guidance chosen on the validation split; distance of the presets' correlates to real "
+                            f"validation clips per candidate: {sel})" if sel else ""))
+        if p.get("key_prior_major"):
+            lines.append("- key prior, p(major key) per preset: "
+                         + ", ".join(f"{k} {v:.2f}" for k, v in p["key_prior_major"].items()))
         if c.get("loss", {}).get("first") is not None:
             name = c.get("loss_labels", FLOW_LOSS_LABELS)["val_loss"]
             lines.append(f"- {name} loss: {c['loss']['first']:.4f} -> {c['loss']['last']:.4f}")
