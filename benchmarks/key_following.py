@@ -22,6 +22,7 @@ from moodgen.config import RollParams, from_dict
 from moodgen.keys import N_KEYS, estimate_key, transpose_key
 from moodgen.mood import PRESETS
 from moodgen.note_model import sample_roll
+from moodgen.notes import pitch_class_histogram
 
 
 def relative(key: int) -> int:
@@ -47,9 +48,7 @@ def main() -> None:
             active, _ = sample_roll(model, moods, roll.frames_for(args.seconds), guidance, seed=seed,
                                     key=torch.full((len(moods),), key))
             for name, a in zip(PRESETS, active):
-                pcs = np.bincount((np.arange(roll.n_keys) + roll.lowest_pitch) % 12, a.astype(float).sum(0),
-                                  minlength=12)
-                found = estimate_key(pcs)
+                found = estimate_key(pitch_class_histogram(a, roll))
                 counts[name] += [found == key, (found >= 12) == (key >= 12), found % 12 == key % 12,
                                  found == relative(key)]
     n = N_KEYS * args.seeds

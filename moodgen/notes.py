@@ -180,6 +180,13 @@ def midi_from_roll(active: np.ndarray, onset: np.ndarray, params: RollParams,
 ONSET_FLOOR = 0.2  # an onset's encoded value is at least this, far from the -1 of "no onset"
 
 
+def pitch_class_histogram(active: np.ndarray, params: RollParams) -> np.ndarray:
+    """(T, K) roll values -> (12,) their sums per pitch class (C first). With velocities that weighs each note by
+    duration x velocity; pass `active > 0` to count sounding frames."""
+    pitch_classes = (np.arange(active.shape[1]) + params.lowest_pitch) % 12
+    return np.bincount(pitch_classes, active.sum(axis=0, dtype=np.float64), minlength=12)
+
+
 def encode_roll(active: np.ndarray, onset: np.ndarray) -> np.ndarray:
     """(T, K) uint8 velocity rolls -> (2K, T) float32 in [-1, 1] for the note engine.
 

@@ -150,3 +150,15 @@ def test_load_midi_refuses_noteless_file_and_reads_a_good_one(tmp_path):
 
 def test_soundfont_is_shipped():
     assert notes.soundfont_path().suffix == ".sf2"
+
+
+def test_pitch_class_histogram_sums_per_pitch_class():
+    params = RollParams()
+    active = np.zeros((4, params.n_keys), dtype=np.uint8)
+    active[:3, 60 - params.lowest_pitch] = 100  # C4, three frames
+    active[:1, 72 - params.lowest_pitch] = 50  # C5, one frame
+    active[:2, 69 - params.lowest_pitch] = 80  # A4, two frames
+    hist = notes.pitch_class_histogram(active, params)
+    assert hist.shape == (12,) and hist[0] == 350 and hist[9] == 160 and hist.sum() == 510
+    counts = notes.pitch_class_histogram(active > 0, params)
+    assert counts[0] == 4 and counts[9] == 2 and counts.sum() == 6

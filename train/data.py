@@ -15,9 +15,7 @@ def clip_key(cache: CorpusCache, item: dict[str, Any]) -> int:
     """The key of an item's untransposed clip, fit to the whole clip: from its piano roll (pitch classes weighted
     by duration x velocity, as in the clip features) or, for audio-only sources, from its mean chroma."""
     if item["roll"] is not None:
-        active, _ = cache.roll(item)
-        weights = active.astype(np.float64).sum(axis=0)  # (K,)
-        pcs = np.bincount((np.arange(len(weights)) + cache.roll_params.lowest_pitch) % 12, weights, minlength=12)
+        pcs = notes.pitch_class_histogram(cache.roll(item)[0], cache.roll_params)
     else:
         pcs = np.nan_to_num(librosa.feature.chroma_stft(y=cache.audio(item), sr=cache.mel_params.sample_rate)).mean(1)
     return estimate_key(pcs)

@@ -23,10 +23,8 @@ def roll_correlates(x: np.ndarray, roll: RollParams) -> dict[str, float]:
     """Mood correlates of one encoded roll (2K, T): onsets/s, mean onset velocity, major-minus-minor, mean pitch."""
     active, onset = notes.decode_roll(x)
     seconds = x.shape[1] / roll.fps
-    pcs = np.zeros(12)
     keys = np.arange(roll.n_keys) + roll.lowest_pitch
-    np.add.at(pcs, keys % 12, (active > 0).sum(axis=0))
-    major, minor = key_profile_scores(pcs)
+    major, minor = key_profile_scores(notes.pitch_class_histogram(active > 0, roll))
     ons = onset[onset > 0]
     sounding = np.nonzero(active)[1]
     return {"onsets_per_s": float((onset > 0).sum() / seconds), "velocity": float(ons.mean()) if ons.size else 0.0,
@@ -108,8 +106,9 @@ def choose_guidance(model: torch.nn.Module, engine: str, cache: CorpusCache, fra
                     candidates: tuple[float, ...] = GUIDANCE_CANDIDATES, seeds: int = 4) -> tuple[float | None, dict]:
     """The guidance whose presets come nearest real validation music: the candidate with the smallest
     sum over presets and correlates of |mean over `seeds` samples - mean over the quadrant's validation clips| /
-    (std of the correlate over all validation clips). Real music is the yardstick, not the judge (which only evaluates). Returns
-    (best guidance, or None when the split has no clip of `frames` in some quadrant; the table of distances)."""
+    (std of the correlate over all validation clips). Real music is the yardstick, not the judge (which only
+    evaluates). Returns (best guidance, or None when the split has no clip of `frames` in some quadrant; the table
+    of distances)."""
     real = real_correlates(cache, engine, "val", frames)
     names, moods = preset_moods()
     if set(real) != set(names):
