@@ -22,9 +22,8 @@ import torch
 
 from benchmarks.results import command, machine, update_section
 from moodgen import audio
-from moodgen.checkpoint import load_component
 from moodgen.config import MelParams
-from moodgen.inverter import DEFAULT_N_ITER, mel_to_audio, phase_vocoder_phase
+from moodgen.inverter import DEFAULT_N_ITER, MelInverter, mel_to_audio, phase_vocoder_phase
 from train.corpus.cache import CorpusCache
 
 MR_FFTS = (512, 1024, 2048)  # metric resolutions around the model's own n_fft; hop = n_fft / 4
@@ -94,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     cache = CorpusCache(a.cache)
     params = cache.mel_params
-    inverter, meta = load_component(a.checkpoint, "inverter")
+    inverter, meta = MelInverter.from_file(a.checkpoint)
     clips = excerpts(cache, params, a.clips, a.seconds)
     table = methods(inverter, params)
 

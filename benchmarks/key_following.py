@@ -17,12 +17,11 @@ import numpy as np
 import torch
 
 from benchmarks.results import command, machine, update_section
-from moodgen.checkpoint import load_component
 from moodgen.config import RollParams, from_dict
 from moodgen.keys import N_KEYS, estimate_key, transpose_key
 from moodgen.mood import PRESETS
-from moodgen.note_model import sample_roll
-from moodgen.notes import pitch_class_histogram
+from moodgen.note_model import NoteModel, sample_roll
+from moodgen.midi import pitch_class_histogram
 
 
 def relative(key: int) -> int:
@@ -36,7 +35,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=10.0)
     args = ap.parse_args()
-    model, meta = load_component(args.checkpoint / "note_model.safetensors", kind="note_model")
+    model, meta = NoteModel.from_file(args.checkpoint / "note_model.safetensors")
     if model.key is None:
         raise SystemExit("this note model is not conditioned on keys")
     roll = from_dict(RollParams, meta["provenance"]["roll_params"])

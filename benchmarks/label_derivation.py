@@ -2,7 +2,7 @@
 
     python -m benchmarks.label_derivation [--emopia ../shared/data/emopia/EMOPIA_1.0] [--vgmidi ../shared/data/vgmidi]
 
-Features: moodgen.notes.load_midi + apply_sustain + train.corpus.features.midi_features, per clip. Scores:
+Features: moodgen.midi.load_midi + apply_sustain + train.corpus.features.midi_features, per clip. Scores:
 train.corpus.features.arousal_score / valence_score (z-scored over the set they are given, as in train.prepare).
 Reported per score and per single feature: ROC AUC against the human sign (+1 vs -1), point-biserial r and Spearman
 rho, on EMOPIA (quadrant signs; all clips, train split, test split) and on VGMIDI's labelled phrases (external check).
@@ -20,7 +20,7 @@ import numpy as np
 from scipy import stats
 
 from benchmarks.results import command, machine, update_section
-from moodgen import notes
+from moodgen import midi
 from moodgen.mood import quadrant_by_number
 from train.corpus import emopia
 from train.corpus.features import arousal_score, midi_features, valence_score
@@ -32,7 +32,7 @@ SCORES = {"valence": valence_score, "arousal": arousal_score}
 
 
 def features_of(path: Path) -> dict[str, float]:
-    return midi_features(notes.apply_sustain(notes.load_midi(path)))
+    return midi_features(midi.apply_sustain(midi.load_midi(path)))
 
 
 def emopia_rows(root: Path) -> list[dict]:

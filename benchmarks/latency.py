@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from benchmarks.results import command, machine, update_section
-from moodgen import audio, notes
+from moodgen import audio, midi
 from moodgen.keys import sample_keys
-from moodgen.model import sample
+from moodgen.flow_model import sample
 from moodgen.note_model import sample_roll
 from moodgen.pipeline import MoodPipeline
 
@@ -63,8 +63,8 @@ def main() -> None:
                 args.repeats)
 
             def to_audio() -> np.ndarray:
-                pm = notes.midi_from_roll(active[0], onset[0], eng.roll_params)
-                wav = notes.render_midi(pm, pipe.mel_params.sample_rate)
+                pm = midi.midi_from_roll(active[0], onset[0], eng.roll_params)
+                wav = midi.render_midi(pm, pipe.mel_params.sample_rate)
                 audio.mel_from_audio(wav, pipe.mel_params)  # the mel shown beside the clip
                 return wav
             what = "roll → MIDI → soundfont → mel"

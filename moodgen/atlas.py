@@ -2,7 +2,7 @@
 
 An atlas holds, per entry, its labels (valence/arousal in [-1, 1], Russell quadrant), provenance (id, source,
 licence), a sound embedding, and the material to play it back: either a ~10 s excerpt of its notes (EMOPIA MIDI,
-re-rendered with `moodgen.notes` at display time, so the shipped file stays small) or the path of an audio file
+re-rendered with `moodgen.midi` at display time, so the shipped file stays small) or the path of an audio file
 (a user's DEAM folder). The embedding function is named in the atlas, so a later one (e.g. the judge's) can
 replace the built-in without changing the format.
 
@@ -23,11 +23,12 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from moodgen import audio, notes
+from moodgen import audio, midi
 from moodgen.config import MelParams, RollParams, from_dict, to_dict
 from moodgen.mood import from_deam_scale, quadrant_of, validate_mood
 
 FORMAT_VERSION = 1
+ATLAS_FILE = "atlas.npz"  # in a checkpoints folder
 DEAM_LICENCE = ("DEAM (Aljanaki, Yang & Soleymani, PLOS ONE 2017): research use, cite the paper; "
                 "per-track Creative Commons licences")
 DEAM_STATIC_FILES = ("static_annotations_averaged_songs_1_2000.csv", "static_annotations_averaged_songs_2000_2058.csv")
@@ -323,8 +324,8 @@ class Atlas:
             active, onset = self.excerpts[i, 0, :n], self.excerpts[i, 1, :n]
             if not active.any():
                 return None
-            pm = notes.midi_from_roll(active, onset, self.roll_params)
-            y = notes.render_midi(pm, self.mel_params.sample_rate, gain_db=self.gain_db)
+            pm = midi.midi_from_roll(active, onset, self.roll_params)
+            y = midi.render_midi(pm, self.mel_params.sample_rate, gain_db=self.gain_db)
             # cut the release tail: the excerpt lasts exactly its window, like the mel its embedding came from
             keep = min(len(y), int(round(n / self.roll_params.fps * self.mel_params.sample_rate)))
             fade = min(keep, int(FADE_OUT_S * self.mel_params.sample_rate))

@@ -28,7 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from moodgen.checkpoint import Component
 from moodgen.config import MelParams
+from moodgen.inverter import MelInverter, default_inversion, load_inverter
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,11 @@ class CGANConfig:
             raise ValueError(f"cGAN built for {self.n_mels} mel bands, MelParams has {mel_params.n_mels}")
 
 
-class CGANGenerator(nn.Module):
+class CGANGenerator(nn.Module, Component):
     """(z (B, noise_dim), mood (B, 2)) -> mel (B, M, T) in [-1, 1]."""
+
+    kind = "cgan"
+    config_class = CGANConfig
 
     def __init__(self, config: CGANConfig):
         super().__init__()
@@ -146,7 +151,7 @@ def generate(generator: CGANGenerator, valence: float, arousal: float, frames: i
 class CGANBaseline:
     """A loaded baseline: generator, its MelParams and, when found beside it, the learned inverter."""
 
-    def __init__(self, generator: CGANGenerator, mel_params: MelParams, inverter: nn.Module | None = None):
+    def __init__(self, generator: CGANGenerator, mel_params: MelParams, inverter: MelInverter | None = None):
         generator.config.check_matches(mel_params)
         self.generator, self.mel_params, self.inverter = generator.eval(), mel_params, inverter
 
@@ -156,22 +161,14 @@ class CGANBaseline:
 
     def generate_audio(self, valence: float, arousal: float, seconds: float, seed: int = 0) -> tuple[np.ndarray, int]:
         """(S,) float32 audio and its sample rate, inverted the way the pipeline inverts the mel engine."""
-        from moodgen import audio
-        from moodgen.inverter import mel_to_audio
         n = int(round(seconds * self.mel_params.sample_rate))
         frames = -(-n // self.mel_params.hop_length) + 1  # inversion gives (T - 1) * hop samples: cover all n
         mel = generate(self.generator, valence, arousal, frames, seed)
-        if self.inverter is not None:
-            wav = mel_to_audio(mel, self.mel_params, method="learned", inverter=self.inverter)
-        else:
-            wav = audio.mel_to_audio_fast(mel, self.mel_params).numpy()
+        wav = default_inversion(mel, self.mel_params, self.inverter)
         return np.clip(wav[:n], -1.0, 1.0).astype(np.float32), self.mel_params.sample_rate
 
 
 def load(path: str | Path, device: torch.device | str = "cpu") -> CGANBaseline:
     """checkpoints/cgan.safetensors -> CGANBaseline; uses inverter.safetensors from the same folder if present."""
-    from moodgen.checkpoint import load_component
-    generator, meta = load_component(path, kind="cgan", device=device)
-    inverter_path = Path(path).with_name("inverter.safetensors")
-    inverter = load_component(inverter_path, kind="inverter", device=device)[0] if inverter_path.is_file() else None
-    return CGANBaseline(generator, meta["mel_params_obj"], inverter)
+    generator, meta = CGANGenerator.from_file(path, device)
+    return CGANBaseline(generator, meta["mel_params_obj"], load_inverter(Path(path).parent, device))

@@ -1,19 +1,22 @@
 """The one save/load pair for release weights: a self-describing safetensors file per component.
 
 The file's metadata (key "moodgen", JSON) holds the format version, the component kind, its config, MelParams,
-and provenance (git sha, data-manifest hash, steps, wall time, ...). Loading is strict: an unknown format version,
-an unknown kind, a missing or unexpected tensor all raise. Weights may be stored as fp16 to keep checkpoints/
-small; they are loaded back as float32. Training state (optimizer, step) never goes in these files.
+and provenance (git sha, data-manifest hash, steps, wall time, ...). Each module class that ships weights mixes in
+`Component` (its `kind` and `config_class`) and loads itself with `from_file`; this module knows no model.
+Loading is strict: an unknown format version, another kind, a missing, unexpected or mis-shaped tensor, a config
+that does not build, and non-finite weights all raise `CheckpointError`, one line naming the file. Weights may be
+stored as fp16 to keep checkpoints/ small; they are loaded back as float32. Training state never goes in these files.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from moodgen.config import MelParams, from_dict, to_dict
@@ -22,24 +25,20 @@ FORMAT_VERSION = 1
 METADATA_KEY = "moodgen"
 
 
-def component_classes(kind: str) -> tuple[type, type]:
-    """(ConfigClass, ModuleClass) for a component kind. Each module is built as ModuleClass(config)."""
-    if kind == "mel_flow":
-        from moodgen.model import FlowConfig, FlowModel
-        return FlowConfig, FlowModel
-    if kind == "note_model":
-        from moodgen.note_model import NoteModel, NoteModelConfig
-        return NoteModelConfig, NoteModel
-    if kind == "judge":
-        from moodgen.judge import JudgeConfig, JudgeNet
-        return JudgeConfig, JudgeNet
-    if kind == "inverter":
-        from moodgen.inverter import InverterConfig, MelInverter
-        return InverterConfig, MelInverter
-    if kind == "cgan":
-        from moodgen.cgan import CGANConfig, CGANGenerator
-        return CGANConfig, CGANGenerator
-    raise ValueError(f"unknown checkpoint component kind {kind!r}")
+class CheckpointError(ValueError):
+    """A weights file that cannot be used, in one line naming the file and what is wrong."""
+
+
+class Component:
+    """Mixin for an nn.Module that ships as release weights, built as `cls(config)` and keeping `self.config`."""
+
+    kind: ClassVar[str]
+    config_class: ClassVar[type]
+
+    @classmethod
+    def from_file(cls, path: str | Path, device: torch.device | str = "cpu") -> tuple[Any, dict[str, Any]]:
+        """(module in eval mode on `device`, metadata) from a file saved by `save_component`."""
+        return load_component(path, cls, device)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -50,15 +49,14 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def save_component(path: str | Path, module: torch.nn.Module, kind: str, mel_params: MelParams,
-                   provenance: dict[str, Any], half: bool = True) -> Path:
-    """Write `module` (built from `module.config`) with its metadata. Pass the uncompiled module."""
-    config_cls, module_cls = component_classes(kind)
-    if not isinstance(module, module_cls) or not isinstance(module.config, config_cls):
-        raise TypeError(f"kind {kind!r} expects a {module_cls.__name__} built from {config_cls.__name__}")
+def save_component(path: str | Path, module: torch.nn.Module, mel_params: MelParams, provenance: dict[str, Any],
+                   half: bool = True) -> Path:
+    """Write `module` (a `Component` built from `module.config`) with its metadata. Pass the uncompiled module."""
+    if not isinstance(module, Component) or not isinstance(module.config, type(module).config_class):
+        raise TypeError(f"{type(module).__name__} is not a Component built from its config_class")
     meta = {
         "format_version": FORMAT_VERSION,
-        "kind": kind,
+        "kind": type(module).kind,
         "config": to_dict(module.config),
         "mel_params": to_dict(mel_params),
         "provenance": provenance,
@@ -69,47 +67,69 @@ def save_component(path: str | Path, module: torch.nn.Module, kind: str, mel_par
         tensors[name] = t.half() if half and t.is_floating_point() else t
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)})
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)})
+        os.chmod(tmp, 0o644)  # release weights are meant to be shared; a temp file is created private
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata dict of a component file; raises ValueError for foreign files and unknown versions."""
+    """The metadata dict of a component file; raises CheckpointError for foreign files and unknown versions."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint file not found")
-    with safe_open(str(path), framework="pt") as f:
-        raw = (f.metadata() or {}).get(METADATA_KEY)
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(METADATA_KEY)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
     if raw is None:
-        raise ValueError(f"{path}: not a moodgen checkpoint (no '{METADATA_KEY}' metadata)")
-    meta = json.loads(raw)
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format version {meta.get('format_version')!r} is not supported "
-                         f"(this moodgen reads version {FORMAT_VERSION})")
+        raise CheckpointError(f"{path}: not a moodgen checkpoint (no '{METADATA_KEY}' metadata)")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: unreadable metadata ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+        version = meta.get("format_version") if isinstance(meta, dict) else None
+        raise CheckpointError(f"{path}: checkpoint format version {version!r} is not supported "
+                              f"(this moodgen reads version {FORMAT_VERSION})")
     return meta
 
 
-def load_component(path: str | Path, kind: str | None = None,
-                   device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild a component from its file, strictly; returns (module in eval mode, metadata)."""
+def load_component(path: str | Path, cls: type, device: torch.device | str = "cpu") -> tuple[Any, dict[str, Any]]:
+    """Rebuild a `cls` component from its file, strictly; returns (module in eval mode, metadata).
+
+    The metadata gains "mel_params_obj", the file's MelParams."""
     meta = read_metadata(path)
-    if kind is not None and meta["kind"] != kind:
-        raise ValueError(f"{path}: holds a {meta['kind']!r} component, expected {kind!r}")
-    config_cls, module_cls = component_classes(meta["kind"])
-    module = module_cls(from_dict(config_cls, meta["config"]))
-    with safe_open(str(path), framework="pt") as f:
-        state = {k: f.get_tensor(k) for k in f.keys()}
+    if meta.get("kind") != cls.kind:
+        raise CheckpointError(f"{path}: holds a {meta.get('kind')!r} component, expected {cls.kind!r}")
+    try:
+        module = cls(from_dict(cls.config_class, meta["config"]))
+        meta["mel_params_obj"] = from_dict(MelParams, meta["mel_params"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: invalid config in the metadata ({type(exc).__name__}: {exc})") from None
     reference = module.state_dict()
-    state = {k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unreadable tensors ({exc})") from None
+    missing, unexpected = sorted(reference.keys() - state.keys()), sorted(state.keys() - reference.keys())
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: tensors do not match the {cls.kind} config "
+                              f"(missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
+                              f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''})")
+    for name, ref in reference.items():
+        t = state[name]
+        if t.shape != ref.shape:
+            raise CheckpointError(f"{path}: tensor {name} has shape {tuple(t.shape)}, "
+                                  f"the config needs {tuple(ref.shape)}")
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"{path}: tensor {name} holds NaN or infinite values")
+        state[name] = t.to(ref.dtype)
     module.load_state_dict(state, strict=True)
-    meta["mel_params_obj"] = from_dict(MelParams, meta["mel_params"])
     return module.to(device).eval(), meta
-
-
-def config_of(meta: dict[str, Any]) -> Any:
-    config_cls, _ = component_classes(meta["kind"])
-    return from_dict(config_cls, meta["config"])
-
-

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -71,6 +72,57 @@ class RollParams:
 
     def frames_for(self, seconds: float) -> int:
         return int(round(seconds * self.fps))
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """repr(value) cut to `limit` characters, so a huge input is never echoed back whole."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The ranges that the library, the CLI and the app all accept; each check names the field it refuses."""
+
+    min_seconds: float = 1.0
+    max_seconds: float = 30.0
+    max_seed: int = 2**31 - 1
+    max_steps: int = 100
+    max_guidance: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_seconds <= self.max_seconds or self.max_seed < 0 or self.max_steps < 1:
+            raise ValueError(f"invalid Limits: {self}")
+
+    @staticmethod
+    def _number(field: str, value: Any, low: float, high: float, integer: bool) -> float:
+        kind = "an integer" if integer else "a number"
+        bounds = f"{int(low)}, {int(high)}" if integer else f"{low:g}, {high:g}"
+        what = f"{field} must be {kind} in [{bounds}]"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            try:  # numeric strings and numpy scalars are fine, anything else is refused
+                value = float(value) if isinstance(value, str) else float(value.__float__())
+            except (AttributeError, TypeError, ValueError):
+                raise ValueError(f"{what}, got {shown(value)}") from None
+        if math.isnan(value):
+            raise ValueError(f"{what}, got NaN")
+        if integer and value != int(value):
+            raise ValueError(f"{what}, got {shown(value)}")
+        if not low <= value <= high:
+            raise ValueError(f"{field} must be between {bounds.replace(', ', ' and ')}, got {shown(value)}")
+        return value
+
+    def seconds(self, value: Any, field: str = "seconds") -> float:
+        return float(self._number(field, value, self.min_seconds, self.max_seconds, integer=False))
+
+    def seed(self, value: Any) -> int:
+        return int(self._number("seed", value, 0, self.max_seed, integer=True))
+
+    def steps(self, value: Any) -> int:
+        return int(self._number("steps", value, 1, self.max_steps, integer=True))
+
+    def guidance(self, value: Any) -> float:
+        return float(self._number("guidance", value, 0.0, self.max_guidance, integer=False))
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -10,15 +10,18 @@ Shapes: B batch, M mel bands, F = n_fft/2+1 linear bins, T frames, S samples.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from moodgen import audio
+from moodgen.checkpoint import Component
 from moodgen.config import MelParams
 
 METHODS = ("learned", "fast_gl", "librosa")
+WEIGHTS_FILE = "inverter.safetensors"  # beside the engines that invert mels
 DEFAULT_N_ITER = 8  # learned magnitude + phase-vocoder start; chosen in benchmarks/copy_synthesis.py
 
 
@@ -66,12 +69,15 @@ class _Block(nn.Module):
         return x + self.mlp(h).transpose(1, 2)
 
 
-class MelInverter(nn.Module):
+class MelInverter(nn.Module, Component):
     """Normalized log-mel (B, M, T) -> natural-log linear magnitude (B, F, T), at least `config.log_floor`.
 
     A linear 1x1 skip (mel -> bins) carries the smooth envelope; the blocks add harmonic detail from the context of
     a few neighbouring frames.
     """
+
+    kind = "inverter"
+    config_class = InverterConfig
 
     def __init__(self, config: InverterConfig):
         super().__init__()
@@ -157,3 +163,18 @@ def mel_to_audio(mel: np.ndarray | torch.Tensor, mel_params: MelParams, method: 
     length = (mel_t.shape[-1] - 1) * mel_params.hop_length
     wav = audio.griffin_lim(magnitude, mel_params, n_iter=n_iter, seed=seed, length=length, init_phase=init)
     return wav.numpy().astype(np.float32)
+
+
+def load_inverter(folder: str | Path, device: torch.device | str = "cpu") -> MelInverter | None:
+    """The learned inverter saved in a checkpoints folder, or None when the folder has none."""
+    path = Path(folder) / WEIGHTS_FILE
+    return MelInverter.from_file(path, device)[0] if path.is_file() else None
+
+
+def default_inversion(mel: np.ndarray | torch.Tensor, mel_params: MelParams,
+                      inverter: MelInverter | None) -> np.ndarray:
+    """(M, T) -> (S,): the learned inverter with its default iterations when one is loaded, else 32 fast
+    Griffin-Lim iterations from the pseudo-inverse magnitude."""
+    if inverter is not None:
+        return mel_to_audio(mel, mel_params, method="learned", inverter=inverter)
+    return audio.mel_to_audio_fast(mel, mel_params).numpy()

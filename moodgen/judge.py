@@ -17,7 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from moodgen.checkpoint import Component
 from moodgen.config import MelParams
+
+JUDGE_FILE = "judge.safetensors"  # in a checkpoints folder
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,11 @@ class JudgeConfig:
         return 2 ** (len(self.channels) - 1)
 
 
-class JudgeNet(nn.Module):
+class JudgeNet(nn.Module, Component):
     """(B, M, T) normalized log-mel -> ((B, 2) valence/arousal in [-1, 1], (B, 4) quadrant logits, (B, D) embedding)."""
+
+    kind = "judge"
+    config_class = JudgeConfig
 
     def __init__(self, config: JudgeConfig):
         super().__init__()
@@ -102,9 +108,7 @@ class Judge:
 
     @classmethod
     def from_file(cls, path: str | Path, device: torch.device | str = "cpu") -> "Judge":
-        from moodgen.checkpoint import load_component  # checkpoint imports this module to register the kind
-
-        net, meta = load_component(path, "judge", device)
+        net, meta = JudgeNet.from_file(path, device)
         return cls(net, meta["mel_params_obj"], meta, device)
 
     def assess_batch(self, mels: np.ndarray | torch.Tensor) -> list[Assessment]:

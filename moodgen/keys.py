@@ -51,6 +51,12 @@ def key_correlations(pitch_class_weights: np.ndarray) -> np.ndarray:
     return np.array([np.corrcoef(pitch_class_weights, p)[0, 1] for p in profiles])
 
 
+def key_profile_scores(pitch_class_weights: np.ndarray) -> tuple[float, float]:
+    """Best correlation of a 12-bin pitch-class histogram with any major key and with any minor key."""
+    corr = key_correlations(pitch_class_weights)
+    return float(corr[:12].max()), float(corr[12:].max())
+
+
 def estimate_key(pitch_class_weights: np.ndarray) -> int:
     """The best-fitting key of a (12,) pitch-class histogram (Krumhansl-Schmuckler)."""
     return int(np.argmax(key_correlations(pitch_class_weights)))

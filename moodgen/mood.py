@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from moodgen.config import shown
+
 
 @dataclass(frozen=True)
 class Quadrant:
@@ -32,7 +34,7 @@ def validate_mood(valence: float, arousal: float) -> tuple[float, float]:
         try:
             v = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number in [-1, 1], got {value!r}") from None
+            raise ValueError(f"{name} must be a number in [-1, 1], got {shown(value)}") from None
         if math.isnan(v):
             raise ValueError(f"{name} must be a number in [-1, 1], got NaN")
         if not -1.0 <= v <= 1.0:

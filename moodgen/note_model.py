@@ -8,7 +8,7 @@ enters as Fourier features -> MLP, added inside every layer; dropping it on a fr
 classifier-free guidance on the logits at sampling time. With `key_conditioning` a musical key (see `moodgen.keys`)
 is added to the mood and dropped with it.
 
-Shapes: roll x (B, 2K, T) encoded as in `moodgen.notes.encode_roll`; mood (B, 2); key (B,) int64; drop (B,) bool;
+Shapes: roll x (B, 2K, T) encoded as in `moodgen.midi.encode_roll`; mood (B, 2); key (B,) int64; drop (B,) bool;
 logits (B, 3K, T) = onset, sounding and velocity logits (K each); logits at t depend on frames < t only.
 """
 from __future__ import annotations
@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from moodgen.model import KeyCondition, add_key, mood_fourier_features
-from moodgen.notes import ONSET_FLOOR
+from moodgen.checkpoint import Component
+from moodgen.conditioning import KeyCondition, condition_embedding, mood_mlp
+from moodgen.midi import ONSET_FLOOR
 
 ONSET_THRESHOLD = (ONSET_FLOOR - 1.0) / 2.0  # midway between "no onset" (-1) and the weakest onset
 
@@ -69,14 +70,16 @@ class CausalBlock(nn.Module):
         return h + F.linear(torch.tanh(a) * torch.sigmoid(g), self.res.weight[:, :, 0], self.res.bias)
 
 
-class NoteModel(nn.Module):
+class NoteModel(nn.Module, Component):
+    kind = "note_model"
+    config_class = NoteModelConfig
+
     def __init__(self, config: NoteModelConfig):
         super().__init__()
         self.config = config
         c = config
         self.inp = nn.Conv1d(2 * c.n_keys, c.channels, 1)
-        self.mood_mlp = nn.Sequential(nn.Linear(2 + 4 * c.mood_frequencies, c.cond_dim), nn.SiLU(),
-                                      nn.Linear(c.cond_dim, c.cond_dim))
+        self.mood_mlp = mood_mlp(c.mood_frequencies, c.cond_dim)
         self.null_mood = nn.Parameter(torch.zeros(c.cond_dim))
         self.key = KeyCondition(c.cond_dim) if c.key_conditioning else None
         self.blocks = nn.ModuleList(CausalBlock(c.channels, d, c.cond_dim, c.dropout) for d in c.dilations)
@@ -84,8 +87,8 @@ class NoteModel(nn.Module):
 
     def mood_embedding(self, mood: torch.Tensor, drop: torch.Tensor, key: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 2), (B,) bool, key (B,) -> (B, cond_dim); dropped rows get the learned null embedding."""
-        m = add_key(self.key, self.mood_mlp(mood_fourier_features(mood, self.config.mood_frequencies)), key)
-        return torch.where(drop[:, None], self.null_mood.expand_as(m), m)
+        return condition_embedding(self.mood_mlp, self.null_mood, self.key, self.config.mood_frequencies, mood, drop,
+                                   key)
 
     def logits(self, prev: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Frames (B, 2K, T) -> logits (B, 3K, T) for the frame after each one."""
@@ -130,25 +133,11 @@ def sample_roll(model: NoteModel, mood: torch.Tensor, frames: int, guidance: flo
     Guidance mixes the conditional and unconditional onset and sounding logits (1: plain conditional, 0: which notes
     play is unconditional). Velocities always come from the conditional velocity head: it predicts a value, not a
     probability, and extrapolating it would push velocities past the corpus range; so loudness follows the mood
-    even at guidance 0. A key sounds where it starts, or where it was sounding and the model keeps it. Randomness comes from a CPU generator seeded with
-    `seed`, so the same inputs give the same rolls.
+    even at guidance 0. A key sounds where it starts, or where it was sounding and the model keeps it. Randomness
+    comes from a CPU generator seeded with `seed`, so the same inputs give the same rolls. No process-wide setting
+    (such as the torch thread count) is touched: requests may run at once.
     """
     model.eval()
-    dev = next(model.parameters()).device
-    if dev.type != "cpu":
-        return _sample_roll(model, mood, frames, guidance, temperature, seed, key)
-    # Each frame is a chain of tiny matrix products: extra threads only add synchronisation (measured on 2 cores:
-    # 0.46 s with 1 thread vs 1.6 s with 2 for a 10 s clip).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _sample_roll(model, mood, frames, guidance, temperature, seed, key)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _sample_roll(model: NoteModel, mood: torch.Tensor, frames: int, guidance: float, temperature: float,
-                 seed: int, key: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
     k = model.config.n_keys
     dev = next(model.parameters()).device
     b = mood.shape[0]

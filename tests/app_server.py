@@ -53,7 +53,7 @@ def write_atlas(folder: Path, mel_params: MelParams) -> Path:
 def write_tiny_judge(folder: Path, mel_params: MelParams) -> Path:
     net = JudgeNet(JudgeConfig(n_mels=mel_params.n_mels, channels=(8, 8), kernel_sizes=(3, 3), embed_dim=4))
     provenance = {"git_sha": "test", "data_manifest_hash": "test", "steps": 0, "wall_time_s": 0.0}
-    return save_component(folder / "judge.safetensors", net, "judge", mel_params, provenance)
+    return save_component(folder / "judge.safetensors", net, mel_params, provenance)
 
 
 def full_checkpoints(tiny_checkpoints: Path, folder: Path) -> Path:

@@ -10,7 +10,7 @@ import torch
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams, RollParams, to_dict
 from moodgen.keys import parse_key
-from moodgen.model import FlowConfig, FlowModel
+from moodgen.flow_model import FlowConfig, FlowModel
 from moodgen.note_model import NoteModel, NoteModelConfig
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -55,9 +55,9 @@ def write_tiny_checkpoints(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     provenance = {"git_sha": "test", "data_manifest_hash": "test", "steps": 0, "wall_time_s": 0.0,
                   "roll_params": to_dict(RollParams()), "sampler": {"steps": 4, "guidance": 2.0}}
-    save_component(folder / "note_model.safetensors", tiny_note_model(0, keys=True), "note_model", MelParams(), provenance)
-    save_component(folder / "mel_flow.safetensors", tiny_flow(MelParams().n_mels, 1, keys=True), "mel_flow",
-                   MelParams(), provenance)
+    save_component(folder / "note_model.safetensors", tiny_note_model(0, keys=True), MelParams(), provenance)
+    save_component(folder / "mel_flow.safetensors", tiny_flow(MelParams().n_mels, 1, keys=True), MelParams(),
+                   provenance)
     return folder
 
 

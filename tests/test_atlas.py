@@ -7,7 +7,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from moodgen import audio, notes
+from moodgen import audio, midi
 from moodgen.atlas import Atlas, densest_window, embedding_function, mel_stats_embedding
 from moodgen.config import MelParams, RollParams, to_dict
 from moodgen.mood import quadrant_by_number
@@ -42,8 +42,8 @@ def make_note_cache(root: Path, source: str = "emopia") -> CorpusCache:
         q = quadrant_by_number(quadrant)
         clip_id = f"Q{quadrant}_song{quadrant}_0"
         pm = synthetic_midi(quadrant)
-        y = notes.render_midi(pm, MEL.sample_rate)
-        active, onset = notes.roll_from_midi(pm, ROLL)
+        y = midi.render_midi(pm, MEL.sample_rate)
+        active, onset = midi.roll_from_midi(pm, ROLL)
         mel = audio.mel_from_audio(y, MEL).numpy().T.astype(np.float16)
         shard_path(root, clip_id).parent.mkdir(parents=True, exist_ok=True)
         save_shard(shard_path(root, clip_id), Shard("k", {0: mel}, audio.to_pcm16(y), np.stack([active, onset], 1)))

@@ -9,7 +9,7 @@ import torch
 
 from moodgen import cgan
 from moodgen.cgan import CGANConfig, CGANDiscriminator, CGANGenerator, generate
-from moodgen.checkpoint import load_component, save_component
+from moodgen.checkpoint import save_component
 from moodgen.config import MelParams
 from synthetic_cache import SMALL_MEL, make_cache
 from train.cgan import CGANTrainConfig, main, parse_overrides
@@ -19,6 +19,10 @@ SMALL = CGANConfig(n_mels=16, frames=64, noise_dim=32, g_channels=32, d_channels
 SMALL_OVERRIDES = [("model.n_mels", "16"), ("model.frames", "64"), ("model.noise_dim", "32"),
                    ("model.g_channels", "32"), ("model.d_channels", "4,8,8,8"), ("model.d_hidden", "8"),
                    ("threads", "1")]
+
+
+def argv(pairs: list[tuple[str, str]], *flags: str) -> list[str]:
+    return [a for k, v in pairs for a in (f"--{k}", v)] + list(flags)
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +66,9 @@ def test_save_load_gives_identical_output(tmp_path):
     gen = CGANGenerator(SMALL)
     with torch.no_grad():  # non-trivial running statistics, so eval-mode batch norm is exercised
         gen(torch.randn(8, SMALL.noise_dim), torch.rand(8, 2) * 2 - 1)
-    path = save_component(tmp_path / "cgan.safetensors", gen, "cgan", MelParams(n_mels=16), {"steps": 0},
+    path = save_component(tmp_path / "cgan.safetensors", gen, MelParams(n_mels=16), {"steps": 0},
                           half=False)
-    loaded, meta = load_component(path, kind="cgan")
+    loaded, meta = CGANGenerator.from_file(path)
     assert meta["config"]["frames"] == 64
     np.testing.assert_array_equal(generate(gen, -0.2, 0.7, 100, 5), generate(loaded, -0.2, 0.7, 100, 5))
 
@@ -78,11 +82,11 @@ def test_overrides():
 
 def test_smoke_training_exports_a_loadable_baseline(cache, tmp_path):
     runs = tmp_path / "runs"
-    assert main([("cache", str(cache)), ("runs", str(runs))] + SMALL_OVERRIDES, smoke=True, command="test") == 0
+    assert main(argv([("cache", str(cache)), ("runs", str(runs))] + SMALL_OVERRIDES, "--smoke")) == 0
     out = runs / "smoke" / "checkpoints"
-    gen, meta = load_component(out / "cgan.safetensors", kind="cgan")
+    gen, meta = CGANGenerator.from_file(out / "cgan.safetensors")
     prov = meta["provenance"]
-    assert prov["steps"] == 3 and prov["generator_steps"] == 12 and prov["command"] == "test"
+    assert prov["steps"] == 3 and prov["generator_steps"] == 12 and prov["command"].startswith("python -m train --model cgan --cache")
     assert prov["data_manifest_hash"] and prov["git_sha"] and prov["wall_time_s"] > 0
     assert meta["mel_params"]["n_mels"] == 16
     card = json.loads((out / "model_card.json").read_text())
@@ -92,8 +96,8 @@ def test_smoke_training_exports_a_loadable_baseline(cache, tmp_path):
     assert (runs / "smoke" / "cgan" / "state.pt").is_file()
 
     # fp16 release weights load as float32 and survive another save/load unchanged
-    again, _ = load_component(save_component(tmp_path / "again.safetensors", gen, "cgan", meta["mel_params_obj"],
-                                             prov), kind="cgan")
+    again, _ = CGANGenerator.from_file(save_component(tmp_path / "again.safetensors", gen, meta["mel_params_obj"],
+                                             prov))
     np.testing.assert_array_equal(generate(gen, 0.3, 0.3, 80, 1), generate(again, 0.3, 0.3, 80, 1))
 
     baseline = cgan.load(out / "cgan.safetensors")
@@ -107,29 +111,28 @@ def test_resume_matches_an_uninterrupted_run(cache, tmp_path):
         runs = tmp_path / name
         overrides = [("cache", str(cache)), ("runs", str(runs)), ("out", str(runs / "ck")), ("batch_size", "2"),
                      ("probe_every", "100"), ("steps", str(steps))] + SMALL_OVERRIDES
-        assert main(overrides, resume=resume) == 0
+        assert main(argv(overrides, *(["--resume"] if resume else []))) == 0
         return runs / "ck" / "cgan.safetensors"
 
     straight = run("straight", 4)
     run("resumed", 2)
-    a, _ = load_component(straight)
-    b, meta = load_component(run("resumed", 4, resume=True))
+    a, _ = CGANGenerator.from_file(straight)
+    b, meta = CGANGenerator.from_file(run("resumed", 4, resume=True))
     assert meta["provenance"]["steps"] == 4
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(x, y), name
     with pytest.raises(SystemExit, match="different config"):
-        main([("cache", str(cache)), ("runs", str(tmp_path / "resumed")), ("out", str(tmp_path / "x")), ("lr_g", "1e-3")]
-             + SMALL_OVERRIDES,
-             resume=True)
+        main(argv([("cache", str(cache)), ("runs", str(tmp_path / "resumed")), ("out", str(tmp_path / "x")),
+                   ("lr_g", "1e-3")] + SMALL_OVERRIDES, "--resume"))
 
 
 def test_load_uses_the_inverter_beside_the_weights(tmp_path):
     from moodgen.inverter import InverterConfig, MelInverter
     torch.manual_seed(2)
-    save_component(tmp_path / "cgan.safetensors", CGANGenerator(SMALL), "cgan", SMALL_MEL, {"steps": 0})
+    save_component(tmp_path / "cgan.safetensors", CGANGenerator(SMALL), SMALL_MEL, {"steps": 0})
     assert cgan.load(tmp_path / "cgan.safetensors").inverter is None
     inverter = MelInverter(InverterConfig(n_mels=16, n_freqs=SMALL_MEL.n_freqs, channels=8, n_blocks=1, expansion=1))
-    save_component(tmp_path / "inverter.safetensors", inverter, "inverter", SMALL_MEL, {"steps": 0})
+    save_component(tmp_path / "inverter.safetensors", inverter, SMALL_MEL, {"steps": 0})
     baseline = cgan.load(tmp_path / "cgan.safetensors")
     assert isinstance(baseline.inverter, MelInverter)
     wav, sr = baseline.generate_audio(-0.5, 0.5, seconds=1.0, seed=0)

@@ -117,7 +117,7 @@ def test_evaluate_cli_on_tiny_pipeline(tmp_path, tiny_checkpoints):
     torch.manual_seed(0)
     save_component(folder / "judge.safetensors", JudgeNet(JudgeConfig(channels=(8, 8), kernel_sizes=(3, 3),
                                                                       embed_dim=4)),
-                   "judge", MelParams(), {"git_sha": "test"})
+                   MelParams(), {"git_sha": "test"})
     cache = make_cache(tmp_path / "cache", MelParams(), per_split={"train": 1, "val": 1, "test": 2}, seconds=3.0)
     ev.main(["--checkpoint", str(folder), "--cache", str(cache), "--quick", "--seconds", "1", "--out",
              str(tmp_path / "reports")])

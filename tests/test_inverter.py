@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from moodgen import audio
-from moodgen.checkpoint import load_component, save_component
+from moodgen.checkpoint import save_component
 from moodgen.config import MelParams
 from moodgen.inverter import InverterConfig, MelInverter, mel_to_audio, phase_vocoder_phase
 
@@ -96,19 +96,19 @@ def piano_phrase() -> np.ndarray:
     """(S,) eight notes rendered with the corpus' soundfont: the inverter's own domain (~3 s)."""
     import pretty_midi
 
-    from moodgen import notes
+    from moodgen import midi
 
     pm = pretty_midi.PrettyMIDI()
     piano = pretty_midi.Instrument(0)
     for i, pitch in enumerate([60, 64, 67, 72, 67, 64, 48, 55]):
         piano.notes.append(pretty_midi.Note(90, pitch, 0.25 * i, 0.25 * i + 0.8))
     pm.instruments.append(piano)
-    return notes.render_midi(pm, P.sample_rate)
+    return midi.render_midi(pm, P.sample_rate)
 
 
 @pytest.mark.skipif(not CHECKPOINT.is_file(), reason="checkpoints/inverter.safetensors not trained yet")
 def test_trained_inverter_beats_pseudo_inverse_on_piano():
-    net, meta = load_component(CHECKPOINT, "inverter")
+    net, meta = MelInverter.from_file(CHECKPOINT)
     assert {"git_sha", "data_manifest_hash", "steps", "wall_time_s", "command"} <= set(meta["provenance"])
     x = piano_phrase()
     mel = audio.mel_from_audio(x, P)
@@ -124,14 +124,14 @@ def test_save_load_gives_identical_audio(tmp_path):
         net.out.weight.normal_(0, 0.05)
     mel = audio.mel_from_audio(harmonic_tone(0.5), P)
     provenance = {"git_sha": "x", "data_manifest_hash": "y", "steps": 0, "wall_time_s": 0.0, "command": "test"}
-    path = save_component(tmp_path / "inv.safetensors", net, "inverter", P, provenance, half=False)
-    loaded, meta = load_component(path, "inverter")
+    path = save_component(tmp_path / "inv.safetensors", net, P, provenance, half=False)
+    loaded, meta = MelInverter.from_file(path)
     assert meta["config"] == asdict(SMALL)
     np.testing.assert_array_equal(mel_to_audio(mel, P, inverter=net, n_iter=4),
                                   mel_to_audio(mel, P, inverter=loaded, n_iter=4))
     # fp16 release files: loading twice gives the same audio
-    half = save_component(tmp_path / "half.safetensors", net, "inverter", P, provenance)
-    a, b = (mel_to_audio(mel, P, inverter=load_component(half, "inverter")[0], n_iter=4) for _ in range(2))
+    half = save_component(tmp_path / "half.safetensors", net, P, provenance)
+    a, b = (mel_to_audio(mel, P, inverter=MelInverter.from_file(half)[0], n_iter=4) for _ in range(2))
     np.testing.assert_array_equal(a, b)
 
 
@@ -156,7 +156,7 @@ def test_smoke_training_run(tmp_path):
     cache = make_tiny_cache(tmp_path / "cache")
     out, run_dir = tmp_path / "inverter.safetensors", tmp_path / "run"
     main(["--smoke", "--cache", str(cache), "--out", str(out), "--run-dir", str(run_dir)])
-    net, meta = load_component(out, "inverter")
+    net, meta = MelInverter.from_file(out)
     assert meta["provenance"]["steps"] == 3 and meta["provenance"]["data_manifest_hash"]
     assert meta["provenance"]["command"].startswith("python -m train.inverter --smoke")
     history = json.loads((run_dir / "history.json").read_text())

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from moodgen.checkpoint import load_component, read_metadata, save_component
+from moodgen.checkpoint import read_metadata, save_component
 from moodgen.config import MelParams
 from moodgen.judge import Judge, JudgeConfig, JudgeNet
 
@@ -46,9 +46,9 @@ def test_save_load_gives_identical_predictions(tmp_path):
     with torch.no_grad():
         net(torch.randn(8, 16, 50) * 0.5 + 0.2)
     net.eval()
-    path = save_component(tmp_path / "judge.safetensors", net, "judge", small_params(),
+    path = save_component(tmp_path / "judge.safetensors", net, small_params(),
                           {"git_sha": "x", "test_quadrant_accuracy": 0.5}, half=False)
-    loaded, meta = load_component(path, "judge")
+    loaded, meta = JudgeNet.from_file(path)
     assert meta["config"]["embed_dim"] == 6
     assert read_metadata(path)["provenance"]["test_quadrant_accuracy"] == 0.5
     mel = np.random.default_rng(2).uniform(-1, 1, (16, 70)).astype(np.float32)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from moodgen.model import FlowConfig, FlowModel, flow_matching_loss, mood_fourier_features, sample
+from moodgen.conditioning import mood_fourier_features
+from moodgen.flow_model import FlowConfig, FlowModel, flow_matching_loss, sample
 from tests.conftest import tiny_flow
 
 

@@ -40,8 +40,9 @@ def test_generate_shapes_and_determinism(pipe, engine):
     assert not np.array_equal(a.mel, c.mel)
 
 
-def test_cache_is_bounded_lru(tiny_checkpoints):
-    pipe = MoodPipeline.from_checkpoint(tiny_checkpoints, cache_size=2)
+def test_cache_is_an_lru_bounded_in_bytes(tiny_checkpoints):
+    one = MoodPipeline.from_checkpoint(tiny_checkpoints).generate(0.1, 0.1, seconds=1.0, seed=0, steps=1).nbytes
+    pipe = MoodPipeline.from_checkpoint(tiny_checkpoints, cache_bytes=2 * one + one // 2)
     first = pipe.generate(0.1, 0.1, seconds=1.0, seed=0, steps=1)
     assert pipe.generate(0.1, 0.1, seconds=1.0, seed=0, steps=1) is first
     pipe.generate(0.2, 0.1, seconds=1.0, seed=0, steps=1)
@@ -57,7 +58,11 @@ def test_cache_is_bounded_lru(tiny_checkpoints):
     ({"seconds": 31}, "seconds must be between"),
     ({"steps": 0}, "steps must be between"),
     ({"guidance": -1}, "guidance must be between"),
-    ({"engine": "tape"}, "engine 'tape' is not in this checkpoint"),
+    ({"engine": "tape"}, "engine must be one of notes, mel .in this checkpoint., got 'tape'"),
+    ({"seed": 1.5}, "seed must be an integer"),
+    ({"seed": "x" * 10_000}, r"seed must be an integer in \[0, 2147483647\], got 'x{39}\.\.\.$"),
+    ({"steps": float("nan")}, "steps must be an integer .* got NaN"),
+    ({"seconds": None}, "seconds must be a number"),
 ])
 def test_bad_input_is_refused(pipe, kwargs, message):
     args = {"valence": 0.0, "arousal": 0.0, "seconds": 2.0} | kwargs
@@ -117,7 +122,7 @@ def test_key_comes_from_the_prior_or_the_caller(pipe, engine):
 
 
 def test_key_is_refused_by_an_engine_without_keys(tmp_path):
-    save_component(tmp_path / "note_model.safetensors", tiny_note_model(0), "note_model", MelParams(),
+    save_component(tmp_path / "note_model.safetensors", tiny_note_model(0), MelParams(),
                    {"roll_params": to_dict(RollParams()), "sampler": {"guidance": 1.0}})
     pipe = MoodPipeline.from_checkpoint(tmp_path)
     assert pipe.generate(0.5, 0.5, seconds=1.0).key is None

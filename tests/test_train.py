@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from moodgen.checkpoint import load_component
+from moodgen.engines import engine_class
 from moodgen.keys import transpose_key
 from moodgen.mood import PRESETS
 from moodgen.pipeline import MoodPipeline
@@ -16,7 +16,8 @@ from train.corpus.cache import CorpusCache
 from train.data import CropSampler
 from train.prepare import main as prepare_main
 from train.probes import GUIDANCE_CANDIDATES
-from train.train import TrainConfig, default_model, engine_defaults, main as train_main, parse_overrides
+from moodgen.note_model import NoteModel
+from train.train import TrainConfig, engine_defaults, main as train_main, parse_overrides
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +28,16 @@ def corpus(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("engine, kind", [("notes", "note_model"), ("mel", "mel_flow")])
-def test_smoke_training_exports_a_loadable_checkpoint(corpus, engine, kind):
+@pytest.mark.parametrize("engine", ["notes", "mel"])
+def test_smoke_training_exports_a_loadable_checkpoint(corpus, engine):
+    cls = engine_class(engine)
+    kind = cls.model_class.kind
     runs = corpus / f"runs_{engine}"
     assert train_main(["--engine", engine, "--smoke", "--cache", str(corpus / "cache"), "--runs", str(runs),
                        "--threads", "1"]) == 0
     out = runs / "smoke" / "checkpoints"
-    model, meta = load_component(out / f"{kind}.safetensors", kind=kind)
-    assert meta["config"] == json.loads(json.dumps(vars(default_model(engine))))
+    model, meta = cls.model_class.from_file(out / cls.weights_file)
+    assert meta["config"] == json.loads(json.dumps(vars(cls.default_model_config())))
     prov = meta["provenance"]
     assert prov["steps"] == 3 and prov["data_manifest_hash"] and prov["git_sha"]
     # the exported guidance is the candidate nearest the validation clips' correlates
@@ -63,8 +66,8 @@ def test_resume_matches_an_uninterrupted_run(corpus):
     straight = run("straight", 4)
     run("resumed", 2)
     resumed = run("resumed", 4, resume=True)
-    a, _ = load_component(straight)
-    b, meta = load_component(resumed)
+    a, _ = NoteModel.from_file(straight)
+    b, meta = NoteModel.from_file(resumed)
     assert meta["provenance"]["steps"] == 4
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(x, y), name
@@ -80,21 +83,21 @@ def test_overrides_and_validation():
     with pytest.raises(SystemExit, match="unknown option --bogus"):
         parse_overrides(cfg, [("bogus", "1")])
     with pytest.raises(ValueError, match="needs a FlowConfig"):
-        TrainConfig(engine="mel", model=default_model("notes"))
+        TrainConfig(engine="mel", model=engine_class("notes").default_model_config())
     cfg = parse_overrides(engine_defaults("mel"), [("model.base_channels", "32"), ("model.channel_mults", "1,2")])
     assert cfg.model.base_channels == 32 and cfg.model.channel_mults == (1, 2)
 
 
 def test_crop_keys_follow_transposition(corpus):
     cache = CorpusCache(corpus / "cache")
-    mel = CropSampler(cache, "mel", "train", 16)
+    mel = CropSampler(cache, engine_class("mel"), "train", 16)
     by_clip = {}
     for item, key in zip(mel.items, mel.keys):
         by_clip.setdefault(item["clip_id"], {})[item["transpose"]] = key
     assert by_clip and all(set(ks) == {-2, 0, 2} for ks in by_clip.values())
     for ks in by_clip.values():
         assert ks[2] == transpose_key(ks[0], 2) and ks[-2] == transpose_key(ks[0], -2)
-    notes = CropSampler(cache, "notes", "train", 16, max_shift=3)
+    notes = CropSampler(cache, engine_class("notes"), "train", 16, max_shift=3)
     x, mood, key = notes.batch(32, np.random.default_rng(0))
     assert x.shape[0] == mood.shape[0] == key.shape[0] == 32 and key.dtype == np.int64
     allowed = {transpose_key(k, s) for k in notes.keys for s in range(-3, 4)}

@@ -2,11 +2,11 @@
 
     python -m train --model cgan                                   # CGANTrainConfig defaults
     python -m train --model cgan --threads 1 --max_minutes 20      # any field: --field value, --model.g_channels 96
-    python -m train --model cgan --resume                          # continue from runs/cgan/state.pt
+    python -m train --model cgan --resume                          # continue from runs/cgan/state.pt (--fresh)
     python -m train --model cgan --smoke                           # a few steps (< 2 min), used by the tests
 
 Same data and budget logic as the flow engines (train.train): random mel crops of the cache's train split
-(CropSampler, engine "mel"), stop at `steps` or `max_minutes`, whichever comes first. One step = one
+(CropSampler over the mel engine's representation), stop at `steps` or `max_minutes`, whichever comes first. One step = one
 discriminator update followed by `g_steps` generator updates (the seed's 4:1 schedule). runs/cgan/log.jsonl holds
 "loss" = generator loss and "val_loss" = discriminator loss (both on training batches; a GAN has no held-out loss
 worth the name) plus mean D(real), D(fake); the model card labels them accordingly. state.pt holds both networks,
@@ -14,9 +14,9 @@ both optimizers, the step and the RNGs; only the generator is released.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import json
-import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +29,11 @@ from tqdm import tqdm
 from moodgen.cgan import CGANConfig, CGANDiscriminator, CGANGenerator, generate
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams, to_dict
+from moodgen.engines.mel import MelEngine, mel_correlates
 from moodgen.mood import PRESETS
+from train import model_card
 from train.data import CropSampler
-from train.probes import mel_correlates
-from train.train import apply_overrides, ensure_cache, git_sha, pick_device, seed_everything
+from train.runs import Run, StopRequests, apply_overrides, ensure_cache, git_sha, pick_device, seed_everything
 
 KIND = "cgan"
 LOSS_LABELS = {"loss": "generator", "val_loss": "discriminator", "axis": "binary cross-entropy"}
@@ -116,12 +117,7 @@ def condition_probe(generator: CGANGenerator, mel_params: MelParams, seeds: tupl
     return out
 
 
-def budget_free(config: dict) -> dict:
-    """The fields a resumed run must share with the saved one (the budget and the hardware may change)."""
-    return {k: v for k, v in config.items() if k not in ("steps", "max_minutes", "threads", "device")}
-
-
-def train_cgan(config: CGANTrainConfig, resume: bool = False, command: str = "") -> Path:
+def train_cgan(config: CGANTrainConfig, resume: bool = False, fresh: bool = False, command: str = "") -> Path:
     """The adversarial loop; returns the exported generator's path."""
     seed_everything(config.seed)
     if config.threads:
@@ -130,10 +126,8 @@ def train_cgan(config: CGANTrainConfig, resume: bool = False, command: str = "")
     cache = ensure_cache(config)
     mel_params = cache.mel_params
     config.model.check_matches(mel_params)
-    run_dir = Path(config.runs) / KIND
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(to_dict(config), indent=1))
-    sampler = CropSampler(cache, "mel", "train", config.model.frames)
+    run = Run(Path(config.runs) / KIND, config, resume, fresh)
+    sampler = CropSampler(cache, MelEngine, "train", config.model.frames)
 
     gen = CGANGenerator(config.model).to(device)
     disc = CGANDiscriminator(config.model).to(device)
@@ -141,11 +135,8 @@ def train_cgan(config: CGANTrainConfig, resume: bool = False, command: str = "")
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(config.beta1, 0.999))
     rng = np.random.default_rng(config.seed)
     step, elapsed = 0, 0.0
-    state_path = run_dir / "state.pt"
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location=device, weights_only=False)
-        if budget_free(state["config"]) != budget_free(to_dict(config)):
-            raise SystemExit(f"{state_path}: saved with a different config; remove it or match the config")
+    state = run.load_state(device) if resume else None
+    if state is not None:
         gen.load_state_dict(state["generator"])
         disc.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
@@ -153,87 +144,80 @@ def train_cgan(config: CGANTrainConfig, resume: bool = False, command: str = "")
         step, elapsed = state["step"], state["elapsed"]
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
-    elif state_path.exists():
-        state_path.unlink()
-        (run_dir / "log.jsonl").unlink(missing_ok=True)
 
     def save_state() -> None:
-        tmp = state_path.with_suffix(".tmp")
-        torch.save({"config": to_dict(config), "generator": gen.state_dict(), "discriminator": disc.state_dict(),
-                    "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step, "elapsed": elapsed,
-                    "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
-        os.replace(tmp, state_path)
+        run.save_state({"generator": gen.state_dict(), "discriminator": disc.state_dict(),
+                        "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step, "elapsed": elapsed,
+                        "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()})
 
     def noise(n: int) -> torch.Tensor:
         return torch.randn(n, config.model.noise_dim).to(device)
 
-    log = open(run_dir / "log.jsonl", "a")
     budget = config.max_minutes * 60
     start = time.time() - elapsed
     bar = tqdm(total=config.steps, initial=step, desc="train cgan", unit="step")
     b = config.batch_size
-    probed_at = step if resume else -1
-    while step < config.steps and time.time() - start < budget:
-        gen.train()
-        disc.train()
-        x, mood = (torch.from_numpy(a).to(device) for a in sampler.batch(b, rng)[:2])
-        with torch.no_grad():
-            fake = gen(noise(b), mood)
-        real_logit, fake_logit = disc(x, mood), disc(fake, mood)
-        d_loss = (F.binary_cross_entropy_with_logits(real_logit, torch.full_like(real_logit, config.real_label))
-                  + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        g_losses = []
-        for _ in range(config.g_steps):
-            g_mood = torch.from_numpy(draw_moods(sampler, b, rng)).to(device)
-            logit = disc(gen(noise(b), g_mood), g_mood)
-            g_loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            g_losses.append(g_loss.item())
-        step += 1
-        bar.update(1)
-        left = budget - (time.time() - start)  # the wall-clock budget usually ends the run before `steps`
-        bar.set_postfix(g=f"{np.mean(g_losses):.3f}", d=f"{d_loss.item():.3f}", budget_left=f"{left / 60:.1f}min")
-        record = None
-        if step % config.log_every == 0 or step == config.steps:
-            record = {"step": step, "time_s": round(time.time() - start, 1), "loss": float(np.mean(g_losses)),
-                      "val_loss": d_loss.item(), "d_real": torch.sigmoid(real_logit).mean().item(),
-                      "d_fake": torch.sigmoid(fake_logit).mean().item()}
-        if step % config.probe_every == 0 or step == config.steps:
-            record = record or {"step": step, "time_s": round(time.time() - start, 1)}
-            record["probe"] = condition_probe(gen, mel_params)
-            probed_at = step
-            elapsed = time.time() - start
-            save_state()
-        if record:
-            log.write(json.dumps(record) + "\n")
-            log.flush()
+    probed_at = step if state is not None else -1
+    with StopRequests() as stop:
+        while step < config.steps and time.time() - start < budget and not stop.requested:
+            gen.train()
+            disc.train()
+            x, mood = (torch.from_numpy(a).to(device) for a in sampler.batch(b, rng)[:2])
+            with torch.no_grad():
+                fake = gen(noise(b), mood)
+            real_logit, fake_logit = disc(x, mood), disc(fake, mood)
+            d_loss = (F.binary_cross_entropy_with_logits(real_logit, torch.full_like(real_logit, config.real_label))
+                      + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            g_losses = []
+            for _ in range(config.g_steps):
+                g_mood = torch.from_numpy(draw_moods(sampler, b, rng)).to(device)
+                logit = disc(gen(noise(b), g_mood), g_mood)
+                g_loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+                opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+                opt_g.step()
+                g_losses.append(g_loss.item())
+            step += 1
+            bar.update(1)
+            left = budget - (time.time() - start)  # the wall-clock budget usually ends the run before `steps`
+            bar.set_postfix(g=f"{np.mean(g_losses):.3f}", d=f"{d_loss.item():.3f}", budget_left=f"{left / 60:.1f}min")
+            record = None
+            if step % config.log_every == 0 or step == config.steps:
+                record = {"step": step, "time_s": round(time.time() - start, 1), "loss": float(np.mean(g_losses)),
+                          "val_loss": d_loss.item(), "d_real": torch.sigmoid(real_logit).mean().item(),
+                          "d_fake": torch.sigmoid(fake_logit).mean().item()}
+            if step % config.probe_every == 0 or step == config.steps:
+                record = record or {"step": step, "time_s": round(time.time() - start, 1)}
+                record["probe"] = condition_probe(gen, mel_params)
+                probed_at = step
+                elapsed = time.time() - start
+                save_state()
+            if record:
+                run.log(record)
     bar.close()
     elapsed = time.time() - start
-    if probed_at != step:  # the budget ended the run between probes: record where it stopped
-        log.write(json.dumps({"step": step, "time_s": round(elapsed, 1), "probe": condition_probe(gen, mel_params)})
-                  + "\n")
     save_state()
-    log.close()
+    if stop.requested:
+        raise SystemExit(f"stopped at step {step}; the state is saved in {run.state_path}: continue with --resume")
+    if probed_at != step:  # the budget ended the run between probes: record where it stopped
+        run.log({"step": step, "time_s": round(elapsed, 1), "probe": condition_probe(gen, mel_params)})
     return export(config, gen.cpu(), mel_params, cache.manifest_hash, step, elapsed, command)
 
 
 def export(config: CGANTrainConfig, generator: CGANGenerator, mel_params: MelParams, manifest_hash: str,
            steps: int, wall_s: float, command: str) -> Path:
-    from train import model_card
     provenance = {
         "git_sha": git_sha(), "data_manifest_hash": manifest_hash, "steps": steps,
         "generator_steps": steps * config.g_steps, "wall_time_s": round(wall_s, 1), "command": command,
-        "engine": "mel", "train_config": to_dict(config),
+        "engine": MelEngine.name, "train_config": to_dict(config),
         "device": str(pick_device(config.device)), "threads": torch.get_num_threads(),
         "parameters": {"generator": sum(p.numel() for p in generator.parameters()),
                        "discriminator": sum(p.numel() for p in CGANDiscriminator(config.model).parameters())},
     }
-    path = save_component(Path(config.out) / f"{KIND}.safetensors", generator, KIND, mel_params, provenance)
+    path = save_component(Path(config.out) / f"{KIND}.safetensors", generator, mel_params, provenance)
     m = config.model
     text = CARD_TEXT.format(noise=m.noise_dim, sigma=m.d_input_noise, g=config.g_steps, window=m.frames, m=m.n_mels,
                             pg=provenance["parameters"]["generator"], pd=provenance["parameters"]["discriminator"])
@@ -242,9 +226,18 @@ def export(config: CGANTrainConfig, generator: CGANGenerator, mel_params: MelPar
     return path
 
 
-def main(overrides: list[tuple[str, str]], resume: bool = False, smoke: bool = False, command: str = "") -> int:
-    config = parse_overrides(CGANTrainConfig(), overrides)
-    if smoke:
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m train --model cgan", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--resume", action="store_true", help="continue the saved run")
+    ap.add_argument("--fresh", action="store_true", help="start over, keeping a saved run's state beside it")
+    ap.add_argument("--smoke", action="store_true")
+    args, rest = ap.parse_known_args(argv)
+    if len(rest) % 2 or any(not r.startswith("--") for r in rest[::2]):
+        ap.error(f"overrides must be --field value pairs, got {rest}")
+    config = parse_overrides(CGANTrainConfig(), [(k[2:].replace("-", "_"), v) for k, v in zip(rest[::2], rest[1::2])])
+    if args.smoke:
         config = smoke_config(config)
-    print(f"exported {train_cgan(config, resume=resume, command=command)}")
+    command = "python -m train --model cgan " + " ".join(argv)
+    print(f"exported {train_cgan(config, resume=args.resume, fresh=args.fresh, command=command)}")
     return 0

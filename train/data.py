@@ -1,4 +1,4 @@
-"""Random training crops from the corpus cache, for both engines. Pure numpy; seeded by the caller's Generator."""
+"""Random training crops from the corpus cache, in any engine's representation. Pure numpy; seeded by the caller's Generator."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,7 +6,8 @@ from typing import Any
 import librosa
 import numpy as np
 
-from moodgen import notes
+from moodgen import midi
+from moodgen.engines import Engine
 from moodgen.keys import estimate_key, transpose_key
 from train.corpus.cache import CorpusCache, CorpusError
 
@@ -15,35 +16,31 @@ def clip_key(cache: CorpusCache, item: dict[str, Any]) -> int:
     """The key of an item's untransposed clip, fit to the whole clip: from its piano roll (pitch classes weighted
     by duration x velocity, as in the clip features) or, for audio-only sources, from its mean chroma."""
     if item["roll"] is not None:
-        pcs = notes.pitch_class_histogram(cache.roll(item)[0], cache.roll_params)
+        pcs = midi.pitch_class_histogram(cache.roll(item)[0], cache.roll_params)
     else:
         pcs = np.nan_to_num(librosa.feature.chroma_stft(y=cache.audio(item), sr=cache.mel_params.sample_rate)).mean(1)
     return estimate_key(pcs)
 
 
 class CropSampler:
-    """Draws (x, mood, key) batches: x (B, C, T) float32, mood (B, 2) float32, key (B,) int64 (the clip's key,
-    transposed with the crop).
+    """Draws (x, mood, key) batches in an engine's representation: x (B, C, T) float32, mood (B, 2) float32,
+    key (B,) int64 (the clip's key, transposed with the crop).
 
-    engine "mel": C = M normalized log-mel bands, every transposition of the split's clips.
-    engine "notes": C = 2K encoded piano-roll channels (moodgen.notes.encode_roll) of untransposed clips,
-    transposed on the fly by up to `max_shift` semitones (labels hold under transposition).
+    Engines that transpose on the fly read untransposed clips and shift each crop by up to `max_shift` semitones
+    (labels hold under transposition); the others read every rendered transposition of the split's clips.
     Clips are drawn in proportion to their length, so every second of music is equally likely.
     """
 
-    def __init__(self, cache: CorpusCache, engine: str, split: str, frames: int, max_shift: int = 0):
-        self.cache, self.engine, self.frames, self.max_shift = cache, engine, frames, max_shift
-        if engine == "mel":
-            items = cache.select(split=split)
-            lengths = [it["mel"][1] for it in items]
-        elif engine == "notes":
-            items = [it for it in cache.select(split=split, transpose=0) if it["roll"] is not None]
-            lengths = [it["roll"][1] for it in items]
-        else:
-            raise ValueError(f"unknown engine {engine!r}")
+    def __init__(self, cache: CorpusCache, engine: type[Engine], split: str, frames: int, max_shift: int = 0):
+        self.cache, self.engine, self.frames = cache, engine, frames
+        self.max_shift = max_shift if engine.transposes_on_the_fly else 0
+        self.array = getattr(cache, engine.cache_field + "s")  # (N, ...) rows in time order
+        items = cache.select(split=split, transpose=0) if engine.transposes_on_the_fly else cache.select(split=split)
+        items = [it for it in items if it[engine.cache_field] is not None]
+        lengths = [it[engine.cache_field][1] for it in items]
         keep = [i for i, n in enumerate(lengths) if n >= frames]
         if not keep:
-            raise CorpusError(f"{cache.root}: no {split} clips of at least {frames} frames for engine {engine}")
+            raise CorpusError(f"{cache.root}: no {split} clips of at least {frames} frames for engine {engine.name}")
         self.items = [items[i] for i in keep]
         keys: dict[str, int] = {}
         for it in self.items:
@@ -55,20 +52,10 @@ class CropSampler:
 
     def _crop(self, item: dict, rng: np.random.Generator) -> tuple[np.ndarray, int]:
         """(C, T) crop and its transposition in semitones (on top of the item's own)."""
-        if self.engine == "mel":
-            off, n = item["mel"]
-            start = off + int(rng.integers(0, n - self.frames + 1))
-            return np.asarray(self.cache.mels[start:start + self.frames], dtype=np.float32).T, 0
-        off, n = item["roll"]
+        off, n = item[self.engine.cache_field]
         start = off + int(rng.integers(0, n - self.frames + 1))
-        roll = np.asarray(self.cache.rolls[start:start + self.frames])  # (T, 2, K)
         shift = int(rng.integers(-self.max_shift, self.max_shift + 1)) if self.max_shift else 0
-        roll = np.roll(roll, shift, axis=2)
-        if shift > 0:
-            roll[:, :, :shift] = 0
-        elif shift < 0:
-            roll[:, :, shift:] = 0
-        return notes.encode_roll(roll[:, 0], roll[:, 1]), shift
+        return self.engine.encode_crop(self.array[start:start + self.frames], shift), shift
 
     def batch(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         idx = rng.choice(len(self.items), size=size, p=self.weights)

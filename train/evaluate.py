@@ -18,7 +18,7 @@ import torch
 from scipy import linalg, stats
 from tqdm import tqdm
 
-from moodgen import audio, notes
+from moodgen import audio, midi
 from moodgen.config import MelParams
 from moodgen.judge import Assessment, Judge
 from moodgen.mood import PRESETS, quadrant_by_number
@@ -96,13 +96,13 @@ def vgmidi_agreement(judge: Judge, csv_path: str | Path, window_seconds: float =
     for row in tqdm(rows, desc="vgmidi", unit="phrase"):
         path = csv_path.parent / row["midi"]
         try:
-            pm = notes.apply_sustain(notes.load_midi(path))
+            pm = midi.apply_sustain(midi.load_midi(path))
         except ValueError as exc:
             skipped.append(str(exc))
             continue
         for inst in pm.instruments:  # pm is apply_sustain's copy; later notes would only be cut off again
             inst.notes = [n for n in inst.notes if n.start < max_seconds]
-        y = notes.render_midi(pm, params.sample_rate)[: int(max_seconds * params.sample_rate)]
+        y = midi.render_midi(pm, params.sample_rate)[: int(max_seconds * params.sample_rate)]
         assessments.append(judge.assess_windows(audio.mel_from_audio(y, params).numpy(), window))
         targets.append([float(row["valence"]), float(row["arousal"])])
     metrics = agreement_of(assessments, np.array(targets))

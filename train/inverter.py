@@ -176,7 +176,7 @@ def train(config: InverterTrainConfig, command: str) -> dict:
     provenance = {"git_sha": git_sha(), "data_manifest_hash": cache.manifest_hash, "steps": step,
                   "wall_time_s": round(wall, 1), "command": command,
                   "val_magnitude_sc": round(float(val_sc), 4)}
-    save_component(config.out, inverter.cpu(), "inverter", mel_params, provenance)
+    save_component(config.out, inverter.cpu(), mel_params, provenance)
 
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

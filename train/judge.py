@@ -146,7 +146,7 @@ def train(config: JudgeTrainConfig, command: str) -> dict:
                   "train_config": json.loads(json.dumps(asdict(config))), "device": device,
                   "trained_on": "EMOPIA train split renders (with transpositions) only"}
     out = Path(config.out)
-    save_component(out, net.cpu(), "judge", mel_params, provenance)
+    save_component(out, net.cpu(), mel_params, provenance)
     # held-out numbers come from the exported (fp16-stored) weights, the ones everyone else loads
     judge = Judge.from_file(out, device)
     results = {"test": judge_items(judge, cache, test_items, config.eval_window_seconds),
@@ -154,7 +154,7 @@ def train(config: JudgeTrainConfig, command: str) -> dict:
     if config.vgmidi_csv and Path(config.vgmidi_csv).is_file():
         results["vgmidi"] = vgmidi_agreement(judge, config.vgmidi_csv, config.eval_window_seconds)
     provenance.update({"test": results["test"], "vgmidi": results.get("vgmidi")})
-    save_component(out, judge.net.cpu(), "judge", mel_params, provenance)
+    save_component(out, judge.net.cpu(), mel_params, provenance)
     report = {"provenance": provenance, "val": results["val"], "history": history}
     write_report(Path(config.report_dir), report)
     return report

@@ -79,7 +79,7 @@ def render(card: dict) -> str:
         if p.get("sampler"):
             sel = (p.get("guidance_selection") or {}).get("distance_to_validation")
             lines.append(f"- sampler defaults: guidance {p['sampler'].get('guidance')}"
-                         + (f", steps {p['sampler']['steps']}" if kind != "note_model" else "")
+                         + (f", steps {p['sampler']['steps']}" if "steps" in p["sampler"] else "")
                          + (f" (guidance chosen on the validation split; distance of the presets' correlates to real "
                             f"validation clips per candidate: {sel})" if sel else ""))
         if p.get("key_prior_major"):

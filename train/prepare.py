@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from moodgen.config import MelParams, RollParams
-from moodgen import notes
+from moodgen import midi
 from train.corpus import deam, emopia
 from train.corpus.cache import (CorpusError, SourceClip, consolidate, save_shard, sha256_file, sha256_text,
                                 shard_key_on_disk, shard_meta, shard_path)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root or Path(DEFAULT_ROOTS[args.source])
     out = args.out or Path(".cache/corpus") / args.source
     transpositions = tuple(sorted(set(args.transpose) | {0}))
-    settings = PrepareSettings(train_transpositions=transpositions, soundfont_sha256=sha256_file(notes.soundfont_path()))
+    settings = PrepareSettings(train_transpositions=transpositions, soundfont_sha256=sha256_file(midi.soundfont_path()))
     try:
         summary = prepare(args.source, root, out, settings, workers=args.workers)
     except CorpusError as exc:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moodgen import audio, notes
+from moodgen import audio, midi
 from moodgen.config import MelParams, RollParams
 from train.corpus.cache import CorpusError, Shard, SourceClip
 from train.corpus.features import midi_features
@@ -70,12 +70,12 @@ def list_clips(root: Path) -> tuple[list[SourceClip], list[dict[str, str]]]:
 def process_midi_clip(clip: SourceClip, key: str, mel_params: MelParams, roll_params: RollParams,
                       transpositions: tuple[int, ...], gain_db: float) -> Shard:
     """Render `clip` (sustain applied) at each transposition; keep the untransposed audio and piano roll."""
-    pm = notes.apply_sustain(notes.load_midi(clip.path))
+    pm = midi.apply_sustain(midi.load_midi(clip.path))
     mels, wav = {}, None
     for t in transpositions:
-        y = notes.render_midi(notes.transpose(pm, t) if t else pm, mel_params.sample_rate, gain_db=gain_db)
+        y = midi.render_midi(midi.transpose(pm, t) if t else pm, mel_params.sample_rate, gain_db=gain_db)
         mels[t] = audio.mel_from_audio(y, mel_params).numpy().T.astype(np.float16)
         if t == 0:
             wav = audio.to_pcm16(y)
-    active, onset = notes.roll_from_midi(pm, roll_params)
+    active, onset = midi.roll_from_midi(pm, roll_params)
     return Shard(key, mels, wav, np.stack([active, onset], axis=1), midi_features(pm))

@@ -10,16 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pretty_midi
 
-from moodgen.keys import key_correlations
+from moodgen.keys import key_profile_scores
 
 MAGNITUDE_RANGE = (0.15, 0.95)  # continuous labels stay clear of the axes and of the pad's edge
 LABELS_VERSION = 2  # bump when a score formula changes: train.prepare then re-derives labels (no re-render)
-
-
-def key_profile_scores(pitch_class_weights: np.ndarray) -> tuple[float, float]:
-    """Best correlation of a 12-bin pitch-class histogram with any major key and with any minor key."""
-    corr = key_correlations(pitch_class_weights)
-    return float(corr[:12].max()), float(corr[12:].max())
 
 
 def midi_features(pm: pretty_midi.PrettyMIDI) -> dict[str, float]:

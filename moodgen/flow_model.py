@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from moodgen.keys import N_KEYS, PRIOR_FEATURES
+from moodgen.checkpoint import Component
+from moodgen.conditioning import KeyCondition, condition_embedding, mood_mlp
 
 
 @dataclass(frozen=True)
@@ -63,34 +64,6 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
-def mood_fourier_features(mood: torch.Tensor, n_freq: int) -> torch.Tensor:
-    """(B, 2) in [-1, 1] -> (B, 2 + 4 n_freq): the raw values plus sin/cos at octave-spaced frequencies."""
-    freqs = (2.0 ** torch.arange(n_freq, device=mood.device)) * math.pi
-    angles = mood[:, :, None] * freqs  # (B, 2, n_freq)
-    return torch.cat([mood, angles.sin().flatten(1), angles.cos().flatten(1)], dim=1)
-
-
-class KeyCondition(nn.Module):
-    """The key condition both engines share: a learned vector per key, added to the mood embedding, and the prior
-    p(key | mood) as a buffer (`moodgen.keys` weight layout) that training fits on the labels and saves with the
-    weights, so the checkpoint says which keys each mood tends to."""
-
-    def __init__(self, cond_dim: int):
-        super().__init__()
-        self.embed = nn.Embedding(N_KEYS, cond_dim)
-        self.register_buffer("prior", torch.zeros(N_KEYS, PRIOR_FEATURES))
-
-
-def add_key(key_condition: KeyCondition | None, mood_embedding: torch.Tensor,
-            key: torch.Tensor | None) -> torch.Tensor:
-    """Mood embedding (B, D) plus the key's vector for key-conditioned models; models without keys ignore `key`."""
-    if key_condition is None:
-        return mood_embedding
-    if key is None:
-        raise ValueError("this model is conditioned on a musical key: pass key, (B,) int64 in [0, 24)")
-    return mood_embedding + key_condition.embed(key.to(mood_embedding.device))
-
-
 class ResBlock(nn.Module):
     """GroupNorm-SiLU-Conv twice with FiLM from the conditioning vector; (B, Cin, T) -> (B, Cout, T)."""
 
@@ -129,8 +102,11 @@ class SelfAttention(nn.Module):
         return x + out.transpose(1, 2)
 
 
-class FlowModel(nn.Module):
+class FlowModel(nn.Module, Component):
     """Velocity network v(x_t, t, mood) of a conditional rectified flow."""
+
+    kind = "mel_flow"
+    config_class = FlowConfig
 
     def __init__(self, config: FlowConfig):
         super().__init__()
@@ -138,8 +114,7 @@ class FlowModel(nn.Module):
         c = config
         widths = [c.base_channels * m for m in c.channel_mults]
         self.t_mlp = nn.Sequential(nn.Linear(c.cond_dim, c.cond_dim), nn.SiLU(), nn.Linear(c.cond_dim, c.cond_dim))
-        self.mood_mlp = nn.Sequential(nn.Linear(2 + 4 * c.mood_frequencies, c.cond_dim), nn.SiLU(),
-                                      nn.Linear(c.cond_dim, c.cond_dim))
+        self.mood_mlp = mood_mlp(c.mood_frequencies, c.cond_dim)
         self.null_mood = nn.Parameter(torch.zeros(c.cond_dim))
         self.key = KeyCondition(c.cond_dim) if c.key_conditioning else None
         self.stem = nn.Conv1d(c.in_channels, widths[0], c.kernel_size, padding=c.kernel_size // 2)
@@ -181,8 +156,7 @@ class FlowModel(nn.Module):
     def condition(self, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor,
                   key: torch.Tensor | None = None) -> torch.Tensor:
         """(B,), (B, 2), (B,) bool, key (B,) -> (B, cond_dim). Dropped rows use the learned null embedding."""
-        m = add_key(self.key, self.mood_mlp(mood_fourier_features(mood, self.config.mood_frequencies)), key)
-        m = torch.where(drop[:, None], self.null_mood.expand_as(m), m)
+        m = condition_embedding(self.mood_mlp, self.null_mood, self.key, self.config.mood_frequencies, mood, drop, key)
         return self.t_mlp(timestep_embedding(t, self.config.cond_dim)) + m
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor,

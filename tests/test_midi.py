@@ -3,7 +3,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from moodgen import notes
+from moodgen import midi
 from moodgen.config import RollParams
 
 RP = RollParams()
@@ -14,7 +14,7 @@ def piece(note_specs, pedal=()):
     pm = pretty_midi.PrettyMIDI()
     inst = pretty_midi.Instrument(program=0)
     inst.notes = [pretty_midi.Note(v, p, s, e) for p, s, e, v in note_specs]
-    inst.control_changes = [pretty_midi.ControlChange(notes.SUSTAIN_CC, val, t) for t, val in pedal]
+    inst.control_changes = [pretty_midi.ControlChange(midi.SUSTAIN_CC, val, t) for t, val in pedal]
     pm.instruments.append(inst)
     return pm
 
@@ -27,41 +27,41 @@ def ends(pm):
 def test_sustain_extends_notes_to_pedal_release():
     pm = piece([(60, 0.0, 0.5, 80), (64, 0.2, 0.4, 80), (67, 2.5, 2.7, 80), (72, 1.5, 1.8, 80)],
                pedal=[(0.1, 127), (2.0, 0), (2.6, 100), (3.0, 0)])
-    out = notes.apply_sustain(pm)
+    out = midi.apply_sustain(pm)
     assert ends(out) == [(60, 0.0, 2.0), (64, 0.2, 2.0), (72, 1.5, 2.0), (67, 2.5, 3.0)]
     # the pedal's effect is now in the notes: CC64 is gone; the input is untouched
-    assert not [c for c in out.instruments[0].control_changes if c.number == notes.SUSTAIN_CC]
+    assert not [c for c in out.instruments[0].control_changes if c.number == midi.SUSTAIN_CC]
     assert ends(pm)[0] == (60, 0.0, 0.5) and len(pm.instruments[0].control_changes) == 4
 
 
 def test_sustain_ignores_notes_released_outside_the_pedal_and_low_values():
     # a note released before the pedal goes down keeps its end; CC64 < 64 counts as pedal up
     pm = piece([(60, 0.0, 0.3, 80), (62, 1.0, 1.2, 80)], pedal=[(0.5, 127), (0.9, 30), (1.1, 20)])
-    assert ends(notes.apply_sustain(pm)) == [(60, 0.0, 0.3), (62, 1.0, 1.2)]
+    assert ends(midi.apply_sustain(pm)) == [(60, 0.0, 0.3), (62, 1.0, 1.2)]
 
 
 def test_sustain_is_cut_when_the_key_is_struck_again():
     pm = piece([(60, 0.0, 0.2, 80), (60, 1.0, 1.2, 90), (62, 0.5, 0.6, 80)], pedal=[(0.0, 127), (3.0, 0)])
-    assert ends(notes.apply_sustain(pm)) == [(60, 0.0, 1.0), (62, 0.5, 3.0), (60, 1.0, 3.0)]
+    assert ends(midi.apply_sustain(pm)) == [(60, 0.0, 1.0), (62, 0.5, 3.0), (60, 1.0, 3.0)]
 
 
 def test_pedal_never_released_holds_to_the_last_note_end():
     pm = piece([(60, 0.0, 0.2, 80), (62, 0.5, 1.5, 80)], pedal=[(0.1, 127)])
-    assert ends(notes.apply_sustain(pm)) == [(60, 0.0, 1.5), (62, 0.5, 1.5)]
+    assert ends(midi.apply_sustain(pm)) == [(60, 0.0, 1.5), (62, 0.5, 1.5)]
 
 
 def test_render_is_deterministic_and_lasts_to_the_release_tail():
-    pm = notes.apply_sustain(piece([(60, 0.0, 0.5, 90), (64, 0.25, 0.75, 70), (67, 0.5, 1.0, 100)],
+    pm = midi.apply_sustain(piece([(60, 0.0, 0.5, 90), (64, 0.25, 0.75, 70), (67, 0.5, 1.0, 100)],
                                    pedal=[(0.0, 127), (0.9, 0)]))
     sr = 22050
-    a = notes.render_midi(pm, sr)
-    b = notes.render_midi(pm, sr)
+    a = midi.render_midi(pm, sr)
+    b = midi.render_midi(pm, sr)
     assert a.dtype == np.float32 and a.ndim == 1
-    assert len(a) == int(round((1.0 + notes.RELEASE_TAIL_S) * sr))
+    assert len(a) == int(round((1.0 + midi.RELEASE_TAIL_S) * sr))
     assert np.array_equal(a, b)
     assert np.abs(a).max() > 0.01
     # gain changes the level, not the timing
-    quiet = notes.render_midi(pm, sr, gain_db=-12.0)
+    quiet = midi.render_midi(pm, sr, gain_db=-12.0)
     assert len(quiet) == len(a) and np.abs(quiet).max() < np.abs(a).max()
 
 
@@ -70,7 +70,7 @@ def test_render_skips_drums():
     drums = pretty_midi.Instrument(program=0, is_drum=True)
     drums.notes = [pretty_midi.Note(100, 36, 0.0, 3.0)]
     pm.instruments.append(drums)
-    assert len(notes.render_midi(pm, 22050)) == int(round((0.5 + notes.RELEASE_TAIL_S) * 22050))
+    assert len(midi.render_midi(pm, 22050)) == int(round((0.5 + midi.RELEASE_TAIL_S) * 22050))
 
 
 def grid_piece():
@@ -81,7 +81,7 @@ def grid_piece():
 
 
 def test_roll_shapes_and_values():
-    active, onset = notes.roll_from_midi(grid_piece(), RP)
+    active, onset = midi.roll_from_midi(grid_piece(), RP)
     assert active.shape == onset.shape == (12, RP.n_keys) and active.dtype == np.uint8
     k = 64 - RP.lowest_pitch
     assert active[2:6, k].tolist() == [64, 90, 90, 90] and onset[2:6, k].tolist() == [64, 90, 0, 0]
@@ -90,33 +90,33 @@ def test_roll_shapes_and_values():
 
 def test_roll_midi_round_trip_is_exact():
     pm = grid_piece()
-    active, onset = notes.roll_from_midi(pm, RP)
-    back = notes.midi_from_roll(active, onset, RP)
+    active, onset = midi.roll_from_midi(pm, RP)
+    back = midi.midi_from_roll(active, onset, RP)
     assert [(n.pitch, n.start, n.end, n.velocity) for n in back.instruments[0].notes] == \
         [(n.pitch, n.start, n.end, n.velocity) for n in sorted(pm.instruments[0].notes, key=lambda n: (n.start, n.pitch))]
-    active2, onset2 = notes.roll_from_midi(back, RP)
+    active2, onset2 = midi.roll_from_midi(back, RP)
     assert np.array_equal(active, active2) and np.array_equal(onset, onset2)
 
 
 def test_roll_encoding_round_trip():
-    active, onset = notes.roll_from_midi(grid_piece(), RP)
-    x = notes.encode_roll(active, onset)
+    active, onset = midi.roll_from_midi(grid_piece(), RP)
+    x = midi.encode_roll(active, onset)
     assert x.shape == (2 * RP.n_keys, active.shape[0]) and x.dtype == np.float32
     assert float(x.min()) >= -1.0 and float(x.max()) <= 1.0
-    a2, o2 = notes.decode_roll(x)
+    a2, o2 = midi.decode_roll(x)
     assert np.array_equal(a2, active) and np.array_equal(o2, onset)
 
 
 def test_midi_from_roll_refuses_bad_shapes():
     with pytest.raises(ValueError, match="88"):
-        notes.midi_from_roll(np.zeros((4, 12), np.uint8), np.zeros((4, 12), np.uint8), RP)
+        midi.midi_from_roll(np.zeros((4, 12), np.uint8), np.zeros((4, 12), np.uint8), RP)
 
 
 def test_transpose_drops_notes_leaving_the_keyboard():
     pm = piece([(21, 0.0, 1.0, 80), (60, 0.0, 1.0, 80), (107, 0.0, 1.0, 80), (108, 0.0, 1.0, 80)])
-    up = notes.transpose(pm, 2)
+    up = midi.transpose(pm, 2)
     assert sorted(n.pitch for n in up.instruments[0].notes) == [23, 62]
-    down = notes.transpose(pm, -2)
+    down = midi.transpose(pm, -2)
     assert sorted(n.pitch for n in down.instruments[0].notes) == [58, 105, 106]
     assert sorted(n.pitch for n in pm.instruments[0].notes) == [21, 60, 107, 108]  # input untouched
 
@@ -131,7 +131,7 @@ def test_load_midi_errors_name_the_path(tmp_path, content, message):
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(ValueError, match=message) as info:
-        notes.load_midi(path)
+        midi.load_midi(path)
     assert str(path) in str(info.value)
 
 
@@ -141,15 +141,15 @@ def test_load_midi_refuses_noteless_file_and_reads_a_good_one(tmp_path):
     path = tmp_path / "silent.mid"
     empty.write(str(path))
     with pytest.raises(ValueError, match="no pitched notes") as info:
-        notes.load_midi(path)
+        midi.load_midi(path)
     assert str(path) in str(info.value)
     good = tmp_path / "good.mid"
     grid_piece().write(str(good))
-    assert len(notes.load_midi(good).instruments[0].notes) == 6
+    assert len(midi.load_midi(good).instruments[0].notes) == 6
 
 
 def test_soundfont_is_shipped():
-    assert notes.soundfont_path().suffix == ".sf2"
+    assert midi.soundfont_path().suffix == ".sf2"
 
 
 def test_pitch_class_histogram_sums_per_pitch_class():
@@ -158,7 +158,7 @@ def test_pitch_class_histogram_sums_per_pitch_class():
     active[:3, 60 - params.lowest_pitch] = 100  # C4, three frames
     active[:1, 72 - params.lowest_pitch] = 50  # C5, one frame
     active[:2, 69 - params.lowest_pitch] = 80  # A4, two frames
-    hist = notes.pitch_class_histogram(active, params)
+    hist = midi.pitch_class_histogram(active, params)
     assert hist.shape == (12,) and hist[0] == 350 and hist[9] == 160 and hist.sum() == 510
-    counts = notes.pitch_class_histogram(active > 0, params)
+    counts = midi.pitch_class_histogram(active > 0, params)
     assert counts[0] == 4 and counts[9] == 2 and counts.sum() == 6
