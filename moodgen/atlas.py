@@ -86,6 +86,12 @@ class AtlasMatch:
     mel: np.ndarray | None = None  # (M, T) normalized log-mel with the atlas' MelParams
     audio: np.ndarray | None = None  # (S,) float32 at mel_params.sample_rate
 
+    def record(self) -> dict[str, Any]:
+        """The match as JSON-able data: which clip (id, source, licence), its labels, how near and by what."""
+        e = self.entry
+        return {"clip_id": e.clip_id, "source": e.source, "licence": e.licence, "valence": float(e.valence),
+                "arousal": float(e.arousal), "distance": float(self.distance), "by": self.by}
+
 
 class Atlas:
     """Index of reference clips. Build with `build_atlas` (train.atlas), `from_deam`, or `load`.
