@@ -3,7 +3,7 @@
     python -m benchmarks.correlate_validity [--cache .cache/corpus/emopia] [--seconds 10]
 
 For every untransposed clip of the prepared cache (all splits), on its centre `seconds` of rendered audio: the
-tempo of librosa's beat tracker (as in train.evaluate) and of its tempogram without the prior that favours 120 BPM,
+tempo of librosa's beat tracker (as in the evaluation) and of its tempogram without the prior that favours 120 BPM,
 major-minus-minor of the mean chroma from the STFT, the
 constant-Q transform and CENS, and, for reference, the same key-profile score on the clip's MIDI (from the cache's
 clip features). Reported per quadrant (mean), and as ROC AUC for telling high from low arousal (Q1+Q2 vs Q3+Q4) and
@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from benchmarks.results import command, machine, update_section
 from train.corpus.cache import CorpusCache
-from train.corpus.features import key_profile_scores
+from moodgen.keys import key_profile_scores
 
 CHROMA = {"stft": librosa.feature.chroma_stft, "cqt": librosa.feature.chroma_cqt, "cens": librosa.feature.chroma_cens}
 

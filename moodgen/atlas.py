@@ -6,12 +6,11 @@ re-rendered with `moodgen.midi` at display time, so the shipped file stays small
 (a user's DEAM folder). The embedding function is named in the atlas, so a later one (e.g. the judge's) can
 replace the built-in without changing the format.
 
-Also here: reading a DEAM folder's annotations (`read_deam`), shared by the atlas and the training corpus.
+DEAM folders are read by `moodgen.deam`.
 Shapes: N entries, D embedding dims, M mel bands, T mel frames, T_r roll frames, K keys, S samples.
 """
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,22 +18,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import librosa
 import numpy as np
-import soundfile as sf
 
 from moodgen import audio, midi
 from moodgen.config import MelParams, RollParams, from_dict, to_dict
-from moodgen.mood import from_deam_scale, quadrant_of, validate_mood
+from moodgen.deam import DEAM_LICENCE, deam_excerpt, read_deam
+from moodgen.mood import quadrant_of, validate_mood
 
 FORMAT_VERSION = 1
 ATLAS_FILE = "atlas.npz"  # in a checkpoints folder
-DEAM_LICENCE = ("DEAM (Aljanaki, Yang & Soleymani, PLOS ONE 2017): research use, cite the paper; "
-                "per-track Creative Commons licences")
-DEAM_STATIC_FILES = ("static_annotations_averaged_songs_1_2000.csv", "static_annotations_averaged_songs_2000_2058.csv")
-DEAM_OFFICIAL_ANNOTATIONS = Path("DEAM_Annotations", "annotations", "annotations averaged per song")
-DEAM_OFFICIAL_AUDIO = Path("DEAM_audio", "MEMD_audio")
-DEAM_ANNOTATED_FROM_S = 15.0  # DEAM's raters annotated each 45 s excerpt from 15 s on
 EXCERPT_SECONDS = 10.0
 FADE_OUT_S = 0.02  # where an excerpt is cut mid-note, a short fade avoids a click
 
@@ -75,153 +67,6 @@ def densest_window(onset: np.ndarray, frames: int) -> int:
     return int(np.argmax(totals))
 
 
-# ----------------------------------------------------------------------------------------------- DEAM folders
-
-@dataclass(frozen=True)
-class DeamSong:
-    """One annotated DEAM song. valence/arousal in [-1, 1]; features: annotation statistics on that scale."""
-
-    song_id: str
-    valence: float
-    arousal: float
-    features: tuple[tuple[str, float], ...]
-    audio_path: Path  # may not exist: DEAM's audio is a separate download
-
-
-@dataclass(frozen=True)
-class DeamLayout:
-    static_dir: Path
-    dynamic_dir: Path  # may not exist
-    audio_dir: Path  # may not exist
-
-
-def deam_layout(root: str | Path) -> DeamLayout:
-    """Locate annotations and audio in the official layout (DEAM_Annotations/, DEAM_audio/) or a flat one
-    (annotations/*.csv, optional per-second traces in annotations/dynamic/, audio in MEMD_audio/).
-    Raises ValueError naming the path when no annotation folder is found."""
-    root = Path(root)
-    _require_dir(root)
-    official = root / DEAM_OFFICIAL_ANNOTATIONS
-    if (root / "DEAM_Annotations").exists():
-        _require_dir(root / "DEAM_Annotations")
-        layout = DeamLayout(official / "song_level", official / "dynamic (per second annotations)",
-                            root / DEAM_OFFICIAL_AUDIO)
-    elif (root / "annotations").exists():
-        layout = DeamLayout(root / "annotations", root / "annotations" / "dynamic", root / "MEMD_audio")
-    else:
-        raise ValueError(f"{root}: no DEAM annotations folder (expected {DEAM_OFFICIAL_ANNOTATIONS / 'song_level'} "
-                         f"or annotations/)")
-    _require_dir(layout.static_dir)
-    for p in (layout.dynamic_dir, layout.audio_dir):
-        if p.exists():
-            _require_dir(p)
-    return layout
-
-
-def _require_dir(path: Path) -> None:
-    if not path.exists():
-        raise ValueError(f"{path}: folder not found")
-    if not path.is_dir():
-        raise ValueError(f"{path}: expected a folder, found a file")
-
-
-def _read_table(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a DEAM CSV (DEAM puts a space after each comma); ValueError naming the path if unusable."""
-    if not path.is_file():
-        raise ValueError(f"{path}: expected a CSV file, {'found a folder' if path.is_dir() else 'not found'}")
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f, skipinitialspace=True) if any(cell.strip() for cell in r)]
-    header = [h.strip() for h in rows[0]] if rows else []
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-    return header, rows[1:]
-
-
-def _number(path: Path, line: int, text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{path}: line {line}: {text!r} is not a number") from None
-
-
-def _dynamic_stats(path: Path, name: str) -> dict[str, dict[str, float]]:
-    """song_id -> {<name>_dyn_mean, <name>_dyn_std} over a per-second trace file (values already in [-1, 1])."""
-    header, rows = _read_table(path, ("song_id",))
-    out = {}
-    for line, row in enumerate(rows, start=2):
-        values = np.array([_number(path, line, v) for v in row[1:len(header)] if v.strip()])
-        if values.size:
-            out[row[0].strip()] = {f"{name}_dyn_mean": float(values.mean()), f"{name}_dyn_std": float(values.std())}
-    return out
-
-
-def read_deam(root: str | Path) -> list[DeamSong]:
-    """Every song of a DEAM folder's static annotations (both files), with dynamic-trace statistics when the
-    per-second files are present; sorted by numeric song id. Malformed folders or files raise ValueError naming
-    the path."""
-    layout = deam_layout(root)
-    dynamic: dict[str, dict[str, float]] = {}
-    for name in ("valence", "arousal"):
-        path = layout.dynamic_dir / f"{name}.csv"
-        if path.exists():
-            for song, stats in _dynamic_stats(path, name).items():
-                dynamic.setdefault(song, {}).update(stats)
-    songs: dict[str, DeamSong] = {}
-    for file_name in DEAM_STATIC_FILES:
-        path = layout.static_dir / file_name
-        header, rows = _read_table(path, ("song_id", "valence_mean", "arousal_mean"))
-        col = {h: i for i, h in enumerate(header)}
-        for line, row in enumerate(rows, start=2):
-            if len(row) < len(header):
-                raise ValueError(f"{path}: line {line}: {len(row)} cells, header has {len(header)}")
-            song_id = row[col["song_id"]].strip()
-            if song_id in songs:
-                raise ValueError(f"{path}: line {line}: song {song_id} is annotated twice")
-            rating = {c: _number(path, line, row[col[c]])
-                      for c in ("valence_mean", "arousal_mean", "valence_std", "arousal_std") if c in col}
-            if not all(1.0 <= rating[c] <= 9.0 for c in ("valence_mean", "arousal_mean")):
-                raise ValueError(f"{path}: line {line}: song {song_id} rating outside DEAM's 1-9 scale")
-            # std on the 1-9 scale / 4 = std on [-1, 1]
-            features = {c: rating[c] / 4.0 for c in ("valence_std", "arousal_std") if c in rating}
-            features.update(dynamic.get(song_id, {}))
-            songs[song_id] = DeamSong(song_id, from_deam_scale(rating["valence_mean"]),
-                                      from_deam_scale(rating["arousal_mean"]), tuple(sorted(features.items())),
-                                      layout.audio_dir / f"{song_id}.mp3")
-    return sorted(songs.values(), key=lambda s: (len(s.song_id), s.song_id))
-
-
-def load_audio_file(path: str | Path, sample_rate: int, offset: float = 0.0,
-                    duration: float | None = None) -> np.ndarray:
-    """Decode an audio file (mp3, wav, flac, ...) to mono float32 (S,) at `sample_rate`; ValueError naming the path.
-
-    libsndfile only (no slow, deprecated audioread fallback): a file it cannot read is reported at once.
-    """
-    try:
-        with sf.SoundFile(str(path)) as f:
-            native = f.samplerate
-            f.seek(min(int(round(offset * native)), f.frames))
-            y = f.read(-1 if duration is None else int(round(duration * native)), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise ValueError(f"{path}: cannot decode audio ({exc})") from exc
-    if y.size == 0:
-        raise ValueError(f"{path}: no audio samples")
-    y = y.mean(axis=1)
-    if native != sample_rate:
-        y = librosa.resample(y, orig_sr=native, target_sr=sample_rate)
-    return y.astype(np.float32)
-
-
-def deam_excerpt(path: str | Path, sample_rate: int, seconds: float = EXCERPT_SECONDS) -> np.ndarray:
-    """(S,) audio of the annotated part of a DEAM song: `seconds` from 15 s on, earlier if the file is short."""
-    try:
-        total = sf.info(str(path)).duration
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise ValueError(f"{path}: cannot decode audio ({exc})") from exc
-    return load_audio_file(path, sample_rate, offset=max(0.0, min(DEAM_ANNOTATED_FROM_S, total - seconds)),
-                           duration=seconds)
-
-
 # ----------------------------------------------------------------------------------------------- the atlas
 
 @dataclass(frozen=True)
@@ -241,6 +86,12 @@ class AtlasMatch:
     by: str  # "mood" | "sound"
     mel: np.ndarray | None = None  # (M, T) normalized log-mel with the atlas' MelParams
     audio: np.ndarray | None = None  # (S,) float32 at mel_params.sample_rate
+
+    def record(self) -> dict[str, Any]:
+        """The match as JSON-able data: which clip (id, source, licence), its labels, how near and by what."""
+        e = self.entry
+        return {"clip_id": e.clip_id, "source": e.source, "licence": e.licence, "valence": float(e.valence),
+                "arousal": float(e.arousal), "distance": float(self.distance), "by": self.by}
 
 
 class Atlas:
@@ -333,7 +184,7 @@ class Atlas:
             y[keep - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
             return y
         if self.audio_paths is not None and self.audio_paths[i] and Path(self.audio_paths[i]).is_file():
-            return deam_excerpt(self.audio_paths[i], self.mel_params.sample_rate)
+            return deam_excerpt(self.audio_paths[i], self.mel_params.sample_rate, EXCERPT_SECONDS)
         return None
 
     # -- construction and files
@@ -344,9 +195,10 @@ class Atlas:
         """Atlas of a DEAM folder's annotated songs (nearest by mood); audio from MEMD_audio/<id>.mp3 where present.
 
         With `embed`, every present mp3's excerpt is decoded to compute sound embeddings (slow for the full
-        1,802 songs); otherwise nearest_by_sound is unavailable.
+        1,802 songs); otherwise nearest_by_sound is unavailable. Rows `read_deam` refuses (a song id that is not a
+        number, an audio path outside `root`) are left out and listed in `provenance["skipped"]`.
         """
-        songs = read_deam(root)
+        songs, skipped = read_deam(root)
         entries = [AtlasEntry(f"deam_{s.song_id}", "deam", DEAM_LICENCE, s.valence, s.arousal,
                               quadrant_of(s.valence, s.arousal).number) for s in songs]
         fn = embedding_function(embedding_name)
@@ -355,11 +207,11 @@ class Atlas:
         if embed:
             for i, s in enumerate(songs):
                 if s.audio_path.is_file():
-                    y = deam_excerpt(s.audio_path, mel_params.sample_rate)
+                    y = deam_excerpt(s.audio_path, mel_params.sample_rate, EXCERPT_SECONDS)
                     emb[i] = fn(audio.mel_from_audio(y, mel_params).numpy())
         paths = [str(s.audio_path) if s.audio_path.is_file() else "" for s in songs]
         return cls(entries, mel_params, embedding_name, emb, audio_paths=paths,
-                   provenance={"source": "deam", "root": str(root)})
+                   provenance={"source": "deam", "root": str(root), "skipped": skipped})
 
     def save(self, path: str | Path) -> Path:
         """Write a compressed .npz (no pickles); the file is complete or absent, never half-written."""

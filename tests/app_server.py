@@ -15,10 +15,11 @@ import numpy as np
 import soundfile as sf
 
 import app
-from moodgen.atlas import Atlas, AtlasEntry, embedding_function, load_audio_file
+from moodgen.atlas import Atlas, AtlasEntry, embedding_function
 from moodgen.audio import mel_from_audio
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams
+from moodgen.deam import load_audio_file
 from moodgen.judge import JudgeConfig, JudgeNet
 from moodgen.mood import PRESETS, quadrant_of
 from moodgen.pipeline import MoodPipeline

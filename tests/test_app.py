@@ -17,8 +17,8 @@ from PIL import Image
 
 import app
 from app_server import ATLAS_LICENCE, full_checkpoints, serve
-from moodgen.atlas import read_deam
 from moodgen.config import MelParams
+from moodgen.deam import read_deam
 from moodgen.mood import PRESETS
 
 # generate's inputs in order: valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key
@@ -190,7 +190,8 @@ def test_deam_folder_becomes_the_atlas(tiny_checkpoints, shared_data, tmp_path):
     root = tmp_path / "deam"
     root.mkdir()
     (root / "annotations").symlink_to(shared_data / "deam" / "annotations", target_is_directory=True)
-    song = read_deam(root)[0]
+    songs, _ = read_deam(root)
+    song = songs[0]
     y = 0.3 * np.sin(2 * np.pi * 330.0 * np.arange(20 * 22050) / 22050)
     (root / "MEMD_audio").mkdir()
     sf.write(root / "MEMD_audio" / f"{song.song_id}.mp3", y.astype(np.float32), 22050, format="MP3")

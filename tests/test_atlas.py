@@ -1,6 +1,7 @@
 """Reference atlas: built from a tiny synthetic cache of rendered MIDI, saved and loaded, queried; DEAM folder atlas."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,15 @@ def test_nearest_by_mood(atlas):
     assert match.entry == q4 and match.distance == pytest.approx(np.hypot(1.0 - q4.valence, -1.0 - q4.arousal))
     with pytest.raises(ValueError, match="valence"):
         atlas.nearest_by_mood(1.5, 0.0)
+
+
+def test_match_record_is_json(atlas):
+    e = atlas.entries[2]
+    match = atlas.nearest_by_mood(e.valence + 0.1, e.arousal)
+    record = match.record()
+    assert record == {"clip_id": e.clip_id, "source": e.source, "licence": e.licence, "valence": e.valence,
+                      "arousal": e.arousal, "distance": pytest.approx(0.1), "by": "mood"}
+    assert json.loads(json.dumps(record, allow_nan=False)) == record
 
 
 def test_match_renders_the_excerpt_and_nearest_by_sound_finds_it(atlas):

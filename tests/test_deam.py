@@ -1,4 +1,5 @@
-"""DEAM loader: real annotation files from ../shared/data/deam, synthetic mp3s written here."""
+"""DEAM loader: real annotation files from ../shared/data/deam, synthetic mp3s written here; crafted annotation
+files that try to reach outside the DEAM folder (self-contained)."""
 from __future__ import annotations
 
 import csv
@@ -10,15 +11,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from moodgen.atlas import DEAM_OFFICIAL_ANNOTATIONS, DEAM_OFFICIAL_AUDIO, DEAM_STATIC_FILES, load_audio_file
-from moodgen import audio
+from moodgen import audio, deam as deam_folder
+from moodgen.atlas import Atlas
 from moodgen.config import MelParams
+from moodgen.deam import DEAM_OFFICIAL_ANNOTATIONS, DEAM_OFFICIAL_AUDIO, DEAM_STATIC_FILES, load_audio_file
 from train.corpus import deam
 from train.corpus.cache import CorpusCache, CorpusError
 from train.prepare import PrepareSettings, main, prepare
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "deam" / "annotations"
-pytestmark = pytest.mark.skipif(not all((REAL / f).is_file() for f in DEAM_STATIC_FILES),
+needs_real = pytest.mark.skipif(not all((REAL / f).is_file() for f in DEAM_STATIC_FILES),
                                 reason=f"real DEAM annotations not found in {REAL}")
 WITH_AUDIO = ("2", "3", "5", "2001")  # songs the tests give an mp3; 2001 is in the second (wider) file
 N_SONGS = 1802
@@ -58,6 +60,7 @@ def official_root(tmp_path: Path, song_ids=WITH_AUDIO) -> Path:
     return root
 
 
+@needs_real
 def test_labels_counts_and_skipped(tmp_path):
     clips, skipped = deam.list_clips(official_root(tmp_path))
     assert sorted(c.song_id for c in clips) == sorted(WITH_AUDIO)
@@ -82,6 +85,7 @@ def test_split_is_song_level_and_roughly_80_10_10():
         assert abs(splits.count(name) / len(splits) - share) < 0.03
 
 
+@needs_real
 def test_dynamic_traces_become_features(tmp_path):
     root = official_root(tmp_path, song_ids=("2",))
     dyn = root / DEAM_OFFICIAL_ANNOTATIONS / "dynamic (per second annotations)"
@@ -95,6 +99,7 @@ def test_dynamic_traces_become_features(tmp_path):
     assert f["arousal_dyn_mean"] == pytest.approx(0.0) and f["arousal_dyn_std"] == pytest.approx(np.sqrt(1 / 6))
 
 
+@needs_real
 def test_flat_layout_like_our_copy(tmp_path):
     root = tmp_path / "deam"
     shutil.copytree(REAL, root / "annotations")
@@ -104,6 +109,7 @@ def test_flat_layout_like_our_copy(tmp_path):
     assert clips[0].path == root / "MEMD_audio" / "3.mp3"
 
 
+@needs_real
 def test_broken_folders_name_the_path(tmp_path):
     with pytest.raises(CorpusError, match="no DEAM annotations folder"):
         deam.list_clips(tmp_path)
@@ -122,6 +128,7 @@ def test_broken_folders_name_the_path(tmp_path):
         deam.list_clips(root)
 
 
+@needs_real
 def test_prepare_end_to_end_and_rerun_does_no_work(tmp_path):
     root, out = official_root(tmp_path), tmp_path / "cache"
     (root / DEAM_OFFICIAL_AUDIO / "5.mp3").write_bytes(b"not an mp3")  # decodable listing, broken file
@@ -150,6 +157,7 @@ def test_prepare_end_to_end_and_rerun_does_no_work(tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()} == stamps
 
 
+@needs_real
 def test_cli(tmp_path, capsys):
     root, out = official_root(tmp_path, song_ids=("2",)), tmp_path / "cache"
     assert main(["--source", "deam", "--root", str(root), "--out", str(out), "--workers", "1"]) == 0
@@ -162,3 +170,70 @@ def test_cli(tmp_path, capsys):
     assert main(["--source", "deam", "--root", str(no_audio), "--out", str(tmp_path / "c2")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"no usable clips ({N_SONGS} skipped; first:" in err and "2.mp3" in err
+
+
+def crafted_root(tmp_path: Path, song_ids: list[str]) -> Path:
+    """A flat DEAM folder whose first annotation file lists `song_ids` (all rated 5 +- 1); the second is empty."""
+    root = tmp_path / "deam"
+    (root / "annotations").mkdir(parents=True)
+    header = "song_id, valence_mean, valence_std, arousal_mean, arousal_std\n"
+    rows = "".join(f"{song}, 5.0, 1.0, 5.0, 1.0\n" for song in song_ids)
+    (root / "annotations" / DEAM_STATIC_FILES[0]).write_text(header + rows)
+    (root / "annotations" / DEAM_STATIC_FILES[1]).write_text(header)
+    return root
+
+
+@pytest.fixture
+def opened(monkeypatch) -> list[Path]:
+    """Every audio file opened for reading through libsndfile (how moodgen.deam decodes) while the test runs."""
+    paths: list[Path] = []
+    sound_file = sf.SoundFile
+
+    def recording(file, mode="r", *args, **kwargs):
+        if "r" in mode:  # the tests' own mp3 writing is not what is watched
+            paths.append(Path(file).resolve())
+        return sound_file(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(sf, "SoundFile", recording)  # sf.info opens through sf.SoundFile as well
+    return paths
+
+
+def test_song_ids_must_be_numbers(tmp_path):
+    root = crafted_root(tmp_path, ["2", "../../etc/passwd", "/tmp/x", "3a", "\u00b2", "", "7"])
+    songs, skipped = deam_folder.read_deam(root)
+    assert [s.song_id for s in songs] == ["2", "7"]
+    assert [s["reason"] for s in skipped] == [f"line {n}: song_id {text!r} is not a number" for n, text in
+                                              ((3, "../../etc/passwd"), (4, "/tmp/x"), (5, "3a"), (6, "\u00b2"),
+                                               (7, ""))]
+    assert all(s["path"].endswith(DEAM_STATIC_FILES[0]) for s in skipped)
+    assert all(s.audio_path.resolve().is_relative_to(root.resolve()) for s in songs)
+
+
+def test_no_audio_outside_the_folder_is_opened(tmp_path, opened):
+    """Crafted ids (relative, absolute) and a symlinked mp3 all point at real mp3s outside the DEAM folder."""
+    outside = tmp_path / "outside"
+    write_mp3(tmp_path / "etc" / "passwd.mp3")  # where MEMD_audio/../../etc/passwd.mp3 lands
+    write_mp3(outside / "x.mp3")
+    write_mp3(outside / "secret.mp3")
+    root = crafted_root(tmp_path, ["../../etc/passwd", str(outside / "x"), "5", "7"])
+    write_mp3(root / "MEMD_audio" / "7.mp3")
+    (root / "MEMD_audio" / "5.mp3").symlink_to(outside / "secret.mp3")
+    atlas = Atlas.from_deam(root, MelParams(), embed=True)
+    assert [e.clip_id for e in atlas.entries] == ["deam_7"]
+    reasons = [s["reason"] for s in atlas.provenance["skipped"]]
+    assert len(reasons) == 3 and reasons[2] == f"resolves outside the DEAM folder {root}"
+    assert atlas.provenance["skipped"][2]["path"] == str(root / "MEMD_audio" / "5.mp3")
+    assert atlas.nearest_by_mood(0.0, 0.0).audio is not None
+    clips, skipped = deam.list_clips(root)  # the corpus lists the same refusals (they go to the manifest)
+    assert [c.song_id for c in clips] == ["7"] and skipped == atlas.provenance["skipped"]
+    assert opened and all(p.is_relative_to(root.resolve()) for p in opened)
+
+
+def test_symlinked_audio_folder_is_refused(tmp_path, opened):
+    write_mp3(tmp_path / "elsewhere" / "7.mp3")
+    root = crafted_root(tmp_path, ["7"])
+    (root / "MEMD_audio").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    songs, skipped = deam_folder.read_deam(root)
+    assert songs == [] and skipped == [{"path": str(root / "MEMD_audio" / "7.mp3"),
+                                        "reason": f"resolves outside the DEAM folder {root}"}]
+    assert len(Atlas.from_deam(root, MelParams(), embed=True)) == 0 and opened == []

@@ -11,8 +11,9 @@ from moodgen.config import MelParams
 from moodgen.judge import Judge, JudgeConfig, JudgeNet
 from moodgen.mood import quadrant_of
 from synthetic_cache import SMALL_MEL, make_cache, tone_clip
-from train import evaluate as ev
+from train import evaluate
 from train.corpus.cache import CorpusCache
+from train.evaluation import correlates, metrics, protocol, report
 
 SMALL = JudgeConfig(n_mels=SMALL_MEL.n_mels, channels=(8, 12), kernel_sizes=(3, 3), embed_dim=6)
 ROW_COLUMNS = {"quadrant_accuracy", "spearman_valence", "spearman_arousal", "mae_unit", "frechet_distance", "kid",
@@ -40,30 +41,32 @@ def small_judge() -> Judge:
 
 def test_agreement_measures():
     target = np.array([[0.5, 0.5], [-0.5, 0.5], [-0.5, -0.5], [0.5, -0.5]])
-    perfect = ev.mood_agreement(target, target)
+    perfect = metrics.mood_agreement(target, target)
     assert perfect["quadrant_accuracy"] == 1.0 and perfect["mae_unit"] == 0.0
     assert perfect["spearman_valence"] == pytest.approx(1.0) and perfect["r2_arousal"] == pytest.approx(1.0)
-    flipped = ev.mood_agreement(-target, target)
+    flipped = metrics.mood_agreement(-target, target)
     assert flipped["quadrant_accuracy"] == 0.0 and flipped["sign_accuracy_valence"] == 0.0
     assert flipped["mae_unit"] == pytest.approx(0.5)  # |1.0| on [-1, 1] is 0.5 on the 0-1 scale
-    assert np.isnan(ev.spearman([1, 1, 1], [1, 2, 3]))
-    assert list(ev.quadrant_numbers(target)) == [1, 2, 3, 4]
+    assert np.isnan(metrics.spearman([1, 1, 1], [1, 2, 3]))
+    assert list(metrics.quadrant_numbers(target)) == [1, 2, 3, 4]
 
 
 def test_distances():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(200, 4)), rng.normal(size=(200, 4))
     far = b + 3.0
-    assert ev.frechet_distance(a, b) < 0.5 < ev.frechet_distance(a, far)
-    assert abs(ev.kernel_inception_distance(a, b)) < 0.05 < ev.kernel_inception_distance(a, far)
-    assert ev.mean_pairwise_distance(np.zeros((5, 3))) == 0.0
-    np.testing.assert_allclose(ev.nearest_distances(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0], [1.0, 0.0]])), [1.0])
+    assert metrics.frechet_distance(a, b) < 0.5 < metrics.frechet_distance(a, far)
+    assert abs(metrics.kernel_inception_distance(a, b)) < 0.05 < metrics.kernel_inception_distance(a, far)
+    assert metrics.mean_pairwise_distance(np.zeros((5, 3))) == 0.0
+    nearest = metrics.nearest_distances(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0], [1.0, 0.0]]))
+    np.testing.assert_allclose(nearest, [1.0])
 
 
 def test_mood_correlates_follow_the_tone_patterns():
     rng = np.random.default_rng(1)
     sr = SMALL_MEL.sample_rate
-    happy, sad = ev.mood_correlates(tone_clip(1, 4.0, rng, sr), sr), ev.mood_correlates(tone_clip(3, 4.0, rng, sr), sr)
+    happy = correlates.mood_correlates(tone_clip(1, 4.0, rng, sr), sr)
+    sad = correlates.mood_correlates(tone_clip(3, 4.0, rng, sr), sr)
     assert happy["loudness_db"] > sad["loudness_db"] + 6
     assert happy["onset_rate"] > sad["onset_rate"]
     assert happy["mode"] > sad["mode"]  # major triad vs minor triad
@@ -71,10 +74,10 @@ def test_mood_correlates_follow_the_tone_patterns():
 
 def test_evaluate_quick_writes_every_column(tmp_path):
     cache = CorpusCache(make_cache(tmp_path / "cache", per_split={"train": 2, "val": 1, "test": 4}))
-    config = ev.EvalConfig(out_dir=str(tmp_path / "reports"), **ev.QUICK)
+    config = protocol.EvalConfig(out_dir=str(tmp_path / "reports"), **protocol.QUICK)
     skipped = [{"row": "seed cGAN", "reason": "absent"}]
-    result = ev.evaluate(FakePipeline(), small_judge(), cache, config, skipped=skipped)
-    path = ev.write_report(result, config.out_dir)
+    result = protocol.evaluate(FakePipeline(), small_judge(), cache, config, skipped=skipped)
+    path = report.write_report(result, config.out_dir)
     data = json.loads((tmp_path / "reports" / "eval.json").read_text())
     names = [r["name"] for r in data["rows"]]
     assert names == ["real held-out", "nearest real (oracle)", "moodgen notes", "null: shuffled targets",
@@ -101,11 +104,12 @@ def test_evaluate_quick_writes_every_column(tmp_path):
 
 def test_shuffled_null_keeps_the_clips():
     judge = small_judge()
-    config = ev.EvalConfig(**ev.QUICK)
-    units = ev.generated_units(lambda v, a, s: (tone_clip(quadrant_of(v, a).number, 1.0, np.random.default_rng(s),
-                                                          SMALL_MEL.sample_rate), SMALL_MEL.sample_rate, None),
-                               judge, config, "test")
-    shuffled = ev.shuffled_units(units, 0)
+    config = protocol.EvalConfig(**protocol.QUICK)
+    units = protocol.generated_units(lambda v, a, s: (tone_clip(quadrant_of(v, a).number, 1.0,
+                                                                np.random.default_rng(s), SMALL_MEL.sample_rate),
+                                                      SMALL_MEL.sample_rate, None),
+                                     judge, config, "test")
+    shuffled = protocol.shuffled_units(units, 0)
     assert sorted(u.assessment.valence for u in shuffled) == sorted(u.assessment.valence for u in units)
     assert sorted(u.target for u in shuffled) == sorted(u.target for u in units)
 
@@ -119,7 +123,7 @@ def test_evaluate_cli_on_tiny_pipeline(tmp_path, tiny_checkpoints):
                                                                       embed_dim=4)),
                    MelParams(), {"git_sha": "test"})
     cache = make_cache(tmp_path / "cache", MelParams(), per_split={"train": 1, "val": 1, "test": 2}, seconds=3.0)
-    ev.main(["--checkpoint", str(folder), "--cache", str(cache), "--quick", "--seconds", "1", "--out",
+    evaluate.main(["--checkpoint", str(folder), "--cache", str(cache), "--quick", "--seconds", "1", "--out",
              str(tmp_path / "reports")])
     data = json.loads((tmp_path / "reports" / "eval.json").read_text())
     names = [r["name"] for r in data["rows"]]

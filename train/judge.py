@@ -25,7 +25,8 @@ from moodgen.checkpoint import save_component
 from moodgen.config import MelParams
 from moodgen.judge import Judge, JudgeConfig, JudgeNet
 from train.corpus.cache import CorpusCache
-from train.evaluate import agreement_of, vgmidi_agreement
+from train.evaluation.metrics import agreement_of
+from train.evaluation.vgmidi import vgmidi_agreement
 from train.train import git_sha
 
 

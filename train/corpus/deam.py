@@ -1,7 +1,7 @@
 """DEAM (MediaEval Database for Emotional Analysis in Music): list the annotated songs, turn one mp3 into a shard.
 
 Reads the official layout (DEAM_Annotations/..., DEAM_audio/MEMD_audio/) or a flat copy (annotations/,
-MEMD_audio/); the folder reading itself lives in `moodgen.atlas.read_deam`, shared with the atlas. Labels are the
+MEMD_audio/); the folder reading itself lives in `moodgen.deam.read_deam`, shared with the atlas. Labels are the
 song-level static means mapped from the 1-9 scale to [-1, 1]; the split is drawn from a hash of the song id, so it
 is song-level and the same on every machine.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from moodgen import audio
-from moodgen.atlas import DEAM_LICENCE, load_audio_file, read_deam
 from moodgen.config import MelParams
+from moodgen.deam import DEAM_LICENCE, load_audio_file, read_deam
 from moodgen.mood import quadrant_of
 from train.corpus.cache import CorpusError, Shard, SourceClip
 
@@ -30,10 +30,10 @@ def split_of(song_id: str) -> str:
 def list_clips(root: Path) -> tuple[list[SourceClip], list[dict[str, str]]]:
     """Annotated songs whose mp3 is present, and the ones that cannot be used (with reasons)."""
     try:
-        songs = read_deam(root)
+        songs, skipped = read_deam(root)  # skipped: rows refused (song id not a number, audio outside root)
     except ValueError as exc:
         raise CorpusError(str(exc)) from None
-    clips, skipped = [], []
+    clips = []
     for s in songs:
         if not s.audio_path.is_file():
             skipped.append({"path": str(s.audio_path), "reason": "mp3 not found"})
