@@ -9,34 +9,28 @@ import argparse
 import functools
 import hashlib
 import json
-import math
 import os
 import secrets
 import tempfile
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import gradio as gr
 import librosa.display
 import numpy as np
-import soundfile as sf
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from moodgen.atlas import Atlas, AtlasMatch
 from moodgen.audio import denormalize_db, to_pcm16
-from moodgen.config import MelParams
+from moodgen.config import Limits, MelParams
 from moodgen.keys import N_KEYS, key_name
 from moodgen.mood import PRESETS, preset, validate_mood
 from moodgen.pipeline import Generation, MoodPipeline
 
-MIN_SECONDS, MAX_SECONDS = 5.0, 30.0
-SEED_MAX = 2**31 - 1
 NEAREST_CHOICES = (("by mood (V/A distance)", "mood"), ("by sound (spectral embedding)", "sound"))
 AUTO_KEY = "auto (drawn for the mood)"
-ENGINE_LABELS = MappingProxyType({"notes": "notes: piano roll -> MIDI -> piano", "mel": "mel: spectrogram -> waveform"})
 
 # The pad is an SVG drawn from its value {valence, arousal, aimed, heard}; the pad area is 0..200 in SVG units with
 # a 12-unit margin, so v = x/100 - 1 and a = 1 - y/100. `aimed`/`heard` mark the last generation's target and
@@ -130,31 +124,9 @@ def _error(exc: Exception) -> gr.Error:
     return gr.Error(str(exc), print_exception=False)
 
 
-def check_seconds(seconds: Any) -> float:
-    """The clip duration as a float, or ValueError when it is not a number in [5, 30] seconds."""
-    try:
-        s = float(seconds)
-    except (TypeError, ValueError):
-        raise ValueError(f"duration must be a number of seconds in [{MIN_SECONDS:g}, {MAX_SECONDS:g}], "
-                         f"got {seconds!r}") from None
-    if math.isnan(s):
-        raise ValueError(f"duration must be a number of seconds in [{MIN_SECONDS:g}, {MAX_SECONDS:g}], got NaN")
-    if not MIN_SECONDS <= s <= MAX_SECONDS:
-        raise ValueError(f"duration must be between {MIN_SECONDS:g} and {MAX_SECONDS:g} seconds, got {s:g}")
-    return s
-
-
-def resolve_seed(seed: Any, randomize: bool) -> int:
-    """A fresh random seed when asked to, else `seed` checked to be an integer in [0, 2**31 - 1]."""
-    if randomize:
-        return secrets.randbelow(SEED_MAX + 1)
-    try:
-        s = float(seed)
-    except (TypeError, ValueError):
-        raise ValueError(f"seed must be an integer in [0, {SEED_MAX}], got {seed!r}") from None
-    if math.isnan(s) or s != int(s) or not 0 <= s <= SEED_MAX:
-        raise ValueError(f"seed must be an integer in [0, {SEED_MAX}], got {seed!r}")
-    return int(s)
+def resolve_seed(seed: Any, randomize: bool, limits: Limits) -> int:
+    """A fresh random seed when asked to, else `seed` checked against the limits."""
+    return secrets.randbelow(limits.max_seed + 1) if randomize else limits.seed(seed)
 
 
 def mel_image(mel: np.ndarray, mel_params: MelParams, title: str, seconds: float) -> np.ndarray:
@@ -189,22 +161,14 @@ def describe_match(match: AtlasMatch) -> str:
             f"V {e.valence:+.2f} / A {e.arousal:+.2f} · distance {match.distance:.3f}")
 
 
-def write_downloads(generation: Generation, params: dict[str, Any], out_dir: Path) -> list[str]:
-    """WAV (16-bit), JSON of the parameters and, for the note engine, MIDI; one folder per distinct parameter set."""
-    text = json.dumps(params, indent=2, sort_keys=True)
+def write_downloads(generation: Generation, extra: dict[str, Any], out_dir: Path) -> list[str]:
+    """WAV (16-bit), JSON of the parameters and, for engines with notes, MIDI; one folder per distinct request."""
+    text = json.dumps(generation.params() | extra, sort_keys=True)
     folder = out_dir / hashlib.sha256(text.encode()).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
     stem = (f"moodgen_{generation.engine}_v{generation.valence:+.2f}_a{generation.arousal:+.2f}"
             f"_{generation.seconds:g}s_seed{generation.seed}")
-    wav, meta = folder / f"{stem}.wav", folder / f"{stem}.json"
-    sf.write(wav, to_pcm16(generation.audio), generation.sample_rate, subtype="PCM_16")
-    meta.write_text(text)
-    files = [str(wav), str(meta)]
-    if generation.midi is not None:
-        mid = folder / f"{stem}.mid"
-        mid.write_bytes(generation.midi)
-        files.append(str(mid))
-    return files
+    return [str(p) for p in generation.save(folder / f"{stem}.wav", extra=extra, overwrite=True)]
 
 
 def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_limit: int = 2,
@@ -219,11 +183,14 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
     out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "moodgen-app"
     mel_params = pipeline.mel_params
 
+    limits = pipeline.limits
+
     def generate(valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key=AUTO_KEY):
         try:
             v, a = validate_mood(valence, arousal)
-            return respond(v, a, check_seconds(seconds), resolve_seed(seed, randomize), engine, int(steps),
-                           float(guidance), nearest_by, None if key in (None, "", AUTO_KEY) else str(key))
+            return respond(v, a, limits.seconds(seconds, field="duration"), resolve_seed(seed, randomize, limits),
+                           pipeline.engine(engine).name, limits.steps(steps), limits.guidance(guidance), nearest_by,
+                           None if key in (None, "", AUTO_KEY) else str(key))
         except (ValueError, TypeError) as exc:
             raise _error(exc) from exc
 
@@ -232,23 +199,20 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
     def respond(v, a, seconds, seed, engine, steps, guidance, nearest_by, key):
         gen = pipeline.generate(v, a, seconds=seconds, seed=seed, steps=steps, guidance=guidance, engine=engine,
                                 key=key)
-        params = gen.params()
+        extra = {}
         lines = [f"Generated {gen.seconds:g} s with the **{gen.engine}** engine, seed {gen.seed}, aimed at "
                  f"V {gen.valence:+.2f} / A {gen.arousal:+.2f}"
                  + (f", in **{gen.key}** ({'as asked' if key else 'drawn for the mood'})." if gen.key else ".")]
         if gen.judged is not None:
             lines.append(f"The judge hears V {gen.judged[0]:+.2f} / A {gen.judged[1]:+.2f} (the diamond on the pad).")
         real_image = real_audio = None
-        if atlas is None:
+        match = pipeline.nearest(gen, nearest_by, atlas)
+        if match is None:
             lines.append("No reference atlas is loaded, so there is no nearest real clip.")
         else:
-            match = (atlas.nearest_by_sound(atlas.embed(gen.mel)) if nearest_by == "sound"
-                     else atlas.nearest_by_mood(gen.valence, gen.arousal))
             lines.append(describe_match(match))
             e = match.entry
-            params["nearest"] = {"clip_id": e.clip_id, "source": e.source, "licence": e.licence,
-                                 "valence": e.valence, "arousal": e.arousal, "distance": match.distance,
-                                 "by": match.by}
+            extra["nearest"] = match.record()
             if match.mel is not None:
                 real_image = mel_image(crop_frames(match.mel, atlas.mel_params, gen.seconds), atlas.mel_params,
                                        f"nearest real: {e.clip_id}", gen.seconds)
@@ -256,16 +220,17 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                 real_audio = (atlas.mel_params.sample_rate, to_pcm16(match.audio))
         gen_image = mel_image(gen.mel, mel_params, f"generated: V {gen.valence:+.2f} / A {gen.arousal:+.2f}",
                               gen.seconds)
-        files = write_downloads(gen, params, out_dir)
+        files = write_downloads(gen, extra, out_dir)
         return (gen.seed, gen_image, real_image, (gen.sample_rate, to_pcm16(gen.audio)), real_audio, files,
-                params, "\n\n".join(lines))
+                gen.params() | extra, "\n\n".join(lines))
 
     def engine_defaults(name):
-        """The sampler settings an engine was exported with: (steps, guidance)."""
-        eng = pipeline.engines_by_name[name]
-        return eng.default_steps, eng.default_guidance
+        """The sampler settings an engine was exported with: (steps, guidance); steps stay for engines without."""
+        eng = pipeline.engine(name)
+        return (gr.skip() if eng.default_steps is None else eng.default_steps), eng.default_guidance
 
-    default_steps, default_guidance = engine_defaults(pipeline.default_engine)
+    default_guidance = pipeline.engine(None).default_guidance
+    default_steps = next((s for s in (pipeline.engine(e).default_steps for e in pipeline.engines) if s), 16)
 
     def apply_preset(name):
         try:
@@ -293,17 +258,17 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                                     elem_id="valence")
                 arousal = gr.Slider(-1, 1, value=0.0, step=0.01, label="Arousal (calm -> energetic)",
                                     elem_id="arousal")
-                seconds = gr.Slider(MIN_SECONDS, MAX_SECONDS, value=10.0, step=0.5, label="Duration (s)")
+                seconds = gr.Slider(limits.min_seconds, limits.max_seconds, value=10.0, step=0.5, label="Duration (s)")
                 with gr.Row():
-                    seed = gr.Number(value=0, precision=0, minimum=0, maximum=SEED_MAX, label="Seed (used)")
+                    seed = gr.Number(value=0, precision=0, minimum=0, maximum=limits.max_seed, label="Seed (used)")
                     randomize = gr.Checkbox(value=True, label="randomize")
-                engine = gr.Radio([(ENGINE_LABELS.get(e, e), e) for e in pipeline.engines],
+                engine = gr.Radio([(pipeline.engine(e).label, e) for e in pipeline.engines],
                                   value=pipeline.default_engine, label="Engine")
                 nearest_by = gr.Radio(list(NEAREST_CHOICES), value="mood", label="Nearest real clip")
                 with gr.Accordion("Advanced", open=False):
-                    steps = gr.Slider(1, 100, value=default_steps, step=1,
+                    steps = gr.Slider(1, limits.max_steps, value=default_steps, step=1,
                                       label="Sampling steps (mel engine; the notes engine samples frame by frame)")
-                    guidance = gr.Slider(0.0, 10.0, value=default_guidance, step=0.1,
+                    guidance = gr.Slider(0.0, limits.max_guidance, value=default_guidance, step=0.1,
                                          label="Guidance (1 = plain conditional, higher = stronger mood)")
                     key = gr.Dropdown([AUTO_KEY] + [key_name(k) for k in range(N_KEYS)], value=AUTO_KEY,
                                       label="Key (engines trained with keys)")

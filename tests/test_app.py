@@ -17,7 +17,7 @@ from PIL import Image
 
 import app
 from app_server import ATLAS_LICENCE, full_checkpoints, serve
-from moodgen.config import MelParams
+from moodgen.config import Limits, MelParams
 from moodgen.deam import read_deam
 from moodgen.mood import PRESETS
 
@@ -116,7 +116,7 @@ def test_preset(client):
     (dict(valence=1.5), "maximum value 1"),
     (dict(arousal=-2.0), "minimum value -1"),
     (dict(seconds=60.0), "maximum value 30"),
-    (dict(seconds=2.0), "minimum value 5"),
+    (dict(seconds=0.5), "minimum value 1"),
     (dict(seed=-5), "minimum value 0"),
     (dict(engine="drums"), "drums"),
 ])
@@ -159,15 +159,16 @@ def test_eight_concurrent_clients_get_their_own_clips(url):
 
 
 def test_seconds_and_seed_checks():
-    assert app.check_seconds("12.5") == 12.5
-    for bad in (float("nan"), 4.9, 30.1, "ten"):
+    limits = Limits()
+    assert limits.seconds("12.5", field="duration") == 12.5
+    for bad in (float("nan"), 0.9, 30.1, "ten"):
         with pytest.raises(ValueError, match="duration"):
-            app.check_seconds(bad)
-    assert app.resolve_seed(3.0, False) == 3
-    assert 0 <= app.resolve_seed(3, True) <= app.SEED_MAX
+            limits.seconds(bad, field="duration")
+    assert app.resolve_seed(3.0, False, limits) == 3
+    assert 0 <= app.resolve_seed(3, True, limits) <= limits.max_seed
     for bad in (-1, 2**31, 0.5, float("nan"), "x"):
         with pytest.raises(ValueError, match="seed"):
-            app.resolve_seed(bad, False)
+            app.resolve_seed(bad, False, limits)
 
 
 def test_mel_image_uses_the_shared_scale():
