@@ -32,88 +32,12 @@ from moodgen.pipeline import Generation, MoodPipeline
 NEAREST_CHOICES = (("by mood (V/A distance)", "mood"), ("by sound (spectral embedding)", "sound"))
 AUTO_KEY = "auto (drawn for the mood)"
 
-# The pad is an SVG drawn from its value {valence, arousal, aimed, heard}; the pad area is 0..200 in SVG units with
-# a 12-unit margin, so v = x/100 - 1 and a = 1 - y/100. `aimed`/`heard` mark the last generation's target and
-# where the judge placed it.
-PAD_TEMPLATE = """
-<div class="mood-pad">
-<svg class="pad" viewBox="-12 -12 224 224" role="img" aria-label="valence-arousal pad">
-  <rect class="q q2" x="0" y="0" width="100" height="100"/>
-  <rect class="q q1" x="100" y="0" width="100" height="100"/>
-  <rect class="q q3" x="0" y="100" width="100" height="100"/>
-  <rect class="q q4" x="100" y="100" width="100" height="100"/>
-  <line class="axis" x1="0" y1="100" x2="200" y2="100"/>
-  <line class="axis" x1="100" y1="0" x2="100" y2="200"/>
-  <text class="qname" x="196" y="12" text-anchor="end">happy</text>
-  <text class="qname" x="4" y="12">angry</text>
-  <text class="qname" x="4" y="195">sad</text>
-  <text class="qname" x="196" y="195" text-anchor="end">relaxed</text>
-  <text class="axname" x="200" y="96" text-anchor="end">valence &#8594;</text>
-  <text class="axname" x="104" y="-3">&#8593; arousal</text>
-  <text class="tick" x="0" y="209" text-anchor="middle">-1</text>
-  <text class="tick" x="200" y="209" text-anchor="middle">+1</text>
-  <text class="tick" x="-2" y="203" text-anchor="end">-1</text>
-  <text class="tick" x="-2" y="3" text-anchor="end">+1</text>
-  ${value.aimed && value.heard ? `<line class="gap" x1="${(value.aimed[0] + 1) * 100}" y1="${(1 - value.aimed[1]) * 100}"
-      x2="${(value.heard[0] + 1) * 100}" y2="${(1 - value.heard[1]) * 100}"/>` : ``}
-  ${value.aimed ? `<circle class="aimed" cx="${(value.aimed[0] + 1) * 100}" cy="${(1 - value.aimed[1]) * 100}" r="7"/>
-      <text class="mark" x="${(value.aimed[0] + 1) * 100 + (value.aimed[0] > 0.3 ? -9 : 9)}"
-        y="${(1 - value.aimed[1]) * 100 - 6}" text-anchor="${value.aimed[0] > 0.3 ? `end` : `start`}">aimed here</text>`
-      : ``}
-  ${value.heard ? `<rect class="heard" x="${(value.heard[0] + 1) * 100 - 5}" y="${(1 - value.heard[1]) * 100 - 5}"
-      width="10" height="10" transform="rotate(45 ${(value.heard[0] + 1) * 100} ${(1 - value.heard[1]) * 100})"/>
-      <text class="mark" x="${(value.heard[0] + 1) * 100 + (value.heard[0] > 0.3 ? -9 : 9)}"
-        y="${(1 - value.heard[1]) * 100 + 12}" text-anchor="${value.heard[0] > 0.3 ? `end` : `start`}">heard here</text>`
-      : ``}
-  <circle class="point" cx="${(value.valence + 1) * 100}" cy="${(1 - value.arousal) * 100}" r="5"/>
-</svg>
-<div class="readout">valence ${value.valence.toFixed(2)} &middot; arousal ${value.arousal.toFixed(2)}</div>
-</div>
-"""
-
-PAD_CSS = """
-.mood-pad { max-width: 380px; margin: 0 auto; }
-.pad { width: 100%; aspect-ratio: 1; display: block; touch-action: none; cursor: crosshair; user-select: none; }
-.q1 { fill: #fde68a; } .q2 { fill: #fca5a5; } .q3 { fill: #93c5fd; } .q4 { fill: #86efac; }
-.q { fill-opacity: 0.55; }
-.axis { stroke: #374151; stroke-width: 0.8; }
-.qname { font: 600 9px sans-serif; fill: #1f2937; }
-.axname, .tick, .mark { font: 7px sans-serif; fill: #374151; }
-.point { fill: #111827; stroke: white; stroke-width: 1.5; }
-.aimed { fill: none; stroke: #111827; stroke-width: 1.5; }
-.heard { fill: #7c3aed; stroke: white; stroke-width: 1; }
-.gap { stroke: #7c3aed; stroke-width: 1; stroke-dasharray: 3 2; }
-.readout { text-align: center; font: 13px monospace; margin-top: 4px; }
-"""
-
-# Click or drag: the point follows the pointer locally (props.value re-renders the template); releasing fires
-# 'pick' with the new mood, which the server turns into slider values and a generation.
-PAD_JS = """
-const toMood = (ev) => {
-  const r = element.querySelector('svg.pad').getBoundingClientRect();
-  const x = (ev.clientX - r.left) / r.width * 224 - 12;
-  const y = (ev.clientY - r.top) / r.height * 224 - 12;
-  const clip = (u) => Math.max(-1, Math.min(1, Math.round(u * 100) / 100));
-  return {valence: clip(x / 100 - 1), arousal: clip(1 - y / 100)};
-};
-let dragging = false;
-const follow = (ev) => { const m = toMood(ev); props.value = {...props.value, ...m}; return m; };
-element.addEventListener('pointerdown', (ev) => {
-  if (!ev.target.closest('svg.pad')) return;
-  dragging = true;
-  element.setPointerCapture(ev.pointerId);
-  ev.preventDefault();
-  follow(ev);
-});
-element.addEventListener('pointermove', (ev) => { if (dragging) follow(ev); });
-element.addEventListener('pointerup', (ev) => {
-  if (!dragging) return;
-  dragging = false;
-  trigger('pick', follow(ev));
-});
-element.addEventListener('pointercancel', () => { dragging = false; });
-element.dataset.ready = 'true';  // lets a test (or a user script) wait until the pad listens
-"""
+# The pad (app_static/pad.*) is an SVG drawn from its value {valence, arousal, aimed, heard}; the pad area is
+# 0..200 in SVG units with a 12-unit margin, so v = x/100 - 1 and a = 1 - y/100. `aimed`/`heard` mark the last
+# generation's target and where the judge placed it. Click or drag: the point follows the pointer locally
+# (props.value re-renders the template); releasing fires 'pick' with the new mood, which the server turns into
+# slider values and a generation.
+STATIC = Path(__file__).with_name("app_static")
 
 # Client-side glue (no server round trip): sliders -> pad point, and the last generation's aimed/heard markers.
 SLIDERS_TO_PAD_JS = "(v, a, pad) => ({...pad, valence: v, arousal: a})"
@@ -250,7 +174,8 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 pad = gr.HTML(value={"valence": 0.0, "arousal": 0.0, "aimed": None, "heard": None},
-                              html_template=PAD_TEMPLATE, css_template=PAD_CSS, js_on_load=PAD_JS,
+                              html_template=(STATIC / "pad.html").read_text(),
+                              css_template=(STATIC / "pad.css").read_text(), js_on_load=(STATIC / "pad.js").read_text(),
                               elem_id="mood-pad")
                 with gr.Row():
                     preset_buttons = [gr.Button(name, size="sm", elem_id=f"preset-{name}") for name in PRESETS]

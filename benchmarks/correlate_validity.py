@@ -20,8 +20,8 @@ from scipy import stats
 from tqdm import tqdm
 
 from benchmarks.results import command, machine, update_section
-from train.corpus.cache import CorpusCache
 from moodgen.keys import key_profile_scores
+from train.corpus.cache import CorpusCache
 
 CHROMA = {"stft": librosa.feature.chroma_stft, "cqt": librosa.feature.chroma_cqt, "cens": librosa.feature.chroma_cens}
 
@@ -71,7 +71,8 @@ def main() -> None:
         means = " | ".join(f"{v[q == k].mean():.3f}" for k in (1, 2, 3, 4))
         lines.append(f"| {name} | {means} | {auc(v, high_arousal):.2f} | {auc(v, positive_valence):.2f} |")
     lines += ["", "The evaluation uses constant-Q chroma for major-minor. The beat tracker's tempo hardly differs "
-              "between high- and low-arousal clips of this corpus, so tempo is reported but is weak evidence either way."]
+              "between high- and low-arousal clips of this corpus, so tempo is reported but is weak evidence either "
+              "way."]
     update_section("Mood correlates on real clips", "\n".join(lines))
     print("\n".join(lines))
 

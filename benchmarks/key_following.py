@@ -19,9 +19,9 @@ import torch
 from benchmarks.results import command, machine, update_section
 from moodgen.config import RollParams, from_dict
 from moodgen.keys import N_KEYS, estimate_key, transpose_key
+from moodgen.midi import pitch_class_histogram
 from moodgen.mood import PRESETS
 from moodgen.note_model import NoteModel, sample_roll
-from moodgen.midi import pitch_class_histogram
 
 
 def relative(key: int) -> int:

@@ -59,7 +59,8 @@ def embedding_function(name: str) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def densest_window(onset: np.ndarray, frames: int) -> int:
-    """First frame of the `frames`-long window of a (T_r, K) onset roll holding the most note onsets (earliest on ties)."""
+    """First frame of the `frames`-long window of a (T_r, K) onset roll holding the most note onsets (earliest on
+    ties)."""
     if onset.shape[0] <= frames:
         return 0
     counts = np.concatenate([[0], np.cumsum((onset > 0).sum(axis=1))])
@@ -191,7 +192,7 @@ class Atlas:
 
     @classmethod
     def from_deam(cls, root: str | Path, mel_params: MelParams, embed: bool = False,
-                  embedding_name: str = "mel_stats16") -> "Atlas":
+                  embedding_name: str = "mel_stats16") -> Atlas:
         """Atlas of a DEAM folder's annotated songs (nearest by mood); audio from MEMD_audio/<id>.mp3 where present.
 
         With `embed`, every present mp3's excerpt is decoded to compute sound embeddings (slow for the full
@@ -243,7 +244,7 @@ class Atlas:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Atlas":
+    def load(cls, path: str | Path) -> Atlas:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: atlas file not found")

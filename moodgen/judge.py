@@ -107,7 +107,7 @@ class Judge:
         self.device = torch.device(device)
 
     @classmethod
-    def from_file(cls, path: str | Path, device: torch.device | str = "cpu") -> "Judge":
+    def from_file(cls, path: str | Path, device: torch.device | str = "cpu") -> Judge:
         net, meta = JudgeNet.from_file(path, device)
         return cls(net, meta["mel_params_obj"], meta, device)
 

@@ -171,7 +171,8 @@ def midi_from_roll(active: np.ndarray, onset: np.ndarray, params: RollParams,
             while e < limit and on[e]:
                 e += 1
             velocity = int(onset[s, k] or active[s, k])
-            inst.notes.append(pretty_midi.Note(velocity, k + params.lowest_pitch, float(s) / params.fps, float(e) / params.fps))
+            inst.notes.append(pretty_midi.Note(velocity, k + params.lowest_pitch, float(s) / params.fps,
+                                               float(e) / params.fps))
     inst.notes.sort(key=lambda n: (n.start, n.pitch))
     pm.instruments.append(inst)
     return pm

@@ -97,6 +97,19 @@ class NoteModel(nn.Module, Component):
             h = block(h, cond)
         return self.out(h)
 
+    def empty_queues(self, batch: int) -> list[list[torch.Tensor]]:
+        """Each block's inputs of the last `dilation` frames (fast-WaveNet queues), zero like the causal padding."""
+        zeros = torch.zeros(batch, self.config.channels, device=self.inp.weight.device)
+        return [[zeros] * block.dilation for block in self.blocks]
+
+    def step(self, frame: torch.Tensor, queues: list[list[torch.Tensor]], cond: torch.Tensor) -> torch.Tensor:
+        """Incremental `logits`: the previous frame (B, 2K) -> logits (B, 3K) for the next one; updates `queues`."""
+        h = F.linear(frame, self.inp.weight[:, :, 0], self.inp.bias)
+        for block, queue in zip(self.blocks, queues):
+            queue.append(h)
+            h = block.step(h, queue.pop(0), cond)
+        return self.out(h[..., None])[..., 0]
+
     def forward(self, x: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor,
                 key: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher-forced logits for every frame of x (B, 2K, T) -> (B, 3K, T); frame t sees frames < t."""
@@ -145,19 +158,13 @@ def sample_roll(model: NoteModel, mood: torch.Tensor, frames: int, guidance: flo
     mood = mood.to(dev, torch.float32)
     drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(dev)
     cond = model.mood_embedding(torch.cat([mood, mood]), drop, None if key is None else torch.cat([key, key]))
-    # Each block's recent inputs (fast-WaveNet queues), zero like the causal padding in training.
-    zeros = torch.zeros(2 * b, model.config.channels, device=dev)
-    queues = [[zeros] * block.dilation for block in model.blocks]
+    queues = model.empty_queues(2 * b)
     frame = torch.full((2 * b, 2 * k), -1.0, device=dev)
     active = np.zeros((b, frames, k), dtype=np.uint8)
     onset = np.zeros_like(active)
     current_vel = torch.zeros(b, k)
     for t in range(frames):
-        h = F.linear(frame, model.inp.weight[:, :, 0], model.inp.bias)
-        for block, queue in zip(model.blocks, queues):
-            queue.append(h)
-            h = block.step(h, queue.pop(0), cond)
-        logits = model.out(h[..., None])[..., 0].cpu()
+        logits = model.step(frame, queues, cond).cpu()
         lc, lu = logits[:b], logits[b:]
         guided = (lu + guidance * (lc - lu)) / temperature
         p_onset, p_sound = torch.sigmoid(guided[:, :k]), torch.sigmoid(guided[:, k:2 * k])

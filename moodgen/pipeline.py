@@ -98,7 +98,7 @@ def resolve_checkpoint_dir(path: str | Path | None = None) -> Path:
 
 class MoodPipeline:
     def __init__(self, engines: dict[str, Engine], device: torch.device | str = "cpu", judge: Judge | None = None,
-                 atlas: Atlas | None = None, limits: Limits = Limits(), cache_bytes: int = 64 << 20):
+                 atlas: Atlas | None = None, limits: Limits | None = None, cache_bytes: int = 64 << 20):
         if not engines:
             raise ValueError("a pipeline needs at least one engine")
         params = {e.mel_params for e in engines.values()}
@@ -109,7 +109,7 @@ class MoodPipeline:
         self.device = torch.device(device)
         self.judge = judge
         self.atlas = atlas
-        self.limits = limits
+        self.limits = limits or Limits()
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[tuple, Generation] = OrderedDict()
         self._lock = threading.Lock()

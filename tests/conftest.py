@@ -9,8 +9,8 @@ import torch
 
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams, RollParams, to_dict
-from moodgen.keys import parse_key
 from moodgen.flow_model import FlowConfig, FlowModel
+from moodgen.keys import parse_key
 from moodgen.note_model import NoteModel, NoteModelConfig
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

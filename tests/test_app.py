@@ -11,12 +11,12 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+from app_server import ATLAS_LICENCE, full_checkpoints, serve
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
-from app_server import ATLAS_LICENCE, full_checkpoints, serve
 from moodgen.config import Limits, MelParams
 from moodgen.deam import read_deam
 from moodgen.mood import PRESETS

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from app_server import full_checkpoints, serve
+
 from moodgen.mood import PRESETS
 
 CHROMIUM = Path("/usr/bin/chromium")

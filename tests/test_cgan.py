@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from synthetic_cache import SMALL_MEL, make_cache
 
 from moodgen import cgan
 from moodgen.cgan import CGANConfig, CGANDiscriminator, CGANGenerator, generate
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams
-from synthetic_cache import SMALL_MEL, make_cache
 from train.cgan import CGANTrainConfig, main, parse_overrides
 
 # Small enough for a test, same code path: 16 bands x 64 frames (SMALL_MEL of the synthetic cache).
@@ -86,7 +86,8 @@ def test_smoke_training_exports_a_loadable_baseline(cache, tmp_path):
     out = runs / "smoke" / "checkpoints"
     gen, meta = CGANGenerator.from_file(out / "cgan.safetensors")
     prov = meta["provenance"]
-    assert prov["steps"] == 3 and prov["generator_steps"] == 12 and prov["command"].startswith("python -m train --model cgan --cache")
+    assert prov["steps"] == 3 and prov["generator_steps"] == 12
+    assert prov["command"].startswith("python -m train --model cgan --cache")
     assert prov["data_manifest_hash"] and prov["git_sha"] and prov["wall_time_s"] > 0
     assert meta["mel_params"]["n_mels"] == 16
     card = json.loads((out / "model_card.json").read_text())

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from moodgen import audio, deam as deam_folder
+from moodgen import audio
+from moodgen import deam as deam_folder
 from moodgen.atlas import Atlas
 from moodgen.config import MelParams
 from moodgen.deam import DEAM_OFFICIAL_ANNOTATIONS, DEAM_OFFICIAL_AUDIO, DEAM_STATIC_FILES, load_audio_file
@@ -117,7 +118,8 @@ def test_broken_folders_name_the_path(tmp_path):
     static = root / DEAM_OFFICIAL_ANNOTATIONS / "song_level"
     bad = static / DEAM_STATIC_FILES[0]
     bad.write_text("song_id, valence_mean, valence_std\n2, 3.1, 0.9\n")
-    with pytest.raises(CorpusError, match=r"static_annotations_averaged_songs_1_2000\.csv: missing column\(s\) arousal_mean"):
+    with pytest.raises(CorpusError,
+                       match=r"static_annotations_averaged_songs_1_2000\.csv: missing column\(s\) arousal_mean"):
         deam.list_clips(root)
     shutil.rmtree(static)
     static.write_text("not a folder")

@@ -5,12 +5,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from synthetic_cache import SMALL_MEL, make_cache, tone_clip
 
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams
 from moodgen.judge import Judge, JudgeConfig, JudgeNet
 from moodgen.mood import quadrant_of
-from synthetic_cache import SMALL_MEL, make_cache, tone_clip
 from train import evaluate
 from train.corpus.cache import CorpusCache
 from train.evaluation import correlates, metrics, protocol, report
@@ -93,7 +93,8 @@ def test_evaluate_quick_writes_every_column(tmp_path):
     assert all(c["in_mode"] == 1.0 for c in generated["correlates"].values())
     assert "in_mode" not in data["rows"][0]["correlates"]["happy"]  # real clips have no conditioned key
     for row in (data["rows"][0], generated):
-        assert row["contrasts"]["arousal: loudness"]["diff"] > 6 and row["contrasts"]["valence: major-minor"]["diff"] > 0
+        contrasts = row["contrasts"]
+        assert contrasts["arousal: loudness"]["diff"] > 6 and contrasts["valence: major-minor"]["diff"] > 0
         assert row["contrasts"]["arousal: loudness"]["se"] >= 0
     assert data["skipped"] == skipped
     text = path.read_text()

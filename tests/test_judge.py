@@ -76,6 +76,7 @@ def test_batch_matches_single():
 def test_train_judge_smoke(tmp_path):
     """A few steps on a synthetic cache: the exported file loads, and its provenance carries the held-out numbers."""
     from synthetic_cache import make_cache
+
     from train.judge import JudgeTrainConfig, train
 
     cache = make_cache(tmp_path / "cache")

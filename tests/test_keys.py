@@ -5,8 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-from moodgen.keys import (MAJOR_PROFILE, MINOR_PROFILE, N_KEYS, estimate_key, fit_key_prior, key_correlations,
-                          key_name, key_probabilities, parse_key, sample_keys, transpose_key)
+from moodgen.keys import (
+    MAJOR_PROFILE,
+    MINOR_PROFILE,
+    N_KEYS,
+    estimate_key,
+    fit_key_prior,
+    key_correlations,
+    key_name,
+    key_probabilities,
+    parse_key,
+    sample_keys,
+    transpose_key,
+)
 
 
 def test_names_round_trip_and_bad_names():

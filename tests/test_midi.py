@@ -92,8 +92,9 @@ def test_roll_midi_round_trip_is_exact():
     pm = grid_piece()
     active, onset = midi.roll_from_midi(pm, RP)
     back = midi.midi_from_roll(active, onset, RP)
+    expected = sorted(pm.instruments[0].notes, key=lambda n: (n.start, n.pitch))
     assert [(n.pitch, n.start, n.end, n.velocity) for n in back.instruments[0].notes] == \
-        [(n.pitch, n.start, n.end, n.velocity) for n in sorted(pm.instruments[0].notes, key=lambda n: (n.start, n.pitch))]
+        [(n.pitch, n.start, n.end, n.velocity) for n in expected]
     active2, onset2 = midi.roll_from_midi(back, RP)
     assert np.array_equal(active, active2) and np.array_equal(onset, onset2)
 

@@ -4,8 +4,17 @@ import math
 import numpy as np
 import pytest
 
-from moodgen.mood import (PRESETS, QUADRANTS, from_deam_scale, preset, quadrant_by_number, quadrant_of,
-                          to_deam_scale, to_unit_scale, validate_mood)
+from moodgen.mood import (
+    PRESETS,
+    QUADRANTS,
+    from_deam_scale,
+    preset,
+    quadrant_by_number,
+    quadrant_of,
+    to_deam_scale,
+    to_unit_scale,
+    validate_mood,
+)
 
 EXPECTED_QUADRANT = {"happy": 1, "angry": 2, "sad": 3, "relaxed": 4}
 

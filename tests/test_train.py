@@ -10,14 +10,15 @@ import torch
 from moodgen.engines import engine_class
 from moodgen.keys import transpose_key
 from moodgen.mood import PRESETS
+from moodgen.note_model import NoteModel
 from moodgen.pipeline import MoodPipeline
 from tests.synthetic_emopia import write_emopia_folder
 from train.corpus.cache import CorpusCache
 from train.data import CropSampler
 from train.prepare import main as prepare_main
 from train.probes import GUIDANCE_CANDIDATES
-from moodgen.note_model import NoteModel
-from train.train import TrainConfig, engine_defaults, main as train_main, parse_overrides
+from train.train import TrainConfig, engine_defaults, parse_overrides
+from train.train import main as train_main
 
 
 @pytest.fixture(scope="module")

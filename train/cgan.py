@@ -5,8 +5,8 @@
     python -m train --model cgan --resume                          # continue from runs/cgan/state.pt (--fresh)
     python -m train --model cgan --smoke                           # a few steps (< 2 min), used by the tests
 
-Same data and budget logic as the flow engines (train.train): random mel crops of the cache's train split
-(CropSampler over the mel engine's representation), stop at `steps` or `max_minutes`, whichever comes first. One step = one
+Same data and budget logic as the engines (train.train): random mel crops of the cache's train split (CropSampler
+over the mel engine's representation), stop at `steps` or `max_minutes`, whichever comes first. One step = one
 discriminator update followed by `g_steps` generator updates (the seed's 4:1 schedule). runs/cgan/log.jsonl holds
 "loss" = generator loss and "val_loss" = discriminator loss (both on training batches; a GAN has no held-out loss
 worth the name) plus mean D(real), D(fake); the model card labels them accordingly. state.pt holds both networks,
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,16 +36,16 @@ from train.runs import Run, StopRequests, apply_overrides, ensure_cache, git_sha
 
 KIND = "cgan"
 LOSS_LABELS = {"loss": "generator", "val_loss": "discriminator", "axis": "binary cross-entropy"}
-CARD_TEXT = ("The seed project's conditional GAN, kept as a baseline and not loaded by the app. Same design as the "
-             "seed's Keras model (noise {noise} + (valence, arousal) -> dense -> transposed 2D convolutions with batch "
-             "norm, ReLU, dropout -> tanh; discriminator: strided convolutions, LeakyReLU, dropout, (v, a) concatenated "
-             "before its dense layers; real label 0.9, Gaussian noise {sigma} on discriminator inputs, {g} generator "
-             "steps per discriminator step), scaled from the seed's ~350M parameters to {pg:,} (generator) + {pd:,} "
-             "(discriminator, not released) for a 2-core CPU. It generates one {window}-frame (3 s) window of the "
-             "{m}-band log-mel at a time; longer clips are independent windows concatenated (no coherence across "
-             "seams). Losses: generator and discriminator binary cross-entropy on training batches. cond_effect for "
-             "this component compares each preset with the neutral mood (0, 0), as a cGAN has no unconditional "
-             "sample.")
+CARD_TEXT = ("The seed project's conditional GAN, kept as a baseline and not loaded by the app. Same design as the"
+             " seed's Keras model (noise {noise} + (valence, arousal) -> dense -> transposed 2D convolutions with "
+             'batch norm, ReLU, dropout -> tanh; discriminator: strided convolutions, LeakyReLU, dropout, (v, a) '
+             'concatenated before its dense layers; real label 0.9, Gaussian noise {sigma} on discriminator '
+             "inputs, {g} generator steps per discriminator step), scaled from the seed's ~350M parameters to "
+             '{pg:,} (generator) + {pd:,} (discriminator, not released) for a 2-core CPU. It generates one '
+             '{window}-frame (3 s) window of the {m}-band log-mel at a time; longer clips are independent windows '
+             'concatenated (no coherence across seams). Losses: generator and discriminator binary cross-entropy '
+             'on training batches. cond_effect for this component compares each preset with the neutral mood (0, '
+             '0), as a cGAN has no unconditional sample.')
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Random training crops from the corpus cache, in any engine's representation. Pure numpy; seeded by the caller's Generator."""
+"""Random training crops from the corpus cache, in any engine's representation. Pure numpy; seeded by the caller's
+Generator."""
 from __future__ import annotations
 
 from typing import Any

@@ -18,14 +18,16 @@ OTHER_FILES = (
     "EMOPIA renders; numbers in benchmarks/RESULTS.md (copy synthesis).\n"
     "- `judge.safetensors`: the mood judge (`python -m train.judge`), trained on real EMOPIA renders only, used for "
     "evaluation and the app's \"heard here\"; never used to train or select a generator (reports/judge.md).\n"
-    "- `atlas.npz`: 10 s note excerpts, labels and sound embeddings of the 1,078 EMOPIA clips (`python -m train.atlas`), "
-    "re-rendered for display; derived from EMOPIA, CC BY-NC-SA 4.0, attribution: Hung et al., ISMIR 2021.")
+    "- `atlas.npz`: 10 s note excerpts, labels and sound embeddings of the 1,078 EMOPIA clips "
+    "(`python -m train.atlas`), re-rendered for display; derived from EMOPIA, CC BY-NC-SA 4.0, attribution: "
+    "Hung et al., ISMIR 2021.")
 LICENCE = ("CC BY-NC-SA 4.0, inherited from EMOPIA: attribution, non-commercial use only, share-alike. "
            "VGMIDI is never used for training; it is evaluation-only.")
 
 
 def plot_loss(log_path: Path, out_png: Path, title: str, labels: dict = FLOW_LOSS_LABELS) -> list[dict]:
-    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] if log_path.is_file() else []
+    lines = log_path.read_text().splitlines() if log_path.is_file() else []
+    records = [json.loads(line) for line in lines if line.strip()]
     losses = [r for r in records if "val_loss" in r]
     if losses:
         fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -56,7 +58,8 @@ def update(out_dir: Path, kind: str, provenance: dict, log_path: Path, loss_labe
     card["components"][kind] = {
         "provenance": {k: v for k, v in provenance.items() if k != "train_config"},
         "train_config": provenance.get("train_config"),
-        "loss": {"first": losses[0]["val_loss"] if losses else None, "last": losses[-1]["val_loss"] if losses else None},
+        "loss": {"first": losses[0]["val_loss"] if losses else None,
+                 "last": losses[-1]["val_loss"] if losses else None},
         "probes": probes,
         "loss_plot": f"loss_{kind}.png" if losses else None,
         "loss_labels": loss_labels,

@@ -18,13 +18,22 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from moodgen.config import MelParams, RollParams
 from moodgen import midi
-from train.corpus import deam, emopia
-from train.corpus.cache import (CorpusError, SourceClip, consolidate, save_shard, sha256_file, sha256_text,
-                                shard_key_on_disk, shard_meta, shard_path)
-from train.corpus.features import LABELS_VERSION, arousal_score, place_in_quadrant, valence_score
+from moodgen.config import MelParams, RollParams
 from moodgen.mood import quadrant_by_number
+from train.corpus import deam, emopia
+from train.corpus.cache import (
+    CorpusError,
+    SourceClip,
+    consolidate,
+    save_shard,
+    sha256_file,
+    sha256_text,
+    shard_key_on_disk,
+    shard_meta,
+    shard_path,
+)
+from train.corpus.features import LABELS_VERSION, arousal_score, place_in_quadrant, valence_score
 
 DEFAULT_ROOTS = {"emopia": "../shared/data/emopia/EMOPIA_1.0", "deam": "../shared/data/deam"}
 SHARD_VERSION = 1  # bump when processing changes in a way the settings do not capture
@@ -123,7 +132,8 @@ def prepare(source: str, root: Path, cache_dir: Path, settings: PrepareSettings,
         features = {c.clip_id: shard_meta(shard_path(cache_dir, c.clip_id))["features"] for c in good
                     if c.valence is None}
         consolidate(cache_dir, good, derived_labels(good, features), manifest)
-    return {"clips": len(clips), "processed": len(todo), "skipped": len(skipped), "consolidated": redone or not unchanged}
+    return {"clips": len(clips), "processed": len(todo), "skipped": len(skipped),
+            "consolidated": redone or not unchanged}
 
 
 def main(argv: list[str] | None = None) -> int:

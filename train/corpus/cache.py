@@ -184,7 +184,8 @@ class CorpusCache:
         self.root = Path(cache_dir)
         manifest_path = self.root / "manifest.json"
         if not manifest_path.is_file():
-            raise CorpusError(f"{self.root}: no prepared cache here (missing manifest.json); run python -m train.prepare")
+            raise CorpusError(f"{self.root}: no prepared cache here (missing manifest.json); "
+                              "run python -m train.prepare")
         self.manifest = json.loads(manifest_path.read_text())
         if self.manifest.get("format_version") != FORMAT_VERSION:
             raise CorpusError(f"{manifest_path}: cache format {self.manifest.get('format_version')}, "

@@ -6,8 +6,7 @@ import librosa
 import numpy as np
 
 from moodgen import audio
-from moodgen.keys import parse_key
-from moodgen.keys import key_profile_scores
+from moodgen.keys import key_profile_scores, parse_key
 from train.evaluation.rows import Unit
 
 

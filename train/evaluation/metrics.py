@@ -101,7 +101,7 @@ class EmbeddingSpace:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, bank: np.ndarray) -> "EmbeddingSpace":
+    def fit(cls, bank: np.ndarray) -> EmbeddingSpace:
         return cls(bank.mean(0), np.maximum(bank.std(0), 1e-6))
 
     def __call__(self, embedding: np.ndarray) -> np.ndarray:

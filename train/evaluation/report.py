@@ -10,7 +10,6 @@ from matplotlib.figure import Figure
 from moodgen.mood import PRESETS
 from train.evaluation.correlates import CONTRASTS
 
-
 COLUMNS = (("quadrant_accuracy", "quadrant acc", "{:.2f}"), ("spearman_valence", "Spearman V", "{:.2f}"),
            ("spearman_arousal", "Spearman A", "{:.2f}"), ("mae_unit", "MAE (0-1)", "{:.3f}"),
            ("frechet_distance", "FD", "{:.2f}"), ("kid", "KID", "{:.3f}"), ("diversity", "diversity", "{:.2f}"),

@@ -6,8 +6,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from moodgen.judge import Assessment
-from train.evaluation.metrics import (EmbeddingSpace, agreement_of, frechet_distance, kernel_inception_distance,
-                                      mean_pairwise_distance, nearest_distances, quadrant_numbers)
+from train.evaluation.metrics import (
+    EmbeddingSpace,
+    agreement_of,
+    frechet_distance,
+    kernel_inception_distance,
+    mean_pairwise_distance,
+    nearest_distances,
+    quadrant_numbers,
+)
 
 
 @dataclass(frozen=True)
