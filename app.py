@@ -28,7 +28,7 @@ from moodgen.audio import to_pcm16
 from moodgen.config import Limits, shown
 from moodgen.files import write_together
 from moodgen.keys import N_KEYS, key_name
-from moodgen.mood import PRESETS, preset, validate_mood
+from moodgen.mood import PRESETS, validate_mood
 from moodgen.pipeline import NEAREST_BY, MoodPipeline
 
 STATIC = Path(__file__).with_name("app_static")
@@ -202,10 +202,9 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
         return (gr.skip() if eng.default_steps is None else eng.default_steps), eng.default_guidance
 
     def apply_preset(name):
-        try:
-            return preset(name)
-        except ValueError as exc:
-            raise gr.Error(str(exc), print_exception=False) from exc
+        if not isinstance(name, str) or name not in PRESETS:  # checked here: a long name is echoed cut short
+            raise gr.Error(f"preset must be one of {', '.join(PRESETS)}, got {shown(name)}", print_exception=False)
+        return PRESETS[name]
 
     trust = results.trust
     with gr.Blocks(title="moodgen", fill_width=True) as demo:
@@ -305,8 +304,15 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
         requests = [read_request(pipeline, **default_inputs(pipeline, name))
                     for name in sorted(PRESETS, key=lambda name: name != FIRST_PRESET)]
         # not a daemon: at exit the interpreter waits for it rather than stopping it inside a torch call
-        threading.Thread(target=lambda: [results.outputs(r) for r in requests], name="moodgen-examples").start()
+        threading.Thread(target=make_examples_now, args=(results, requests), name="moodgen-examples").start()
     return demo
+
+
+def make_examples_now(results: Results, requests: list[Request]) -> None:
+    """The examples, then a short run of every engine, so no first request waits for a cold engine."""
+    for request in requests:
+        results.outputs(request)
+    results.pipeline.warmup()
 
 
 def launch_options() -> dict[str, Any]:

@@ -188,8 +188,11 @@ def test_eight_concurrent_clients_get_their_own_clips(url):
 def test_preset(client):
     for name, point in PRESETS.items():
         assert tuple(client.predict(name, api_name="/preset")) == pytest.approx(point)
-    with pytest.raises(AppError, match="unknown preset 'bored'"):
+    with pytest.raises(AppError, match="preset must be one of happy, angry, sad, relaxed, got 'bored'"):
         client.predict("bored", api_name="/preset")
+    with pytest.raises(AppError, match="got 'xxx") as refused:
+        client.predict("x" * 1_000_000, api_name="/preset")
+    assert len(str(refused.value)) < 300
 
 
 LONG = "9" * 1_000_000
