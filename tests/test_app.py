@@ -20,6 +20,8 @@ import soundfile as sf
 from app_server import ATLAS_LICENCE, ATLAS_SECONDS, JUDGE_TEST, free_port, full_checkpoints, serve
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import app
@@ -263,6 +265,33 @@ def test_read_request_checks_every_field(checkpoints):
     assert notes.digest == app.read_request(pipeline, *args[:5], "notes", 9, *args[7:]).digest != request.digest
     assert app.read_request(pipeline, *args[:9], "A minor").key == "A minor"
     assert 0 <= app.read_request(pipeline, *args[:4], True, *args[5:]).seed <= pipeline.limits.max_seed
+
+
+ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
+                      st.text(max_size=50), st.sampled_from(["1e999", "-inf", "nan", "0.5", "3", "A minor", "mood",
+                                                             "notes", app.AUTO_KEY]),
+                      st.lists(st.integers(), max_size=2))
+FIELDS = ("valence", "arousal", "duration", "seed", "randomize", "engine", "steps", "guidance", "nearest", "key")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 9), ANY_VALUE), max_size=3))
+def test_any_input_gives_a_request_or_one_line_naming_its_field(tiny_pipeline, changes):
+    args = list(DEFAULTS.values())
+    for index, value in changes:
+        args[index] = value
+    try:
+        request = app.read_request(tiny_pipeline, *args)
+    except ValueError as exc:
+        message = str(exc)
+        assert message.split(" ", 1)[0] in FIELDS and "\n" not in message and len(message) < 300, message
+    else:
+        assert -1 <= request.valence <= 1 and 0 <= request.seed and isinstance(request.digest, str)
+
+
+@pytest.fixture(scope="module")
+def tiny_pipeline(checkpoints) -> MoodPipeline:
+    return MoodPipeline.from_checkpoint(checkpoints, device="cpu")
 
 
 def test_one_example_per_preset_is_made_at_start(checkpoints, tmp_path):
