@@ -49,15 +49,14 @@ SLIDERS_TO_PAD_JS = "(v, a, pad) => ({...pad, valence: v, arousal: a})"
 PAD_TO_SLIDERS_JS = "(pad) => [pad.valence, pad.arousal]"
 BUSY_JS = "() => 'Generating…'"
 IDLE_JS = "() => 'Generate'"
-MARKS_JS = """(params, pad) => [{...pad, aimed: [params.valence, params.arousal], heard: params.judged,
+MARKS = """{...pad, aimed: [params.valence, params.arousal], heard: params.judged,
   real: params.nearest ? [params.nearest.valence, params.nearest.arousal] : null,
-  announce: `Clip ready, aimed at valence ${params.valence.toFixed(2)}, arousal ${params.arousal.toFixed(2)}`},
-  'Generate']"""
-# on a phone the result sits below the pad: bring it into view once it is there
-SHOW_RESULT_JS = MARKS_JS.replace("(params, pad) => [", f"""(params, pad) => {{
-  const box = document.querySelector('#result');
-  if (box && window.innerWidth <= {PHONE_WIDTH}) box.scrollIntoView({{block: 'start'}});
-  return [""", 1) + "}"
+  announce: `Clip ready, aimed at valence ${params.valence.toFixed(2)}, arousal ${params.arousal.toFixed(2)}`}"""
+MARKS_JS = f"(params, pad) => [{MARKS}, 'Generate']"
+# the same, and on a phone, where the result sits below the pad, the result brought into view
+SHOW_RESULT_JS = f"""(params, pad) => {{
+  if (window.innerWidth <= {PHONE_WIDTH}) document.querySelector('#result')?.scrollIntoView({{block: 'start'}});
+  return [{MARKS}, 'Generate']; }}"""
 
 
 @dataclass(frozen=True)
