@@ -270,11 +270,13 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
         def wire_generation(start, show_result=True, **api):
             # The button reads "Generating…" while the last result stays in place (progress shows on the summary
             # only); one concurrency group for every path into a generation, so the limit holds across them all;
-            # then the result's marks go on the pad (after a failure, the previous result and marks stay).
+            # then the result's marks go on the pad (after a failure, the previous result and marks stay). A new
+            # request while one runs waits, and only the last one waiting is made.
             # Inputs reach `generate` raw: it checks them itself.
             busy = start(None, None, generate_button, js=BUSY_JS, show_progress="hidden", queue=False)
             made = busy.then(generate, gen_inputs, gen_outputs, concurrency_id="generate", preprocess=False,
-                             concurrency_limit=concurrency_limit, show_progress_on=summary, **api)
+                             concurrency_limit=concurrency_limit, show_progress_on=summary,
+                             trigger_mode="always_last", **api)
             made.success(None, [params_json, pad], [pad, generate_button],
                          js=SHOW_RESULT_JS if show_result else MARKS_JS, show_progress="hidden", queue=False)
             made.failure(None, None, generate_button, js=IDLE_JS, show_progress="hidden", queue=False)

@@ -166,6 +166,13 @@ def test_preset_then_pad_click_generates_and_shows_both_mels(page):
     assert page.locator("#downloads .label-clear-button:visible").count() == 0
 
 
+def test_rapid_clicks_end_on_the_last_one(page):
+    for name in ("sad", "angry", "relaxed"):
+        page.locator(f"#preset-{name}").click()
+    page.wait_for_function(RESULT_SHOWN, arg="aimed at V +0.70 / A -0.70")
+    assert (slider_value(page, "valence"), slider_value(page, "arousal")) == PRESETS["relaxed"]
+
+
 def test_drag_moves_the_point_and_sliders_move_the_pad(page):
     page.mouse.move(*pad_point(page, -0.8, 0.8))
     page.mouse.down()
