@@ -8,14 +8,17 @@ every soundfont `moodgen.render.find_soundfonts` finds with every instrument (le
 does); the mel engine's audio is used as is. "Dry" is the render; "mastered" is `render.master` with the engine's
 `render.ENGINE_MASTERING`. Loudness: ITU-R BS.1770-4 integrated (LUFS), true peak (dBTP, x8 oversampled at
 22.05 kHz) and EBU Tech 3342 loudness range (LRA, LU) from pyloudnorm; medians over the seeds (true peak: the
-maximum). Mood correlates (`train.evaluate.mood_correlates`, on the mastered audio): onset rate and major-minus-
-minor of the constant-Q chroma. Writes the "Loudness and rendering" section of benchmarks/RESULTS.md.
+maximum). Mood correlates (`train.evaluate.mood_correlates`), dry and mastered: onset rate and major-minus-minor
+of the constant-Q chroma. The mood judge's arousal on dry, mastered, and mastered audio at corpus level
+(`render.at_corpus_level`). Times are wall clock: the section states the load average they ran under. Writes the
+"Loudness and rendering" section of benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
 import argparse
 import functools
 import io
+import os
 import statistics
 import time
 from pathlib import Path
@@ -24,7 +27,7 @@ import numpy as np
 import pretty_midi
 
 from benchmarks.results import command, machine, update_section
-from moodgen import notes, render
+from moodgen import audio, notes, render
 from moodgen.mood import PRESETS
 from moodgen.pipeline import MoodPipeline
 from train.evaluate import mood_correlates
@@ -54,19 +57,36 @@ def clips(pipe: MoodPipeline, renderers: list[render.SoundfontRenderer], seeds: 
     return out
 
 
-def measure(all_clips: dict, sr: int) -> tuple[dict, dict]:
-    """{(source, preset, stage): [Loudness]} and {(source, preset, stage): [mood correlates]}, stage "dry" or
-    "mastered"."""
+def measure(all_clips: dict, pipe: MoodPipeline) -> tuple[dict, dict, dict]:
+    """{(source, preset, stage): [Loudness]}, {(source, preset, stage): [mood correlates]} for stages "dry" and
+    "mastered", and {(source, preset, stage): [judged arousal]} also for "corpus level" (`render.at_corpus_level`)."""
+    sr = pipe.mel_params.sample_rate
     loud: dict = {}
     corr: dict = {}
+    judged: dict = {}
     for (source, preset), items in all_clips.items():
         for engine, y, key in items:
-            for stage, heard in (("dry", y), ("mastered", render.master(y, sr, render.ENGINE_MASTERING[engine]))):
+            settings = render.ENGINE_MASTERING[engine]
+            mastered = render.master(y, sr, settings)
+            for stage, heard in (("dry", y), ("mastered", mastered)):
                 loud.setdefault((source, preset, stage), []).append(render.measure_loudness(heard, sr))
                 c = mood_correlates(heard, sr, key)
                 c["lufs"] = loud[(source, preset, stage)][-1].lufs
                 corr.setdefault((source, preset, stage), []).append(c)
-    return loud, corr
+            for stage, heard in (("dry", y), ("mastered", mastered),
+                                 ("corpus level", render.at_corpus_level(mastered, settings))):
+                arousal = pipe.judge.predict(audio.mel_from_audio(heard, pipe.mel_params).numpy())[1]
+                judged.setdefault((source, preset, stage), []).append(arousal)
+    return loud, corr, judged
+
+
+def judge_table(judged: dict, sources: list[str]) -> list[str]:
+    stages = ("dry", "mastered", "corpus level")
+    lines = ["| source | " + " | ".join(PRESETS) + " |", "|---|" + "---|" * len(PRESETS)]
+    for source in sources:
+        cells = [" / ".join(f"{np.mean(judged[(source, p, s)]):+.2f}" for s in stages) for p in PRESETS]
+        lines.append(f"| {source} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def loudness_table(loud: dict, sources: list[str], stage: str) -> list[str]:
@@ -157,9 +177,10 @@ def main() -> None:
     sr = pipe.mel_params.sample_rate
     renderers = [render.SoundfontRenderer(sr, path) for path in render.find_soundfonts()]
     all_clips = clips(pipe, renderers, args.seeds)
-    loud, corr = measure(all_clips, sr)
+    loud, corr, judged = measure(all_clips, pipe)
     sources = ["mel"] + [f"{r.name} {i}" for r in renderers for i in render.INSTRUMENTS]
     happy = pipe.generate(*PRESETS["happy"], SECONDS, seed=1, engine="notes")
+    load = os.getloadavg()[0]
     timing = timing_table(pretty_midi.PrettyMIDI(io.BytesIO(happy.midi)), happy.audio, sr, args.repeats)
     settings = "; ".join(f"{e}: gain {m.gain_db:+g} dB, reverb wet {m.reverb_wet:g} (room {m.room_size:g}), "
                          f"ceiling {m.ceiling_dbtp:g} dBTP" for e, m in render.ENGINE_MASTERING.items())
@@ -176,7 +197,11 @@ def main() -> None:
             "valence split = (happy + relaxed - angry - sad) / 2 of the mode, in key's mode = share of clips whose "
             "heard mode is the mode of the key the engine was given.", "",
             *correlates_table(corr, sources), "",
-            f"Render and mastering time, median of {args.repeats} runs.", "", *timing]
+            "The mood judge's arousal (mean over seeds): dry / mastered / mastered at corpus level (the fixed gain "
+            "taken back, room and limiter kept). The judge learned level from the dry corpus renders.", "",
+            *judge_table(judged, sources), "",
+            f"Render and mastering time, median of {args.repeats} runs (load average {load:.1f} when they began).",
+            "", *timing]
     update_section("Loudness and rendering (benchmarks/loudness.py)", "\n".join(body))
     print("\n".join(body))
 

@@ -180,3 +180,11 @@ def test_bad_mastering_inputs_name_the_field():
         render.master(np.zeros((2, SR), np.float32), SR, render.Mastering())
     with pytest.raises(ValueError, match="at least 0.4 s"):
         render.measure_loudness(np.zeros(100, np.float32), SR)
+
+
+def test_corpus_level_takes_the_gain_back():
+    y = tones(4.0, 0.05)
+    settings = render.Mastering(gain_db=12.0, reverb_wet=0.1)
+    back = render.at_corpus_level(render.master(y, SR, settings), settings)
+    assert back.dtype == np.float32 and back.shape == y.shape
+    assert render.measure_loudness(back, SR).lufs == pytest.approx(render.measure_loudness(y, SR).lufs, abs=0.5)
