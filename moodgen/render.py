@@ -103,8 +103,8 @@ class SoundfontRenderer:
     `soundfont`: a path, else `default_soundfont()`. `name` and `sha256` identify the file for the JSON sidecar.
     Every program is level-matched to the bundled soundfont's piano (`level_trim_db`; exactly 0 for that piano),
     so one mastering gain suits every soundfont and instrument: General MIDI soundfonts play their instruments up
-    to 17 dB apart (TimGM6mb's harp and piano). Renders are deterministic functions of the notes and the program: each starts from a silent
-    synth. Thread-safe.
+    to 17 dB apart (TimGM6mb's harp and piano). Renders are deterministic functions of the notes and the program:
+    each starts from a silent synth. Thread-safe.
     """
 
     def __init__(self, sample_rate: int, soundfont: str | Path | None = None, gain_db: float = 0.0):
