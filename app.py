@@ -20,6 +20,7 @@ from typing import Any
 
 import gradio as gr
 import soundfile as sf
+from gradio.data_classes import FileData
 
 from app_files import ResultStore
 from app_views import JudgeTrust, clip_stem, crop_frames, judge_line, mel_png, nearest_lines, safe_name, summary_lines
@@ -97,6 +98,18 @@ def read_request(pipeline: MoodPipeline, valence: Any, arousal: Any, seconds: An
                    secrets.randbelow(limits.max_seed + 1) if randomize else whole("seed", limits.seed, seed),
                    eng.name, whole("steps", limits.steps, steps) if eng.uses_steps else None,
                    limits.guidance(guidance), nearest_by, key if key in KEYS else None)
+
+
+class WavPlayer(gr.Audio):
+    """gr.Audio for the 16-bit PCM WAV files this app writes: handed out as they are. (Where FFmpeg is installed,
+    gr.Audio runs ffprobe on every file it returns, to learn whether a browser can play it.)"""
+
+    is_template = True  # drawn by gr.Audio's frontend
+
+    def postprocess(self, value: Any) -> FileData | None:
+        if isinstance(value, (str, Path)):
+            return FileData(path=str(value), orig_name=Path(value).name)
+        return super().postprocess(value)
 
 
 def whole(field: str, check: Any, value: Any) -> int:
@@ -222,12 +235,12 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                 summary = gr.Markdown(elem_id="summary", container=True)
                 with gr.Row(elem_classes="result-row"):
                     with gr.Column():
-                        gen_audio = gr.Audio(label="Generated clip", type="filepath", interactive=False,
+                        gen_audio = WavPlayer(label="Generated clip", type="filepath", interactive=False,
                                              buttons=["download"], elem_id="gen-audio")
                         gen_image = gr.Image(label="Generated clip's mel-spectrogram", show_label=False,
                                              type="filepath", interactive=False, buttons=[], elem_id="gen-mel")
                     with gr.Column():
-                        real_audio = gr.Audio(label="Nearest real clip", type="filepath", interactive=False,
+                        real_audio = WavPlayer(label="Nearest real clip", type="filepath", interactive=False,
                                               buttons=["download"], elem_id="real-audio")
                         real_image = gr.Image(label="Nearest real clip's mel-spectrogram", show_label=False,
                                               type="filepath", interactive=False, buttons=[], elem_id="real-mel")

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from app_server import ATLAS_LICENCE, ATLAS_SECONDS, JUDGE_TEST, free_port, full_checkpoints, serve
+from gradio import processing_utils
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from hypothesis import given, settings
@@ -306,6 +307,19 @@ def test_one_example_per_preset_is_made_at_start(checkpoints, tmp_path):
         assert {p.name for p in tmp_path.iterdir()} == folders
     finally:
         demo.close()
+
+
+def test_players_hand_out_the_app_wavs_unprobed(tmp_path, monkeypatch):
+    def probe(*_):
+        raise AssertionError("ffprobe was run")
+
+    monkeypatch.setattr(processing_utils, "ffmpeg_installed", lambda: True)
+    monkeypatch.setattr(processing_utils, "audio_is_playable", probe)
+    wav = tmp_path / "moodgen_notes_v+0.70_a+0.70_10s_seed0.wav"
+    wav.write_bytes(app.wav_bytes(np.zeros(2205, dtype=np.float32), 22050))
+    out = app.WavPlayer().postprocess(str(wav))
+    assert out.path == str(wav) and out.orig_name == wav.name
+    assert app.WavPlayer().get_block_name() == "audio"
 
 
 def test_judge_trust_from_its_checkpoint():
