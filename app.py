@@ -100,16 +100,15 @@ def read_request(pipeline: MoodPipeline, valence: Any, arousal: Any, seconds: An
                    limits.guidance(guidance), nearest_by, key if key in KEYS else None)
 
 
-class WavPlayer(gr.Audio):
-    """gr.Audio for the 16-bit PCM WAV files this app writes: handed out as they are. (Where FFmpeg is installed,
-    gr.Audio runs ffprobe on every file it returns, to learn whether a browser can play it.)"""
-
-    is_template = True  # drawn by gr.Audio's frontend
-
-    def postprocess(self, value: Any) -> FileData | None:
-        if isinstance(value, (str, Path)):
-            return FileData(path=str(value), orig_name=Path(value).name)
-        return super().postprocess(value)
+def wav_player(**options: Any) -> gr.Audio:
+    """A gr.Audio that hands out the 16-bit PCM WAV files this app writes as they are. (Where FFmpeg is installed,
+    gr.Audio runs ffprobe on every file it returns, to learn whether a browser can play it. A subclass would be
+    the usual way, but Gradio writes a .pyi stub beside the module of every component class defined.)"""
+    player = gr.Audio(**options)
+    probed = player.postprocess
+    player.postprocess = lambda value: (FileData(path=str(value), orig_name=Path(value).name)
+                                        if isinstance(value, (str, Path)) else probed(value))
+    return player
 
 
 def whole(field: str, check: Any, value: Any) -> int:
@@ -235,12 +234,12 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                 summary = gr.Markdown(elem_id="summary", container=True)
                 with gr.Row(elem_classes="result-row"):
                     with gr.Column():
-                        gen_audio = WavPlayer(label="Generated clip", type="filepath", interactive=False,
+                        gen_audio = wav_player(label="Generated clip", type="filepath", interactive=False,
                                              buttons=["download"], elem_id="gen-audio")
                         gen_image = gr.Image(label="Generated clip's mel-spectrogram", show_label=False,
                                              type="filepath", interactive=False, buttons=[], elem_id="gen-mel")
                     with gr.Column():
-                        real_audio = WavPlayer(label="Nearest real clip", type="filepath", interactive=False,
+                        real_audio = wav_player(label="Nearest real clip", type="filepath", interactive=False,
                                               buttons=["download"], elem_id="real-audio")
                         real_image = gr.Image(label="Nearest real clip's mel-spectrogram", show_label=False,
                                               type="filepath", interactive=False, buttons=[], elem_id="real-mel")

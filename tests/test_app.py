@@ -317,9 +317,8 @@ def test_players_hand_out_the_app_wavs_unprobed(tmp_path, monkeypatch):
     monkeypatch.setattr(processing_utils, "audio_is_playable", probe)
     wav = tmp_path / "moodgen_notes_v+0.70_a+0.70_10s_seed0.wav"
     wav.write_bytes(app.wav_bytes(np.zeros(2205, dtype=np.float32), 22050))
-    out = app.WavPlayer().postprocess(str(wav))
+    out = app.wav_player().postprocess(str(wav))
     assert out.path == str(wav) and out.orig_name == wav.name
-    assert app.WavPlayer().get_block_name() == "audio"
 
 
 def test_judge_trust_from_its_checkpoint():
