@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import app
+from app_results import AUTO_KEY, default_inputs, read_request, wav_bytes
 from app_views import JudgeTrust, mel_png
 from moodgen.config import MelParams
 from moodgen.deam import read_deam
@@ -34,7 +35,7 @@ from moodgen.pipeline import MoodPipeline
 
 # generate's inputs in order: valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key
 DEFAULTS = dict(valence=0.5, arousal=-0.3, seconds=5.0, seed=7, randomize=False, engine="mel", steps=4,
-                guidance=2.0, nearest_by="mood", key=app.AUTO_KEY)
+                guidance=2.0, nearest_by="mood", key=AUTO_KEY)
 OUTPUTS = ("seed", "gen_image", "real_image", "gen_audio", "real_audio", "downloads", "params", "summary")
 ROOT = Path(app.__file__).parent
 
@@ -259,18 +260,18 @@ def test_uploads_are_refused(url):
 def test_read_request_checks_every_field(checkpoints):
     pipeline = MoodPipeline.from_checkpoint(checkpoints, device="cpu")
     args = list(DEFAULTS.values())
-    request = app.read_request(pipeline, *args)
+    request = read_request(pipeline, *args)
     assert (request.seed, request.steps, request.key) == (7, 4, None)
-    notes = app.read_request(pipeline, *args[:5], "notes", 4, *args[7:])
+    notes = read_request(pipeline, *args[:5], "notes", 4, *args[7:])
     assert notes.steps is None  # the note engine has no sampler steps: any valid value is the same request
-    assert notes.digest == app.read_request(pipeline, *args[:5], "notes", 9, *args[7:]).digest != request.digest
-    assert app.read_request(pipeline, *args[:9], "A minor").key == "A minor"
-    assert 0 <= app.read_request(pipeline, *args[:4], True, *args[5:]).seed <= pipeline.limits.max_seed
+    assert notes.digest == read_request(pipeline, *args[:5], "notes", 9, *args[7:]).digest != request.digest
+    assert read_request(pipeline, *args[:9], "A minor").key == "A minor"
+    assert 0 <= read_request(pipeline, *args[:4], True, *args[5:]).seed <= pipeline.limits.max_seed
 
 
 ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
                       st.text(max_size=50), st.sampled_from(["1e999", "-inf", "nan", "0.5", "3", "A minor", "mood",
-                                                             "notes", app.AUTO_KEY]),
+                                                             "notes", AUTO_KEY]),
                       st.lists(st.integers(), max_size=2))
 FIELDS = ("valence", "arousal", "duration", "seed", "randomize", "engine", "steps", "guidance", "nearest", "key")
 
@@ -282,7 +283,7 @@ def test_any_input_gives_a_request_or_one_line_naming_its_field(tiny_pipeline, c
     for index, value in changes:
         args[index] = value
     try:
-        request = app.read_request(tiny_pipeline, *args)
+        request = read_request(tiny_pipeline, *args)
     except ValueError as exc:
         message = str(exc)
         assert message.split(" ", 1)[0] in FIELDS and "\n" not in message and len(message) < 300, message
@@ -299,7 +300,7 @@ def test_one_example_per_preset_is_made_at_start(checkpoints, tmp_path):
     pipeline = MoodPipeline.from_checkpoint(checkpoints, device="cpu")
     demo = app.build_demo(pipeline, out_dir=tmp_path, make_examples=True)
     try:
-        folders = {app.read_request(pipeline, **app.default_inputs(pipeline, name)).digest for name in PRESETS}
+        folders = {read_request(pipeline, **default_inputs(pipeline, name)).digest for name in PRESETS}
         deadline = time.monotonic() + 600
         while not all(any((tmp_path / f).glob("*.json")) for f in folders):
             assert time.monotonic() < deadline, "the examples were not made"
@@ -316,7 +317,7 @@ def test_players_hand_out_the_app_wavs_unprobed(tmp_path, monkeypatch):
     monkeypatch.setattr(processing_utils, "ffmpeg_installed", lambda: True)
     monkeypatch.setattr(processing_utils, "audio_is_playable", probe)
     wav = tmp_path / "moodgen_notes_v+0.70_a+0.70_10s_seed0.wav"
-    wav.write_bytes(app.wav_bytes(np.zeros(2205, dtype=np.float32), 22050))
+    wav.write_bytes(wav_bytes(np.zeros(2205, dtype=np.float32), 22050))
     out = app.wav_player().postprocess(str(wav))
     assert out.path == str(wav) and out.orig_name == wav.name
 
