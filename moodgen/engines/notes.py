@@ -2,6 +2,7 @@
 soundfont. It trains on untransposed piano rolls from the corpus cache, shifted by a few semitones per crop."""
 from __future__ import annotations
 
+import copy
 import io
 from typing import Any
 
@@ -52,11 +53,15 @@ class NoteEngine(Engine):
     def __init__(self, model: NoteModel, metadata: dict[str, Any], sha256: str):
         super().__init__(model, metadata, sha256)
         self.roll_params = from_dict(RollParams, metadata["provenance"].get("roll_params", {}))
+        # The frame-by-frame sampler is a few hundred tiny kernels per frame: launch-bound and slower on a GPU than
+        # on the CPU, so a model loaded onto a GPU samples from a CPU copy (same rolls as on a CPU-only machine).
+        on_cpu = next(model.parameters()).device.type == "cpu"
+        self.sampling_model = model if on_cpu else copy.deepcopy(model).cpu()
 
     def generate(self, mood: torch.Tensor, seconds: float, seed: int, steps: int | None, guidance: float,
                  key: torch.Tensor | None) -> EngineOutput:
-        active, onset = sample_roll(self.model, mood, self.roll_params.frames_for(seconds), guidance, seed=seed,
-                                    key=key)
+        active, onset = sample_roll(self.sampling_model, mood, self.roll_params.frames_for(seconds), guidance,
+                                    seed=seed, key=key)
         pm = midi.midi_from_roll(active[0], onset[0], self.roll_params)
         n_samples = int(round(seconds * self.mel_params.sample_rate))
         wav = midi.render_midi(pm, self.mel_params.sample_rate) if pm.instruments[0].notes else np.zeros(0)
