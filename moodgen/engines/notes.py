@@ -93,6 +93,20 @@ class NoteEngine(Engine):
         roll = shift_roll(np.asarray(raw), shift)
         return midi.encode_roll(roll[:, 0], roll[:, 1])
 
+    @classmethod
+    def encode_crops(cls, raw: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
+        """(B, T, 2, K) uint8 rolls shifted by (B,) keys, as `shift_roll` and `midi.encode_roll` do, on raw's device."""
+        if shift is not None:
+            k = raw.shape[-1]
+            source = torch.arange(k, device=raw.device) - shift[:, None]  # (B, K): the key each output key reads
+            inside = ((source >= 0) & (source < k))[:, None, None, :]
+            index = source.clamp(0, k - 1)[:, None, None, :].expand_as(raw)
+            raw = torch.where(inside, torch.gather(raw, 3, index), 0)
+        roll = raw.float()
+        active = torch.where(roll[:, :, 0] > 0, 1.0, -1.0)
+        onset = torch.where(roll[:, :, 1] > 0, midi.ONSET_FLOOR + (1 - midi.ONSET_FLOOR) * roll[:, :, 1] / 127.0, -1.0)
+        return torch.cat([active, onset], dim=2).transpose(1, 2).contiguous()
+
     @staticmethod
     def sample(model: NoteModel, mood: torch.Tensor, frames: int, steps: int | None, guidance: float, seed: int,
                key: torch.Tensor | None) -> np.ndarray:
