@@ -94,6 +94,12 @@ def test_overrides_and_validation():
         TrainConfig(engine="mel", model=engine_class("notes").default_model_config())
     cfg = parse_overrides(engine_defaults("mel"), [("model.base_channels", "32"), ("model.channel_mults", "1,2")])
     assert cfg.model.base_channels == 32 and cfg.model.channel_mults == (1, 2)
+    assert parse_overrides(cfg, [("compile", "True")]).compile is True
+    assert parse_overrides(cfg, [("compile", "false")]).compile is False
+    with pytest.raises(SystemExit, match="expected a bool"):
+        parse_overrides(cfg, [("compile", "yes please")])
+    with pytest.raises(SystemExit, match="crops must be"):
+        parse_overrides(cfg, [("crops", "gpu")])
 
 
 def test_crop_keys_follow_transposition(corpus):

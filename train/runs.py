@@ -61,7 +61,13 @@ def apply_overrides(config: Any, pairs: list[tuple[str, str]], model_cls: type) 
             raise SystemExit(f"unknown option --{key}")
         old = target[name]
         try:
-            target[name] = [int(v) for v in value.split(",")] if isinstance(old, (list, tuple)) else type(old)(value)
+            if isinstance(old, bool):  # bool("False") is True
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                target[name] = value.lower() in ("true", "1")
+            else:
+                target[name] = [int(v) for v in value.split(",")] if isinstance(old, (list, tuple)) \
+                    else type(old)(value)
         except ValueError:
             raise SystemExit(f"--{key}: expected a {type(old).__name__}, got {value!r}") from None
     flat["model"] = from_dict(model_cls, flat["model"])
