@@ -115,6 +115,15 @@ class Engine(ABC):
         """A crop of the cache's array for `cache_field` ((T, M) mels or (T, 2, K) rolls), transposed by `shift`
         semitones -> the representation (C, T) float32."""
 
+    @classmethod
+    def encode_crops(cls, raw: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
+        """A batch of crops of the cache's array (B, T, ...) transposed by `shift` (B,) semitones (None: not
+        transposed) -> (B, C, T) float32, on raw's device: what the crop sampler draws on a GPU. By default
+        `encode_crop` per crop on the CPU; engines override it with tensor code that stays on the device."""
+        shifts = [0] * len(raw) if shift is None else shift.tolist()
+        crops = [cls.encode_crop(r, s) for r, s in zip(raw.cpu().numpy(), shifts)]
+        return torch.from_numpy(np.stack(crops)).to(raw.device)
+
     @staticmethod
     @abstractmethod
     def sample(model: torch.nn.Module, mood: torch.Tensor, frames: int, steps: int | None, guidance: float,

@@ -2,6 +2,7 @@
 soundfont. It trains on untransposed piano rolls from the corpus cache, shifted by a few semitones per crop."""
 from __future__ import annotations
 
+import copy
 import io
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,10 @@ class NoteEngine(Engine):
         super().__init__(model, metadata, sha256)
         self.roll_params = from_dict(RollParams, metadata["provenance"].get("roll_params", {}))
         self.renderer = renderer
+        # The frame-by-frame sampler is a few hundred tiny kernels per frame: launch-bound and slower on a GPU than
+        # on the CPU, so a model loaded onto a GPU samples from a CPU copy (same rolls as on a CPU-only machine).
+        on_cpu = next(model.parameters()).device.type == "cpu"
+        self.sampling_model = model if on_cpu else copy.deepcopy(model).cpu()
 
     @staticmethod
     def load_companions(folder: Path, device: torch.device | str, metadata: dict[str, Any],
@@ -67,8 +72,8 @@ class NoteEngine(Engine):
 
     def generate(self, mood: torch.Tensor, seconds: float, seed: int, steps: int | None, guidance: float,
                  key: torch.Tensor | None, instrument: str | None = None) -> EngineOutput:
-        active, onset = sample_roll(self.model, mood, self.roll_params.frames_for(seconds), guidance, seed=seed,
-                                    key=key)
+        active, onset = sample_roll(self.sampling_model, mood, self.roll_params.frames_for(seconds), guidance,
+                                    seed=seed, key=key)
         pm = midi.midi_from_roll(active[0], onset[0], self.roll_params)
         return self.play(pm, seconds, instrument or self.instruments[0])
 
@@ -106,6 +111,20 @@ class NoteEngine(Engine):
     def encode_crop(raw: np.ndarray, shift: int) -> np.ndarray:
         roll = shift_roll(np.asarray(raw), shift)
         return midi.encode_roll(roll[:, 0], roll[:, 1])
+
+    @classmethod
+    def encode_crops(cls, raw: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
+        """(B, T, 2, K) uint8 rolls shifted by (B,) keys, as `shift_roll` and `midi.encode_roll` do, on raw's device."""
+        if shift is not None:
+            k = raw.shape[-1]
+            source = torch.arange(k, device=raw.device) - shift[:, None]  # (B, K): the key each output key reads
+            inside = ((source >= 0) & (source < k))[:, None, None, :]
+            index = source.clamp(0, k - 1)[:, None, None, :].expand_as(raw)
+            raw = torch.where(inside, torch.gather(raw, 3, index), 0)
+        roll = raw.float()
+        active = torch.where(roll[:, :, 0] > 0, 1.0, -1.0)
+        onset = torch.where(roll[:, :, 1] > 0, midi.ONSET_FLOOR + (1 - midi.ONSET_FLOOR) * roll[:, :, 1] / 127.0, -1.0)
+        return torch.cat([active, onset], dim=2).transpose(1, 2).contiguous()
 
     @staticmethod
     def sample(model: NoteModel, mood: torch.Tensor, frames: int, steps: int | None, guidance: float, seed: int,
