@@ -179,3 +179,60 @@ def sample_roll(model: NoteModel, mood: torch.Tensor, frames: int, guidance: flo
                          torch.where(new, ONSET_FLOOR + (1 - ONSET_FLOOR) * current_vel / 127.0, -1.0)], dim=1)
         frame = torch.cat([enc, enc]).to(dev)
     return active, onset
+
+
+class NoteSampler:
+    """`sample_roll`'s loop a frame at a time with a condition per frame, keeping its state between calls: the
+    model's queues, the last frame, the sounding velocities and the random generator. Conditions (T, 2B, D) hold,
+    per frame, the B conditional embeddings and then the B unconditional ones (see `conditions`)."""
+
+    def __init__(self, model: NoteModel, guidance: float, seed: int, temperature: float = 1.0, batch: int = 1):
+        model.eval()
+        self.model, self.guidance, self.temperature, self.batch = model, guidance, temperature, batch
+        self.device = next(model.parameters()).device
+        k = model.config.n_keys
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.queues = model.empty_queues(2 * batch)
+        self.frame = torch.full((2 * batch, 2 * k), -1.0, device=self.device)  # the silent frame before the first
+        self.velocity = torch.zeros(batch, k)  # of each sounding key, 0 when silent
+
+    @torch.no_grad()
+    def conditions(self, moods: torch.Tensor, keys: torch.Tensor | None) -> torch.Tensor:
+        """Per-frame moods (T, 2) and keys (T,) of a single clip -> conditions (T, 2, D)."""
+        t = moods.shape[0]
+        drop = torch.cat([torch.zeros(t, dtype=torch.bool), torch.ones(t, dtype=torch.bool)]).to(self.device)
+        emb = self.model.mood_embedding(torch.cat([moods, moods]).to(self.device), drop,
+                                        None if keys is None else torch.cat([keys, keys]))
+        return torch.stack([emb[:t], emb[t:]], dim=1)
+
+    @torch.no_grad()
+    def prime(self, frames: np.ndarray, conditions: torch.Tensor, sounding: np.ndarray) -> None:
+        """Teacher-force known frames (T, 2K) (encoded, one clip) through the model, as if sampled; `sounding` (K,)
+        = the last frame's velocities. After a receptive field of frames the state is the sampler's own."""
+        for frame, cond in zip(torch.from_numpy(np.asarray(frames, np.float32)), conditions):
+            self.model.step(self.frame, self.queues, cond)
+            self.frame = frame.to(self.device).expand(2 * self.batch, -1)
+        self.velocity = torch.from_numpy(np.asarray(sounding, np.float32)).expand(self.batch, -1).clone()
+
+    @torch.no_grad()
+    def run(self, conditions: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Sample len(conditions) frames -> (active, onset), each (B, T, K) uint8 velocities."""
+        b, k = self.batch, self.model.config.n_keys
+        active = np.zeros((b, conditions.shape[0], k), dtype=np.uint8)
+        onset = np.zeros_like(active)
+        for t, cond in enumerate(conditions):
+            logits = self.model.step(self.frame, self.queues, cond).cpu()
+            lc, lu = logits[:b], logits[b:]
+            guided = (lu + self.guidance * (lc - lu)) / self.temperature
+            p_onset, p_sound = torch.sigmoid(guided[:, :k]), torch.sigmoid(guided[:, k:2 * k])
+            vel = torch.sigmoid(lc[:, 2 * k:])
+            new = torch.rand(b, k, generator=self.generator) < p_onset
+            keep = (self.velocity > 0) & (torch.rand(b, k, generator=self.generator) < p_sound)
+            sounding = new | keep
+            self.velocity = torch.where(new, (1 + vel * 126).round(), torch.where(sounding, self.velocity, 0.0))
+            onset[:, t] = torch.where(new, self.velocity, 0.0).numpy().astype(np.uint8)
+            active[:, t] = self.velocity.numpy().astype(np.uint8)
+            enc = torch.cat([torch.where(sounding, 1.0, -1.0),
+                             torch.where(new, ONSET_FLOOR + (1 - ONSET_FLOOR) * self.velocity / 127.0, -1.0)], dim=1)
+            self.frame = torch.cat([enc, enc]).to(self.device)
+        return active, onset

@@ -1,18 +1,22 @@
 """The note engine: an autoregressive piano-roll model (moodgen.note_model) whose rolls become MIDI, rendered by a
-soundfont. It trains on untransposed piano rolls from the corpus cache, shifted by a few semitones per crop."""
+soundfont. It trains on untransposed piano rolls from the corpus cache, shifted by a few semitones per crop. It
+samples frame by frame, so music that goes on (`NoteSession`) takes a mood and key per frame and continues from the
+model's queues; its synth keeps playing from one render to the next."""
 from __future__ import annotations
 
 import io
 from typing import Any
 
 import numpy as np
+import pretty_midi
 import torch
 
 from moodgen import midi
 from moodgen.config import MelParams, RollParams, from_dict
-from moodgen.engines.base import Engine, EngineOutput, register
+from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, register
 from moodgen.keys import key_profile_scores
-from moodgen.note_model import NoteModel, NoteModelConfig, note_loss, sample_roll
+from moodgen.note_model import NoteModel, NoteModelConfig, NoteSampler, note_loss, sample_roll
+from moodgen.note_synth import ContinuingSynth, frame_sample, release_end, roll_events
 
 
 def roll_correlates(x: np.ndarray, roll: RollParams) -> dict[str, float]:
@@ -37,6 +41,79 @@ def shift_roll(roll: np.ndarray, shift: int) -> np.ndarray:
     return out
 
 
+def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+class NoteSession(Session):
+    """The note sampler with a condition per frame; a continuation first runs the clip's last receptive field of
+    frames through the model (teacher-forced) and replays the clip's notes into the synth, silently."""
+
+    loop_crossfade_seconds = 0.5  # lets the notes ringing at the loop point die away into the head
+    loop_overrun_frames = 10
+
+    def __init__(self, engine: NoteEngine, seed: int, guidance: float, before: Continuation | None):
+        self.engine, self.params, self.sample_rate = engine, engine.roll_params, engine.mel_params.sample_rate
+        self.sampler = NoteSampler(engine.model, guidance, seed)
+        self.synth = engine.synth()
+        self.active: list[np.ndarray] = []  # (t, K) uint8 parts of the rolls
+        self.onset: list[np.ndarray] = []
+        self.length = self.rendered = 0
+        self.sounding = np.zeros(self.params.n_keys, dtype=np.uint8)  # active velocities of the last rendered frame
+        if before is not None:
+            active, onset = midi.decode_roll(before.frames)
+            recent = slice(max(0, len(active) - engine.model.config.receptive_field - 1), len(active))
+            keys = None if before.keys is None else before.keys[recent]
+            self.sampler.prime(before.frames[:, recent].T, self.conditions(before.moods[recent], keys), active[-1])
+            self.active, self.onset, self.length = [active], [onset], len(active)
+            self.synth.play(roll_events(active, onset, self.sounding, 0, self.params, self.sample_rate),
+                            len(before.audio))
+            self.rendered, self.sounding = len(active), active[-1]
+
+    def conditions(self, moods: np.ndarray, keys: np.ndarray | None) -> torch.Tensor:
+        return self.sampler.conditions(torch.from_numpy(np.asarray(moods, np.float32)),
+                                       None if keys is None else torch.from_numpy(np.asarray(keys, np.int64)))
+
+    @property
+    def frames(self) -> np.ndarray:
+        active, onset = self.rolls(0, self.length)
+        return midi.encode_roll(active, onset)
+
+    def rolls(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.active) > 1:
+            self.active, self.onset = [np.concatenate(self.active)], [np.concatenate(self.onset)]
+        if not self.active:
+            return (np.zeros((0, self.params.n_keys), np.uint8),) * 2
+        return self.active[0][start:end], self.onset[0][start:end]
+
+    def samples_for(self, frames: int) -> int:
+        return frame_sample(frames, self.params, self.sample_rate)
+
+    def advance(self, moods: np.ndarray, keys: np.ndarray | None, wrap: int = 0) -> np.ndarray:
+        active, onset = (roll[0] for roll in self.sampler.run(self.conditions(moods, keys)))
+        self.active.append(active)
+        self.onset.append(onset)
+        self.length += len(active)
+        return midi.encode_roll(active, onset)
+
+    def render(self) -> np.ndarray:
+        active, onset = self.rolls(self.rendered, self.length)
+        events = roll_events(active, onset, self.sounding, self.rendered, self.params, self.sample_rate)
+        if len(active):
+            self.sounding = active[-1]
+        self.rendered = self.length
+        return self.synth.play(events, self.samples_for(self.length))
+
+    def midi(self, start_frame: int, end_frame: int, key_changes: list[tuple[float, int]],
+             markers: list[tuple[float, str]]) -> bytes:
+        pm = midi.midi_from_roll(*self.rolls(start_frame, end_frame), self.params)
+        pm.key_signature_changes = [pretty_midi.KeySignature(key, seconds) for seconds, key in key_changes]
+        pm.text_events = [pretty_midi.Text(text, seconds) for seconds, text in markers]
+        return midi_bytes(pm)
+
+
 @register
 class NoteEngine(Engine):
     name = "notes"
@@ -59,11 +136,27 @@ class NoteEngine(Engine):
                                     key=key)
         pm = midi.midi_from_roll(active[0], onset[0], self.roll_params)
         n_samples = int(round(seconds * self.mel_params.sample_rate))
-        wav = midi.render_midi(pm, self.mel_params.sample_rate) if pm.instruments[0].notes else np.zeros(0)
+        wav = self.render(active[0], onset[0])
         wav = np.pad(wav, (0, max(0, n_samples - len(wav))))[:n_samples].astype(np.float32)
-        buf = io.BytesIO()
-        pm.write(buf)
-        return EngineOutput(audio=wav, mel=None, midi=buf.getvalue())
+        return EngineOutput(audio=wav, mel=None, midi=midi_bytes(pm), frames=midi.encode_roll(active[0], onset[0]))
+
+    def synth(self) -> ContinuingSynth:
+        """The one place the note engine makes sound: a synth that keeps playing from call to call."""
+        return ContinuingSynth(self.mel_params.sample_rate)
+
+    def render(self, active: np.ndarray, onset: np.ndarray) -> np.ndarray:
+        """A whole (T, K) roll -> its audio (S,), every note released and its tail rung out (empty for silence)."""
+        sr, k = self.mel_params.sample_rate, self.roll_params.n_keys
+        events = roll_events(np.concatenate([active, np.zeros((1, k), np.uint8)]),
+                             np.concatenate([onset, np.zeros((1, k), np.uint8)]), np.zeros(k), 0, self.roll_params, sr)
+        return self.synth().play(events, release_end(events, self.roll_params, sr)) if events else np.zeros(0)
+
+    @property
+    def frame_rate(self) -> float:
+        return float(self.roll_params.fps)
+
+    def session(self, seed: int, steps: int | None, guidance: float, before: Continuation | None = None) -> NoteSession:
+        return NoteSession(self, seed, guidance, before)
 
     @staticmethod
     def default_model_config() -> NoteModelConfig:
