@@ -44,8 +44,8 @@ def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, .
             t, v, a = point
         except (TypeError, ValueError):
             raise ValueError(f"waypoint {i} must be (seconds, valence, arousal), got {shown(point)}") from None
+        t = limits.journey_time(t, f"waypoint {i} seconds")
         try:
-            t = limits.journey_time(t, f"waypoint {i} seconds")
             v, a = validate_mood(v, a)
         except ValueError as exc:
             raise ValueError(f"waypoint {i}: {exc}") from None
@@ -80,7 +80,7 @@ def preset_path(names: str, seconds: float) -> list[Waypoint]:
 
 
 def mood_curve(waypoints: Sequence[Waypoint], frames: int, frame_rate: float, start: float = 0.0) -> np.ndarray:
-    """(frames, 2) float32: the mood at times start + i / frame_rate. Between waypoints the mood eases out of one
+    """(frames, 2) float64: the mood at times start + i / frame_rate. Between waypoints the mood eases out of one
     and into the next (smoothstep), so its rate of change is zero at each waypoint and tempo and density never
     lurch; before the first waypoint and after the last it holds."""
     pts = np.asarray(waypoints, dtype=np.float64)
@@ -88,7 +88,7 @@ def mood_curve(waypoints: Sequence[Waypoint], frames: int, frame_rate: float, st
     i = np.clip(np.searchsorted(pts[:, 0], times, side="right") - 1, 0, len(pts) - 2)
     u = np.clip((times - pts[i, 0]) / (pts[i + 1, 0] - pts[i, 0]), 0.0, 1.0)
     s = (u * u * (3 - 2 * u))[:, None]
-    return ((1 - s) * pts[i, 1:] + s * pts[i + 1, 1:]).astype(np.float32)
+    return (1 - s) * pts[i, 1:] + s * pts[i + 1, 1:]
 
 
 def curve_json(curve: np.ndarray, frame_rate: float) -> list[list[float]]:

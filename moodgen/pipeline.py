@@ -202,7 +202,7 @@ class MoodPipeline:
                 self._cache.move_to_end(request)
                 return self._cache[request]
         if loop:
-            curve = np.tile(np.float32([valence, arousal]), (loop_frames(eng, seconds), 1))
+            curve = np.tile([valence, arousal], (loop_frames(eng, seconds), 1))
             result = self._moving(eng, seconds, curve, seed, steps, guidance, key, loop=True)
         else:
             result = self._generate(eng, valence, arousal, seconds, seed, steps, guidance, key)
@@ -246,7 +246,7 @@ class MoodPipeline:
         continuation = None
         if out.frames is not None:
             frames = out.frames.shape[1]
-            continuation = Continuation(out.frames, np.tile(mood.numpy(), (frames, 1)),
+            continuation = Continuation(out.frames, np.tile([valence, arousal], (frames, 1)),
                                         None if key_index is None else np.full(frames, int(key_index[0])), wav)
         return Generation(valence, arousal, seconds, seed, steps, guidance, eng.name, key,
                           heard if out.mel is None else out.mel, wav, self.mel_params.sample_rate, out.midi, judged,
@@ -268,7 +268,7 @@ class MoodPipeline:
     def _moving(self, eng: Engine, seconds: float, curve: np.ndarray, seed: int, steps: int | None, guidance: float,
                 key: str | None, loop: bool = False, **record: Any) -> Generation:
         """Sample and render a mood curve (T, 2) in one session; a loop also samples its overrun and closes."""
-        first = torch.from_numpy(curve[:1].copy())
+        first = torch.tensor(curve[:1], dtype=torch.float32)
         key_index = self._key_index(eng, key, first, seed)
         keys = None if key_index is None else follow_keys(
             curve[:, 0], KeyState.start(int(key_index[0]), float(curve[0, 0])), eng.frame_rate)[0]
@@ -327,8 +327,8 @@ class MoodPipeline:
         target = validate_mood(last[0] if valence is None else valence, last[1] if arousal is None else arousal)
         old = before.frames.shape[1]
         new = max(1, eng.frames_for(total) - old)
-        curve = mood_curve([(0.0, *last), (min(EXTEND_TRANSITION_SECONDS, seconds), *target)], new, eng.frame_rate,
-                           start=1 / eng.frame_rate)
+        ease = min(EXTEND_TRANSITION_SECONDS, new / eng.frame_rate)
+        curve = mood_curve([(0.0, *last), (ease, *target)], new, eng.frame_rate, start=1 / eng.frame_rate)
         keys = None
         if before.keys is not None:
             _, state = follow_keys(before.moods[:, 0], KeyState.start(int(before.keys[0]), float(before.moods[0, 0])),
@@ -338,7 +338,8 @@ class MoodPipeline:
         session.advance(curve, keys)
         n_total = int(round(total * self.mel_params.sample_rate))
         wav = np.concatenate([before.audio, fit(session.render(), n_total - len(before.audio))])
-        extension = {"seconds": seconds, "valence": target[0], "arousal": target[1]}
+        extension = {"seconds": seconds, "valence": None if valence is None else target[0],
+                     "arousal": None if arousal is None else target[1]}
         both = np.concatenate([before.moods, curve])
         both_keys = None if keys is None else np.concatenate([before.keys, keys])
         return self._finish(eng, session, both, both_keys, wav, total, generation.seed, generation.steps,
