@@ -131,3 +131,12 @@ def test_evaluate_cli_on_tiny_pipeline(tmp_path, tiny_checkpoints):
     assert {"moodgen notes", "moodgen mel", "null: unconditional"} <= set(names)
     assert all(ROW_COLUMNS <= set(r["metrics"]) for r in data["rows"])
     assert data["skipped"][0]["row"] == "seed cGAN"  # no cgan.safetensors in the tiny folder
+    journeys = json.loads((tmp_path / "reports" / "journeys.json").read_text())
+    assert [r["name"] for r in journeys["rows"]] == ["moodgen notes", "moodgen mel"]
+    for row in journeys["rows"]:
+        assert len(row["journeys"]) == 2 and len(row["journeys"][0]["centres"]) == 3  # 20 s, 10 s windows, hop 5 s
+        assert {"pooled_arousal", "mean_valence", "seconds_per_journey"} <= row.keys()
+        assert len(row["joins"]["stream"]) == 9 and 0 <= row["joins"]["loop"][0]["jump_percentile"] <= 100
+    assert journeys["skipped"][0]["reason"].startswith("no held-out clip of quadrant")  # 3 s synthetic clips
+    assert "Spearman A pooled" in (tmp_path / "reports" / "journeys.md").read_text()
+    assert (tmp_path / "reports" / "eval_journeys.png").stat().st_size > 0
