@@ -20,6 +20,7 @@ from moodgen.journey import declick, derived_seed
 
 WINDOW_FRAMES = 384  # one window of a session: the frames it continues plus the new ones (4.5 s)
 CONTEXT_FRAMES = 64  # each window continues the last 0.74 s before it, kept by inpainting
+LOOKAHEAD_FRAMES = 16  # each window samples 0.19 s past its frames; the next one fades from those into its own
 RENDER_CONTEXT_FRAMES = 32  # a continuing inversion also sees this much mel before its first new frame
 
 
@@ -37,10 +38,12 @@ def window_sizes(frames: int, most: int) -> list[int]:
 
 
 class MelSession(Session):
-    """Windows of at most WINDOW_FRAMES: each has the mean mood and the middle key of its new frames and continues
-    the CONTEXT_FRAMES before it by inpainting. The first render inverts all the mel at once; later renders invert
-    from a little before their first new frame, starting Griffin-Lim from the phase of the audio already played, and
-    the join is de-clicked."""
+    """Windows of at most WINDOW_FRAMES: each has the mean mood and the middle key of its new frames, continues the
+    CONTEXT_FRAMES before it by inpainting and samples LOOKAHEAD_FRAMES more; the next window's first frames fade
+    from those into its own, so a window starts where the last one was heading instead of at an inpainting seam.
+    The first render inverts all the mel at once; later renders invert from a little before their first new frame,
+    Griffin-Lim starting from the phase of the audio already heard, and fade in from the audio the last render made
+    of the frames then not final (a continued clip has none: its join is de-clicked)."""
 
     loop_crossfade_seconds = 0.1  # the overrun is the head's own mel, so a short fade suffices
     loop_overrun_frames = CONTEXT_FRAMES
@@ -50,9 +53,11 @@ class MelSession(Session):
         self.model, self.inverter, self.params = model, inverter, params
         self.seed, self.steps, self.guidance = seed, steps, guidance
         self.parts = [] if before is None else [np.asarray(before.frames, dtype=np.float32)]
+        self.lookahead = np.zeros((params.n_mels, 0), np.float32)  # frames sampled past the last window's own
         self.length = sum(p.shape[1] for p in self.parts)
         self.played = np.zeros(0, dtype=np.float32) if before is None else np.asarray(before.audio, np.float32)
         self.audio_length = len(self.played)  # samples rendered so far
+        self.pending = np.zeros(0, dtype=np.float32)  # audio past them, of frames not yet final
         self.played = self.played[-self.kept_samples:]
 
     def mel(self, start_frame: int, end_frame: int) -> np.ndarray:
@@ -60,7 +65,7 @@ class MelSession(Session):
 
     @property
     def kept_samples(self) -> int:
-        return (RENDER_CONTEXT_FRAMES + 2) * self.params.hop_length + self.params.n_fft
+        return (RENDER_CONTEXT_FRAMES + 2) * self.params.hop_length
 
     @property
     def frames(self) -> np.ndarray:
@@ -81,7 +86,7 @@ class MelSession(Session):
         return frames * self.params.hop_length
 
     def advance(self, moods: np.ndarray, keys: np.ndarray | None, wrap: int = 0) -> np.ndarray:
-        sizes = window_sizes(len(moods) - wrap, WINDOW_FRAMES - CONTEXT_FRAMES)
+        sizes = window_sizes(len(moods) - wrap, WINDOW_FRAMES - CONTEXT_FRAMES - LOOKAHEAD_FRAMES)
         done = 0
         for i, n in enumerate(sizes):
             final = i == len(sizes) - 1
@@ -89,45 +94,62 @@ class MelSession(Session):
             # too short to have them yet samples its overrun like any frames
             head = self.frames[:, :wrap] if final and wrap and self.length >= wrap else None
             free = n + (wrap if final and head is None else 0)
+            ahead = 0 if head is not None else LOOKAHEAD_FRAMES
             context = self.tail(CONTEXT_FRAMES)
-            ahead = np.zeros((self.params.n_mels, 0), np.float32) if head is None else head
-            known = np.concatenate([context, np.zeros((self.params.n_mels, free), np.float32), ahead], axis=1)
+            end = np.zeros((self.params.n_mels, 0), np.float32) if head is None else head
+            known = np.concatenate([context, np.zeros((self.params.n_mels, free + ahead), np.float32), end], axis=1)
             mask = np.ones(known.shape[1], dtype=bool)
-            mask[context.shape[1]:context.shape[1] + free] = False
+            mask[context.shape[1]:context.shape[1] + free + ahead] = False
             mood = torch.from_numpy(moods[done:done + free].mean(axis=0, keepdims=True))
             key = None if keys is None else torch.tensor([int(keys[done + free // 2])])
             seed = derived_seed(self.seed, self.length)  # each window its own noise
             x = sample(self.model, mood, known.shape[1], self.steps, self.guidance, seed, key,
                        torch.from_numpy(known)[None], torch.from_numpy(mask))[0].clamp(-1, 1).cpu().numpy()
-            self.parts.append(x[:, context.shape[1]:])  # the free frames, then the head when there is one
+            new = x[:, context.shape[1]:context.shape[1] + free]
+            if self.lookahead.shape[1]:  # the last window sampled these frames already, continuing its own
+                m = min(self.lookahead.shape[1], free)
+                fade = (np.arange(m, dtype=np.float32) + 0.5) / m
+                new[:, :m] = (1 - fade) * self.lookahead[:, :m] + fade * new[:, :m]
+            self.lookahead = x[:, context.shape[1] + free:context.shape[1] + free + ahead]
+            self.parts.append(new if head is None else np.concatenate([new, head], axis=1))
             self.length += self.parts[-1].shape[1]
             done += self.parts[-1].shape[1]
         return self.tail(len(moods))
 
     def render(self) -> np.ndarray:
-        mel, hop = self.frames, self.params.hop_length
+        # the frames sampled past the last window are inverted too: their audio, not yet final, is what the next
+        # render crossfades from, so a join is a fade between two renders of nearly the same frames
+        mel, hop = np.concatenate([self.frames, self.lookahead], axis=1), self.params.hop_length
         if self.audio_length == 0:
-            new = default_inversion(mel, self.params, self.inverter)
+            wav = default_inversion(mel, self.params, self.inverter)
         else:
             start = max(0, self.audio_length // hop - RENDER_CONTEXT_FRAMES)
-            wav = self.continue_inversion(mel[:, start:], self.played[-(self.audio_length - start * hop):])
-            new = declick(self.played, wav[self.audio_length - start * hop:], self.params.sample_rate)
+            heard = np.concatenate([self.played[len(self.played) - (self.audio_length - start * hop):], self.pending])
+            wav = self.continue_inversion(mel[:, start:], heard)[self.audio_length - start * hop:]
+            fade = min(len(self.pending), len(wav))
+            if fade:
+                w = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)
+                wav[:fade] = (1 - w) * self.pending[:fade] + w * wav[:fade]
+            else:
+                wav = declick(self.played, wav, self.params.sample_rate)
+        final = max(0, (self.length - 1) * hop - self.audio_length)
+        new, self.pending = wav[:final].astype(np.float32), wav[final:].astype(np.float32)
         self.audio_length += len(new)
         self.played = np.concatenate([self.played, new])[-self.kept_samples:]
         return new
 
-    def continue_inversion(self, mel: np.ndarray, played: np.ndarray) -> np.ndarray:
-        """(M, T) mel whose audio begins with `played` (S,) -> its audio, Griffin-Lim started from the phase the
-        played frames already have (elsewhere from the phase vocoder), so the new audio continues their waveform."""
+    def continue_inversion(self, mel: np.ndarray, heard: np.ndarray) -> np.ndarray:
+        """(M, T) mel whose audio begins with `heard` (S,) -> its audio, Griffin-Lim started from the phase the
+        heard frames already have (elsewhere from the phase vocoder), so the new audio continues their waveform."""
         mel_t = torch.from_numpy(np.ascontiguousarray(mel, dtype=np.float32))
         if self.inverter is not None:
             magnitude, n_iter = self.inverter.magnitude(mel_t).float().cpu(), DEFAULT_N_ITER
         else:
             magnitude, n_iter = audio.magnitude_from_mel_pinv(mel_t, self.params), 32
         phase = phase_vocoder_phase(magnitude, self.params)
-        heard = audio.stft(torch.from_numpy(played), self.params).angle()
-        inside = min(heard.shape[1], max(0, (len(played) - self.params.n_fft // 2) // self.params.hop_length))
-        phase[:, :inside] = heard[:, :inside]
+        known = audio.stft(torch.from_numpy(np.ascontiguousarray(heard, np.float32)), self.params).angle()
+        inside = min(known.shape[1], max(0, (len(heard) - self.params.n_fft // 2) // self.params.hop_length))
+        phase[:, :inside] = known[:, :inside]
         length = (mel.shape[1] - 1) * self.params.hop_length
         return audio.griffin_lim(magnitude, self.params, n_iter=n_iter, length=length, init_phase=phase).numpy()
 
