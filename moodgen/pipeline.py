@@ -96,7 +96,8 @@ class Generation:
     @property
     def nbytes(self) -> int:
         parts = (self.audio, self.mel, self.curve, *(vars(self.continuation).values() if self.continuation else ()))
-        return sum(p.nbytes for p in parts if isinstance(p, np.ndarray)) + len(self.midi or b"")
+        arrays = {id(p): p for p in parts if isinstance(p, np.ndarray)}  # the continuation shares the audio
+        return sum(p.nbytes for p in arrays.values()) + len(self.midi or b"")
 
     def save(self, path: str | Path, extra: dict[str, Any] | None = None, overwrite: bool = False) -> list[Path]:
         """Write `path` (a .wav: 16-bit PCM), the JSON of `params()` plus `extra` beside it (same stem) and, when
