@@ -21,6 +21,7 @@ from moodgen.engines import engine_names
 from moodgen.journey import parse_path, preset_path
 from moodgen.mood import PRESETS, preset
 from moodgen.pipeline import CheckpointNotFound, MoodPipeline
+from moodgen.render import INSTRUMENTS
 from moodgen.sidecar import read_sidecar, remake
 
 
@@ -60,6 +61,9 @@ def check_out(out: Path, has_midi: bool, force: bool) -> None:
 def add_common(p: argparse.ArgumentParser, out: str) -> None:
     p.add_argument("--checkpoint", type=Path, default=None, help="checkpoints folder (default: ./checkpoints)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--soundfont", type=Path, default=None,
+                   help="a General MIDI .sf2 (default: $MOODGEN_SOUNDFONT, else FluidR3 GM when installed, else "
+                        "the TimGM6mb that pretty_midi ships)")
     p.add_argument("--out", type=Path, default=Path(out))
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
 
@@ -71,6 +75,9 @@ def add_sampler(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=engine_names(), default=None, help="default: the checkpoint's best engine")
     p.add_argument("--key", default=None, help="musical key, e.g. 'A minor' (default: drawn for the mood)")
     p.add_argument("--loop", action="store_true", help="make the end flow into the start, for music that repeats")
+    p.add_argument("--instrument", choices=list(INSTRUMENTS), default=None,
+                   help="what plays the notes (engines with notes; default: piano, what the model learned from)")
+    p.add_argument("--dry", action="store_true", help="no room, no mastering gain or limiter (research, evaluation)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -103,7 +110,7 @@ def parser() -> argparse.ArgumentParser:
 
 def make(args: argparse.Namespace, ap: argparse.ArgumentParser):
     """Load the pipeline, check --out, make the Generation the command asks for; returns (generation, extra)."""
-    pipe = MoodPipeline.from_checkpoint(args.checkpoint, device=parse_device(args.device))
+    pipe = MoodPipeline.from_checkpoint(args.checkpoint, device=parse_device(args.device), soundfont=args.soundfont)
     if args.command == "extend":
         params = read_sidecar(args.sidecar)
         check_out(args.out, pipe.engine(params["engine"]).makes_midi if params["engine"] in pipe.engines else False,
@@ -112,7 +119,7 @@ def make(args: argparse.Namespace, ap: argparse.ArgumentParser):
         return pipe.extend(before, args.seconds, args.valence, args.arousal), {"preset": params.get("preset")}
     check_out(args.out, pipe.engine(args.engine).makes_midi, args.force)
     sampler = {"seed": args.seed, "steps": args.steps, "guidance": args.guidance, "engine": args.engine,
-               "key": args.key, "loop": args.loop}
+               "key": args.key, "loop": args.loop, "instrument": args.instrument, "dry": args.dry}
     if args.command == "journey":
         if args.presets and args.seconds is None:
             ap.error("--presets needs --seconds")

@@ -15,12 +15,14 @@ import numpy as np
 
 from moodgen.config import Limits, shown
 from moodgen.mood import preset, validate_mood
+from moodgen.render import Mastering, master
 
 Waypoint = tuple[float, float, float]
 PHRASE_SECONDS = 2.0  # key changes wait for a phrase boundary: one bar of 4/4 at 120 BPM
 HYSTERESIS = 0.15  # after valence crosses zero it must pass this far beyond before the mode follows
 CURVE_JSON_HZ = 4  # the mood curve in a JSON sidecar, sampled this often
 DECLICK_SECONDS = 0.005  # an offset at a join fades out over this long
+MASTERING_WARMUP_SECONDS = 2.0  # audio before a join that mastering hears again, so its reverb and limiter carry on
 
 
 def derived_seed(seed: int, *salt: int) -> int:
@@ -166,3 +168,28 @@ def close_loop(audio: np.ndarray, body: int, crossfade: int) -> np.ndarray:
     angle = (np.arange(crossfade) + 0.5) / crossfade * (np.pi / 2)
     out[:crossfade] = audio[:crossfade] * np.sin(angle) + audio[body:body + crossfade] * np.cos(angle)
     return out
+
+
+def fit(wav: np.ndarray, samples: int) -> np.ndarray:
+    """(S,) cut or padded with silence to `samples`."""
+    return np.pad(wav, (0, max(0, samples - len(wav))))[:samples]
+
+
+def master_after(dry_before: np.ndarray, dry: np.ndarray, mastered_before: np.ndarray, sample_rate: int,
+                 settings: Mastering) -> np.ndarray:
+    """Mastered audio of `dry` (S,) that follows `dry_before`, whose mastered audio `mastered_before` has been
+    heard: mastering hears the last MASTERING_WARMUP_SECONDS of it again first, so the room's tail and the
+    limiter carry over the join, and the join is de-clicked."""
+    if settings.is_dry:
+        return np.asarray(dry, np.float32)
+    warmup = np.asarray(dry_before[len(dry_before) - int(MASTERING_WARMUP_SECONDS * sample_rate):], np.float32)
+    out = master(np.concatenate([warmup, dry]), sample_rate, settings)[len(warmup):]
+    return declick(mastered_before, out, sample_rate)
+
+
+def master_loop(dry: np.ndarray, sample_rate: int, settings: Mastering) -> np.ndarray:
+    """A loop (S,) mastered as it repeats: its end is heard before its head, so the room's tail wraps around."""
+    if settings.is_dry:
+        return np.asarray(dry, np.float32)
+    warmup = dry[len(dry) - min(len(dry), int(MASTERING_WARMUP_SECONDS * sample_rate)):]
+    return master(np.concatenate([warmup, dry]), sample_rate, settings)[len(warmup):]

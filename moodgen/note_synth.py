@@ -1,8 +1,8 @@
 """A soundfont synth that keeps playing across calls, fed the note events of a piano roll frame by frame.
 
 The notes a roll's frames start and stop are exactly those of `midi.midi_from_roll`, at the sample times and in the
-order `midi.render_midi` plays them, so one call over a whole roll gives the audio `render_midi` gives; calls over
-consecutive frames continue one another without a seam, since the synth and its ringing voices persist.
+order `render.SoundfontRenderer` plays a whole MIDI file; calls over consecutive frames continue one another without
+a seam, since the synth and its ringing voices persist.
 Shapes: rolls (T, K) uint8 velocities; an event (sample, order, pitch, velocity), order 0 = note off, 1 = note on.
 """
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import tinysoundfont
 
 from moodgen.config import RollParams
-from moodgen.midi import PIANO_PROGRAM, RELEASE_TAIL_S, soundfont_path
+from moodgen.render import PIANO_PROGRAM
 
 Event = tuple[int, int, int, int]
 
@@ -39,23 +40,16 @@ def roll_events(active: np.ndarray, onset: np.ndarray, before: np.ndarray, first
     return events
 
 
-def release_end(events: list[Event], params: RollParams, sample_rate: int) -> int:
-    """Where a finished roll's audio ends: its last event plus the release tail (as `render_midi` ends)."""
-    last = max(e[0] for e in events)
-    frame = round(last * params.fps / sample_rate)  # events sit on frame starts
-    return int(round((float(frame) / params.fps + RELEASE_TAIL_S) * sample_rate))
-
-
 class ContinuingSynth:
-    """One soundfont program that plays events and renders audio up to a given sample, call after call."""
+    """One soundfont program that plays events and renders audio up to a given sample, call after call; `trim_db`
+    is the program's level match (`render.SoundfontRenderer.level_trim_db`)."""
 
-    def __init__(self, sample_rate: int, soundfont: str | Path | None = None, program: int = PIANO_PROGRAM,
-                 gain_db: float = 0.0):
-        import tinysoundfont  # imported here: only rendering needs the compiled extension
-
+    def __init__(self, sample_rate: int, soundfont: str | Path, program: int = PIANO_PROGRAM, gain_db: float = 0.0,
+                 trim_db: float = 0.0):
         self.synth = tinysoundfont.Synth(samplerate=sample_rate, gain=gain_db)
-        sfid = self.synth.sfload(str(soundfont or soundfont_path()))
+        sfid = self.synth.sfload(str(soundfont))
         self.synth.program_select(0, sfid, 0, program)
+        self.scale = np.float32(10.0 ** (trim_db / 20.0))
         self.position = 0  # samples rendered so far
 
     def play(self, events: list[Event], until: int) -> np.ndarray:
@@ -74,7 +68,7 @@ class ContinuingSynth:
         if until > self.position:
             out[self.position - start:] = self._generate(until - self.position)
             self.position = until
-        return out
+        return out if self.scale == 1 else out * self.scale
 
     def _generate(self, samples: int) -> np.ndarray:
         return np.frombuffer(self.synth.generate(samples), dtype=np.float32).reshape(-1, 2).mean(axis=1)

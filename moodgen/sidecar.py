@@ -34,20 +34,25 @@ def remake(pipe, params: dict[str, Any], source: str = "the sidecar"):
     if params["checkpoint_sha256"] != eng.sha256:
         raise ValueError(f"{source}: made with other weights for engine {name!r} "
                          f"({str(params['checkpoint_sha256'])[:12]}..., loaded {eng.sha256[:12]}...)")
-    common = {"seed": params["seed"], "engine": name, "steps": params.get("steps"), "guidance": params["guidance"]}
+    played = params.get("render") or {}
+    common = {"seed": params["seed"], "engine": name, "steps": params.get("steps"), "guidance": params["guidance"],
+              "instrument": played.get("instrument"), "dry": played.get("mastering") == "dry"}
     stream = params.get("stream")
     if stream:
         moods = iter([tuple(m) for m in stream["moods"]])
-        played = pipe.stream(lambda: next(moods), stream["chunk_seconds"], key=params.get("key"), **common)
+        live = pipe.stream(lambda: next(moods), stream["chunk_seconds"], key=params.get("key"), **common)
         for _ in stream["moods"]:
-            next(played)
-        generation = played.close()
+            next(live)
+        generation = live.close()
     elif params.get("waypoints"):
         generation = pipe.journey(params["waypoints"], key=params.get("key"), loop=bool(params.get("loop")),
                                   **common)
     else:
         generation = pipe.generate(params["valence"], params["arousal"], params["seconds"], key=params.get("key"),
                                    loop=bool(params.get("loop")), **common)
+    if generation.render.get("soundfont_sha256") != played.get("soundfont_sha256"):
+        raise ValueError(f"{source}: its notes were played on soundfont {played.get('soundfont')!r}, this pipeline "
+                         f"plays {generation.render.get('soundfont')!r} (choose it with --soundfont)")
     for ext in params.get("extensions") or []:
         generation = pipe.extend(generation, ext["seconds"], ext["valence"], ext["arousal"])
     return generation

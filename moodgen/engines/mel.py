@@ -17,6 +17,7 @@ from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, re
 from moodgen.flow_model import FlowConfig, FlowModel, flow_matching_loss, sample
 from moodgen.inverter import DEFAULT_N_ITER, MelInverter, default_inversion, load_inverter, phase_vocoder_phase
 from moodgen.journey import declick, derived_seed
+from moodgen.render import Mastering
 
 WINDOW_FRAMES = 384  # one window of a session: the frames it continues plus the new ones (4.5 s)
 CONTEXT_FRAMES = 64  # each window continues the last 0.74 s before it, kept by inpainting
@@ -163,6 +164,7 @@ class MelEngine(Engine):
     model_class = FlowModel
     uses_steps = True
     makes_midi = False
+    mastering = Mastering(gain_db=13.5, reverb_wet=0.1)  # happy -14.0 LUFS, sad 6.5 LU below
     cache_field = "mel"
     transposes_on_the_fly = False
 
@@ -171,17 +173,18 @@ class MelEngine(Engine):
         self.inverter = inverter
 
     @staticmethod
-    def load_companions(folder: Path, device: torch.device | str) -> dict[str, Any]:
+    def load_companions(folder: Path, device: torch.device | str, metadata: dict[str, Any],
+                        soundfont: str | Path | None) -> dict[str, Any]:
         """The learned inverter when the folder has one (else the engine inverts with fast Griffin-Lim)."""
         return {"inverter": load_inverter(folder, device)}
 
     def generate(self, mood: torch.Tensor, seconds: float, seed: int, steps: int | None, guidance: float,
-                 key: torch.Tensor | None) -> EngineOutput:
+                 key: torch.Tensor | None, instrument: str | None = None) -> EngineOutput:
         n_samples = int(round(seconds * self.mel_params.sample_rate))
         frames = -(-n_samples // self.mel_params.hop_length) + 1  # enough frames to cover every sample
         mel = sample(self.model, mood, frames, steps, guidance, seed, key)[0].clamp(-1, 1).cpu().numpy()
         wav = default_inversion(mel, self.mel_params, self.inverter)[:n_samples]
-        return EngineOutput(audio=wav, mel=mel, midi=None, frames=mel)
+        return EngineOutput(audio=wav, mel=mel, midi=None, render={}, frames=mel)
 
     @property
     def frame_rate(self) -> float:
@@ -190,7 +193,8 @@ class MelEngine(Engine):
     def frames_for(self, seconds: float) -> int:
         return -(-int(round(seconds * self.mel_params.sample_rate)) // self.mel_params.hop_length) + 1
 
-    def session(self, seed: int, steps: int | None, guidance: float, before: Continuation | None = None) -> MelSession:
+    def session(self, seed: int, steps: int | None, guidance: float, before: Continuation | None = None,
+                instrument: str | None = None) -> MelSession:
         return MelSession(self.model, self.inverter, self.mel_params, seed, steps or self.default_steps, guidance,
                           before)
 
