@@ -4,6 +4,7 @@ samples frame by frame, so music that goes on (`NoteSession`) takes a mood and k
 model's queues; its synth keeps playing from one render to the next."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 from pathlib import Path
@@ -59,7 +60,7 @@ class NoteSession(Session):
     def __init__(self, engine: NoteEngine, seed: int, guidance: float, before: Continuation | None, instrument: str):
         self.engine, self.params, self.sample_rate = engine, engine.roll_params, engine.mel_params.sample_rate
         self.instrument = instrument
-        self.sampler = NoteSampler(engine.model, guidance, seed)
+        self.sampler = NoteSampler(engine.sampling_model, guidance, seed)
         self.synth = engine.synth(instrument)
         self.active: list[np.ndarray] = []  # (t, K) uint8 parts of the rolls
         self.onset: list[np.ndarray] = []
@@ -67,7 +68,7 @@ class NoteSession(Session):
         self.sounding = np.zeros(self.params.n_keys, dtype=np.uint8)  # active velocities of the last rendered frame
         if before is not None:
             active, onset = midi.decode_roll(before.frames)
-            recent = slice(max(0, len(active) - engine.model.config.receptive_field - 1), len(active))
+            recent = slice(max(0, len(active) - engine.sampling_model.config.receptive_field - 1), len(active))
             keys = None if before.keys is None else before.keys[recent]
             self.sampler.prime(before.frames[:, recent].T, self.conditions(before.moods[recent], keys), active[-1])
             self.active, self.onset, self.length = [active], [onset], len(active)
@@ -76,8 +77,8 @@ class NoteSession(Session):
             self.rendered, self.sounding = len(active), active[-1]
 
     def conditions(self, moods: np.ndarray, keys: np.ndarray | None) -> torch.Tensor:
-        return self.sampler.conditions(torch.from_numpy(np.asarray(moods, np.float32)),
-                                       None if keys is None else torch.from_numpy(np.asarray(keys, np.int64)))
+        return self.sampler.frame_conditions(torch.from_numpy(np.asarray(moods, np.float32)),
+                                             None if keys is None else torch.from_numpy(np.asarray(keys, np.int64)))
 
     @property
     def frames(self) -> np.ndarray:
@@ -95,7 +96,7 @@ class NoteSession(Session):
         return frame_sample(frames, self.params, self.sample_rate)
 
     def advance(self, moods: np.ndarray, keys: np.ndarray | None, wrap: int = 0) -> np.ndarray:
-        active, onset = (roll[0] for roll in self.sampler.run(self.conditions(moods, keys)))
+        active, onset = (roll[0] for roll in self.sampler.run(len(moods), self.conditions(moods, keys)))
         self.active.append(active)
         self.onset.append(onset)
         self.length += len(active)
@@ -141,6 +142,10 @@ class NoteEngine(Engine):
         super().__init__(model, metadata, sha256)
         self.roll_params = from_dict(RollParams, metadata["provenance"].get("roll_params", {}))
         self.renderer = renderer
+        # The frame-by-frame sampler is a few hundred tiny kernels per frame: launch-bound and slower on a GPU than
+        # on the CPU, so a model loaded onto a GPU samples from a CPU copy (same rolls as on a CPU-only machine).
+        on_cpu = next(model.parameters()).device.type == "cpu"
+        self.sampling_model = model if on_cpu else copy.deepcopy(model).cpu()
 
     @staticmethod
     def load_companions(folder: Path, device: torch.device | str, metadata: dict[str, Any],
@@ -150,8 +155,8 @@ class NoteEngine(Engine):
 
     def generate(self, mood: torch.Tensor, seconds: float, seed: int, steps: int | None, guidance: float,
                  key: torch.Tensor | None, instrument: str | None = None) -> EngineOutput:
-        active, onset = sample_roll(self.model, mood, self.roll_params.frames_for(seconds), guidance, seed=seed,
-                                    key=key)
+        active, onset = sample_roll(self.sampling_model, mood, self.roll_params.frames_for(seconds), guidance,
+                                    seed=seed, key=key)
         pm = midi.midi_from_roll(active[0], onset[0], self.roll_params)
         out = self.play(pm, seconds, instrument or self.instruments[0])
         return dataclasses.replace(out, frames=midi.encode_roll(active[0], onset[0]))

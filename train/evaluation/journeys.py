@@ -137,7 +137,8 @@ def engine_section(pipeline, engine: str, judge: Judge, config: JourneyConfig) -
     for name, fractions in tqdm(PATHS[:config.journeys], desc=f"journeys {engine}", unit="journey", leave=False):
         waypoints = [(f * config.seconds, v, a) for f, v, a in fractions]
         j = pipeline.journey(waypoints, seed=config.seed, engine=engine)
-        journeys.append(score(name, j.audio, j.curve, j.frame_rate, judge, config)
+        # judged with the mastering gain taken back: real clips are dry renders, and the judge reads level as arousal
+        journeys.append(score(name, j.at_corpus_level(), j.curve, j.frame_rate, judge, config)
                         | {"waypoints": waypoints, "key_changes": [list(k) for k in j.key_changes]})
     made = time.time() - start
     return {"name": f"moodgen {engine}", "journeys": journeys, **pooled(journeys),
