@@ -17,7 +17,16 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from app_files import ResultStore
-from app_results import AUTO_KEY, FIRST_PRESET, KEYS, Results, default_inputs, make_examples_now, read_request
+from app_results import (
+    AUTO_KEY,
+    FIRST_PRESET,
+    KEYS,
+    Results,
+    default_inputs,
+    make_examples_now,
+    read_journey,
+    read_request,
+)
 from moodgen.atlas import Atlas
 from moodgen.config import shown
 from moodgen.mood import PRESETS
@@ -38,7 +47,22 @@ SLIDERS_TO_PAD_JS = "(v, a, pad) => ({...pad, valence: v, arousal: a})"
 PAD_TO_SLIDERS_JS = "(pad) => [pad.valence, pad.arousal]"
 BUSY_JS = "() => 'Generating…'"
 IDLE_JS = "() => 'Generate'"
+MODE_TO_PAD_JS = "(mode, pad) => ({...pad, mode: mode, path: null})"
+# a drawn path [[v, a], ...] -> at most 12 waypoints "t:v,a ..." spaced along it, its length spread over the duration
+PATH_TO_WAYPOINTS_JS = """(pad, seconds) => {
+  const p = pad.path || [], d = [0];
+  for (let i = 1; i < p.length; i++) d.push(d[i - 1] + Math.hypot(p[i][0] - p[i - 1][0], p[i][1] - p[i - 1][1]));
+  const total = d[d.length - 1] || 0, n = Math.min(12, p.length), out = [];
+  let last = -1;
+  for (let k = 0; k < n; k++) {
+    const i = Math.max(0, d.findIndex(x => x >= (n > 1 ? total * k / (n - 1) : 0) - 1e-9));
+    if (i === last) continue;
+    last = i;
+    out.push(`${(total ? seconds * d[i] / total : 0).toFixed(2)}:${p[i][0].toFixed(2)},${p[i][1].toFixed(2)}`);
+  }
+  return out.join(' '); }"""
 MARKS = """{...pad, aimed: [params.valence, params.arousal], heard: params.judged,
+  curve: params.mood_curve || null, path: null, playhead: null,
   real: params.nearest ? [params.nearest.valence, params.nearest.arousal] : null,
   announce: `Clip ready, aimed at valence ${params.valence.toFixed(2)}, arousal ${params.arousal.toFixed(2)}`}"""
 MARKS_JS = f"(params, pad) => [{MARKS}, 'Generate']"
@@ -84,6 +108,14 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
             raise gr.Error(str(exc), print_exception=False) from exc
         return results.outputs(request, progress)
 
+    def make_journey(path, seed, randomize, engine, steps, guidance, nearest_by, key,
+                     progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
+        try:
+            request = read_journey(pipeline, path, seed, randomize, engine, steps, guidance, nearest_by, key)
+        except ValueError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+        return results.outputs(request, progress)
+
     def engine_defaults(name):
         """The sampler settings an engine was exported with: (steps, guidance); steps stay for engines without."""
         eng = pipeline.engine(name)
@@ -101,12 +133,15 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
             with gr.Column(elem_id="controls"):
                 pad = gr.HTML(value={"valence": defaults["valence"], "arousal": defaults["arousal"], "aimed": None,
                                      "heard": None, "real": None, "spread": trust.error if trust else None,
-                                     "announce": ""},
+                                     "announce": "", "mode": "point", "path": None, "curve": None,
+                                     "playhead": None},
                               html_template=(STATIC / "pad.html").read_text(),
                               css_template=(STATIC / "pad.css").read_text(), js_on_load=(STATIC / "pad.js").read_text(),
                               elem_id="mood-pad")
                 with gr.Row(elem_classes="presets"):
                     preset_buttons = [gr.Button(name, size="md", elem_id=f"preset-{name}") for name in PRESET_ORDER]
+                pad_mode = gr.Radio([("a point: click for a clip", "point"), ("a journey: drag a path", "journey")],
+                                    value="point", label="On the pad", elem_id="pad-mode")
             with gr.Column(elem_id="result"):
                 summary = gr.Markdown(elem_id="summary", container=True)
                 with gr.Row(elem_classes="result-row"):
@@ -152,18 +187,21 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                     guidance = gr.Slider(0.0, limits.max_guidance, value=defaults["guidance"], step=0.1,
                                          label="Guidance: how strongly the mood steers (1 = plain conditional)")
                     key = gr.Dropdown([AUTO_KEY, *KEYS], value=AUTO_KEY, label="Key (engines trained with keys)")
+                    journey = gr.Textbox(label="Journey waypoints, seconds:valence,arousal (a path drawn on the "
+                                               "pad lands here; Enter makes the journey)",
+                                         placeholder="0:-0.6,-0.6 10:0.7,0.7", elem_id="journey")
 
         gen_inputs = [valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key]
         gen_outputs = [seed, gen_image, real_image, gen_audio, real_audio, downloads, params_json, summary]
 
-        def wire_generation(start, show_result=True, **api):
+        def wire_generation(start, fn=generate, inputs=gen_inputs, show_result=True, **api):
             # The button reads "Generating…" while the last result stays in place (progress shows on the summary
             # only); one concurrency group for every path into a generation, so the limit holds across them all;
             # then the result's marks go on the pad (after a failure, the previous result and marks stay). A new
             # request while one runs waits, and only the last one waiting is made.
             # Inputs reach `generate` raw: it checks them itself.
             busy = start(None, None, generate_button, js=BUSY_JS, show_progress="hidden", queue=False)
-            made = busy.then(generate, gen_inputs, gen_outputs, concurrency_id="generate", preprocess=False,
+            made = busy.then(fn, inputs, gen_outputs, concurrency_id="generate", preprocess=False,
                              concurrency_limit=concurrency_limit, show_progress_on=summary,
                              trigger_mode="always_last", **api)
             made.success(None, [params_json, pad], [pad, generate_button],
@@ -185,6 +223,13 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
             wire_generation(picked.then, api_visibility="private")
         picked = pad.pick(None, pad, [valence, arousal], js=PAD_TO_SLIDERS_JS, show_progress="hidden", queue=False)
         wire_generation(picked.then, api_visibility="private")
+        # journeys: a path drawn on the pad becomes waypoints over the duration, or waypoints typed in
+        pad_mode.change(None, [pad_mode, pad], pad, js=MODE_TO_PAD_JS, show_progress="hidden", queue=False)
+        journey_inputs = [journey, seed, randomize, engine, steps, guidance, nearest_by, key]
+        drawn = pad.journey(None, [pad, seconds], journey, js=PATH_TO_WAYPOINTS_JS, show_progress="hidden",
+                            queue=False)
+        wire_generation(drawn.then, make_journey, journey_inputs, api_visibility="private")
+        wire_generation(journey.submit, make_journey, journey_inputs, api_name="journey")
         # the first screen: the first preset's example, made in the background at start
         loaded = demo.load(lambda: PRESETS[FIRST_PRESET], None, [valence, arousal], show_progress="hidden",
                            api_visibility="private", queue=False)

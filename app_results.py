@@ -14,11 +14,22 @@ import gradio as gr
 import soundfile as sf
 
 from app_files import ResultStore
-from app_views import JudgeTrust, clip_stem, crop_frames, judge_line, mel_png, nearest_lines, safe_name, summary_lines
+from app_views import (
+    JudgeTrust,
+    clip_stem,
+    crop_frames,
+    judge_line,
+    mel_png,
+    mel_title,
+    nearest_lines,
+    safe_name,
+    summary_lines,
+)
 from moodgen.atlas import Atlas
 from moodgen.audio import to_pcm16
 from moodgen.config import Limits, shown
 from moodgen.files import write_together
+from moodgen.journey import parse_path, validate_waypoints
 from moodgen.keys import N_KEYS, key_name
 from moodgen.mood import PRESETS, validate_mood
 from moodgen.pipeline import NEAREST_BY, MoodPipeline
@@ -30,7 +41,8 @@ FIRST_PRESET = "happy"  # the example on the first screen
 
 @dataclass(frozen=True)
 class Request:
-    """One generation request, checked; equal requests give equal results (and share one folder of files)."""
+    """One request, checked; equal requests give equal results (and share one folder of files). A journey has
+    waypoints (seconds, valence, arousal); its mood and length are then where and when it ends."""
 
     valence: float
     arousal: float
@@ -41,18 +53,18 @@ class Request:
     guidance: float
     nearest_by: str
     key: str | None  # None: drawn for the mood
+    waypoints: tuple[tuple[float, float, float], ...] | None = None
 
     @property
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:20]
 
 
-def read_request(pipeline: MoodPipeline, valence: Any, arousal: Any, seconds: Any, seed: Any, randomize: Any,
-                 engine: Any, steps: Any, guidance: Any, nearest_by: Any, key: Any) -> Request:
-    """The raw values of the app's inputs (as any client may send them) -> a Request, or ValueError naming the
+def read_settings(pipeline: MoodPipeline, seed: Any, randomize: Any, engine: Any, steps: Any, guidance: Any,
+                  nearest_by: Any, key: Any) -> dict[str, Any]:
+    """The inputs every request shares, as any client may send them -> Request fields, or ValueError naming the
     field, with the bad value cut short."""
     limits: Limits = pipeline.limits
-    v, a = validate_mood(valence, arousal)
     if not isinstance(randomize, bool):
         raise ValueError(f"randomize must be true or false, got {shown(randomize)}")
     if not isinstance(engine, str):
@@ -62,10 +74,32 @@ def read_request(pipeline: MoodPipeline, valence: Any, arousal: Any, seconds: An
         raise ValueError(f"nearest must be one of {', '.join(NEAREST_BY)}, got {shown(nearest_by)}")
     if key not in (None, "", AUTO_KEY, *KEYS):
         raise ValueError(f"key must be one of {AUTO_KEY!r} or a key like 'A minor', got {shown(key)}")
-    return Request(v, a, limits.seconds(seconds, field="duration"),
-                   secrets.randbelow(limits.max_seed + 1) if randomize else whole("seed", limits.seed, seed),
-                   eng.name, whole("steps", limits.steps, steps) if eng.uses_steps else None,
-                   limits.guidance(guidance), nearest_by, key if key in KEYS else None)
+    return dict(seed=secrets.randbelow(limits.max_seed + 1) if randomize else whole("seed", limits.seed, seed),
+                engine=eng.name, steps=whole("steps", limits.steps, steps) if eng.uses_steps else None,
+                guidance=limits.guidance(guidance), nearest_by=nearest_by, key=key if key in KEYS else None)
+
+
+def read_request(pipeline: MoodPipeline, valence: Any, arousal: Any, seconds: Any, seed: Any, randomize: Any,
+                 engine: Any, steps: Any, guidance: Any, nearest_by: Any, key: Any) -> Request:
+    """The raw values of the app's inputs for one mood -> a Request, or ValueError naming the field."""
+    v, a = validate_mood(valence, arousal)
+    return Request(v, a, pipeline.limits.seconds(seconds, field="duration"),
+                   **read_settings(pipeline, seed, randomize, engine, steps, guidance, nearest_by, key))
+
+
+def read_journey(pipeline: MoodPipeline, path: Any, seed: Any, randomize: Any, engine: Any, steps: Any,
+                 guidance: Any, nearest_by: Any, key: Any) -> Request:
+    """A journey's waypoints as text ("0:-0.6,-0.6 10:0.7,0.7": seconds:valence,arousal) and the shared inputs ->
+    a Request, or ValueError naming the field or the waypoint."""
+    if not isinstance(path, str):
+        raise ValueError(f"journey must be text like '0:-0.6,-0.6 10:0.7,0.7', got {shown(path)}")
+    try:
+        points = validate_waypoints(parse_path(path), pipeline.limits)
+    except ValueError as exc:  # the library names the CLI's flag; here the field is the journey
+        raise ValueError(str(exc).replace("--path:", "journey:", 1)) from None
+    seconds, v, a = points[-1]
+    return Request(v, a, seconds, **read_settings(pipeline, seed, randomize, engine, steps, guidance, nearest_by,
+                                                  key), waypoints=points)
 
 
 def whole(field: str, check: Any, value: Any) -> int:
@@ -96,8 +130,9 @@ class Results:
     def _make(self, r: Request, folder: Path, progress: gr.Progress | None) -> tuple:
         if progress is not None:
             progress(0.05, desc="Generating the clip…")
-        gen = self.pipeline.generate(r.valence, r.arousal, seconds=r.seconds, seed=r.seed, steps=r.steps,
-                                     guidance=r.guidance, engine=r.engine, key=r.key)
+        settings = dict(seed=r.seed, steps=r.steps, guidance=r.guidance, engine=r.engine, key=r.key)
+        gen = (self.pipeline.journey(r.waypoints, **settings) if r.waypoints else
+               self.pipeline.generate(r.valence, r.arousal, seconds=r.seconds, **settings))
         if progress is not None:
             progress(0.7, desc="Finding the nearest real clip and drawing…")
         match = self.pipeline.nearest(gen, r.nearest_by, self.atlas)
@@ -106,8 +141,7 @@ class Results:
             lines.append(judge_line(gen.judged, self.trust))
         stem = folder / clip_stem(gen)
         gen_png = stem.with_name(stem.name + "_mel.png")
-        files = {gen_png: mel_png(gen.mel, self.pipeline.mel_params, f"generated by the {gen.engine} engine: "
-                                  f"V {gen.valence:+.2f} / A {gen.arousal:+.2f}", gen.seconds)}
+        files = {gen_png: mel_png(gen.mel, self.pipeline.mel_params, mel_title(gen), gen.seconds)}
         real_png = real_wav = None
         if match is None:
             lines.append("No reference atlas is loaded, so there is no nearest real clip.")

@@ -16,8 +16,8 @@ from PIL import Image
 from moodgen.atlas import AtlasMatch
 from moodgen.audio import denormalize_db
 from moodgen.config import MelParams
+from moodgen.generation import Generation
 from moodgen.mood import quadrant_by_number, quadrant_of
-from moodgen.pipeline import Generation
 
 AXES = ("valence", "arousal")
 
@@ -52,8 +52,15 @@ def crop_frames(mel: np.ndarray, mel_params: MelParams, seconds: float) -> np.nd
 
 
 def clip_stem(gen: Generation) -> str:
-    return (f"moodgen_{gen.engine}_v{gen.valence:+.2f}_a{gen.arousal:+.2f}_{gen.seconds:g}s_seed{gen.seed}"
+    where = (f"journey_v{gen.waypoints[0][1]:+.2f}_a{gen.waypoints[0][2]:+.2f}_to_" if gen.waypoints else "")
+    return (f"moodgen_{gen.engine}_{where}v{gen.valence:+.2f}_a{gen.arousal:+.2f}_{gen.seconds:g}s_seed{gen.seed}"
             + (f"_{gen.key.replace(' ', '-')}" if gen.key else ""))
+
+
+def mel_title(gen: Generation) -> str:
+    start = f"V {gen.waypoints[0][1]:+.2f} / A {gen.waypoints[0][2]:+.2f} to " if gen.waypoints else ""
+    kind = "journey" if gen.waypoints else "generated"
+    return f"{kind} by the {gen.engine} engine: {start}V {gen.valence:+.2f} / A {gen.arousal:+.2f}"
 
 
 def safe_name(text: str) -> str:
@@ -121,5 +128,12 @@ def nearest_lines(gen: Generation, match: AtlasMatch, real_seconds: float | None
 
 def summary_lines(gen: Generation, key_asked: bool) -> list[str]:
     key = f" · {gen.key} ({'as asked' if key_asked else 'drawn for the mood'})" if gen.key else ""
+    if gen.waypoints:
+        (_, v0, a0), changes = gen.waypoints[0], gen.key_changes[1:]
+        key += "".join(f", {k} from {t:g} s" for t, k in changes)
+        return [f"**Journey** of {gen.seconds:g} s from {quadrant_of(v0, a0).name} (V {v0:+.2f} / A {a0:+.2f}) "
+                f"to {quadrant_of(gen.valence, gen.arousal).name}, aimed at V {gen.valence:+.2f} / "
+                f"A {gen.arousal:+.2f} at the end, through {len(gen.waypoints)} waypoints (the line on the pad; "
+                f"the ring on it follows the music) · {gen.engine} engine · seed {gen.seed}{key}."]
     return [f"**{quadrant_of(gen.valence, gen.arousal).name.capitalize()}**, aimed at V {gen.valence:+.2f} / "
             f"A {gen.arousal:+.2f} · {gen.seconds:g} s · {gen.engine} engine · seed {gen.seed}{key}."]

@@ -16,20 +16,41 @@ const set = (m, announce) => {
     announce: announce ? `valence ${m.valence.toFixed(2)}, arousal ${m.arousal.toFixed(2)}: ${quadrant(m)}` : ''};
   return m;
 };
+// In journey mode (value.mode) a drag draws a path, [[v, a], ...], and releasing it asks for a journey.
 let dragging = false;
+const drawing = () => props.value.mode === 'journey';
+const extend = (m) => {
+  const path = props.value.path || [];
+  const last = path[path.length - 1];
+  if (!last || Math.hypot(m.valence - last[0], m.arousal - last[1]) >= 0.02) {
+    props.value = {...props.value, ...m, path: [...path, [m.valence, m.arousal]]};
+  }
+};
 element.addEventListener('pointerdown', (ev) => {
   if (!ev.target.closest('svg.pad')) return;
   dragging = true;
   element.setPointerCapture(ev.pointerId);
   ev.preventDefault();
   svg().focus({preventScroll: true});
-  set(toMood(ev), false);
+  if (drawing()) {
+    props.value = {...props.value, path: [], curve: null, playhead: null};
+    extend(toMood(ev));
+  } else {
+    set(toMood(ev), false);
+  }
 });
-element.addEventListener('pointermove', (ev) => { if (dragging) set(toMood(ev), false); });
+element.addEventListener('pointermove', (ev) => {
+  if (dragging) drawing() ? extend(toMood(ev)) : set(toMood(ev), false);
+});
 element.addEventListener('pointerup', (ev) => {
   if (!dragging) return;
   dragging = false;
-  trigger('pick', set(toMood(ev), false));
+  if (drawing()) {
+    extend(toMood(ev));
+    trigger('journey', {path: props.value.path});
+  } else {
+    trigger('pick', set(toMood(ev), false));
+  }
 });
 element.addEventListener('pointercancel', () => { dragging = false; });
 const ARROWS = {ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1]};
@@ -47,4 +68,24 @@ element.addEventListener('keydown', (ev) => {
   }
   ev.preventDefault();
 });
+// While the generated clip plays, a ring moves along the journey's curve ([seconds, v, a] rows): the player shows
+// whole seconds, so between its ticks the time runs on the page's clock.
+let tick = {shown: null, at: 0};
+setInterval(() => {
+  const curve = props.value.curve;
+  const time = document.querySelector('#gen-audio time#time');
+  if (!curve || !time) return;
+  const [m, s] = time.innerText.split(':').map(Number);
+  const shown = m * 60 + s;
+  const playing = document.querySelector('#gen-audio button.play-pause-button')?.ariaLabel === 'Pause';
+  if (shown !== tick.shown) tick = {shown, at: performance.now()};
+  const t = shown + (playing ? Math.min(0.99, (performance.now() - tick.at) / 1000) : 0);
+  let i = curve.findIndex(([u]) => u > t);
+  if (i < 0) i = curve.length - 1;
+  const [t0, v0, a0] = curve[Math.max(0, i - 1)], [t1, v1, a1] = curve[i];
+  const w = t1 > t0 ? Math.max(0, Math.min(1, (t - t0) / (t1 - t0))) : 1;
+  const head = [v0 + w * (v1 - v0), a0 + w * (a1 - a0)];
+  const old = props.value.playhead;
+  if (!old || Math.hypot(head[0] - old[0], head[1] - old[1]) > 0.004) props.value = {...props.value, playhead: head};
+}, 100);
 element.dataset.ready = 'true';  // lets a test (or a user script) wait until the pad listens

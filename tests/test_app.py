@@ -135,6 +135,35 @@ def test_key_choice_reaches_the_engine(client):
     assert asked["params"]["key"] == "E major" and "E major (as asked)" in asked["summary"]
 
 
+def journey(client: Client, path, engine: str = "notes") -> dict:
+    return dict(zip(OUTPUTS, client.predict(path, 3, False, engine, 4, 2.0, "mood", AUTO_KEY, api_name="/journey")))
+
+
+@pytest.mark.parametrize("engine", ["notes", "mel"])
+def test_a_journey_follows_its_waypoints(client, engine):
+    out = journey(client, "0:-0.6,-0.6 4:0,0.2 12:0.7,0.7", engine)
+    assert sf.info(out["gen_audio"]).duration == pytest.approx(12.0, abs=0.05)
+    params = out["params"]
+    assert params["waypoints"] == [[0, -0.6, -0.6], [4, 0, 0.2], [12, 0.7, 0.7]] and params["engine"] == engine
+    curve = params["mood_curve"]  # [seconds, valence, arousal] rows, drawn on the pad with a playhead
+    assert curve[0] == pytest.approx([0, -0.6, -0.6]) and curve[-1][1:] == pytest.approx([0.7, 0.7], abs=0.02)
+    assert "**Journey** of 12 s from sad" in out["summary"] and "to happy" in out["summary"]
+    assert Path(out["gen_audio"]).name.startswith(f"moodgen_{engine}_journey_v-0.60_a-0.60_to_v+0.70_a+0.70_12s")
+
+
+@pytest.mark.parametrize("path, message", [
+    ("0:-0.6,-0.6", "waypoints: a journey needs at least two"),
+    ("x", "journey: 'x' is not seconds:valence,arousal"),
+    ("0:0,0 5:1,1", "journey length \\(the last waypoint's time\\) must be between 10 and 600"),
+    ("0:0,0 20:2,0", "waypoint 1: valence must be in"),
+    ("0:0,0 20:0,0 15:0,0", "waypoint 2: times must increase"),
+    (None, "journey must be text"),
+])
+def test_a_bad_journey_is_refused_naming_the_field(client, path, message):
+    with pytest.raises(AppError, match=message):
+        journey(client, path)
+
+
 def test_randomize_reports_the_seed_used(client):
     out = generate(client, randomize=True, seed=0)
     assert out["seed"] == out["params"]["seed"] != 0  # a fresh seed (equal to 0 once in 2**31 runs)

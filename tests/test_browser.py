@@ -173,6 +173,25 @@ def test_rapid_clicks_end_on_the_last_one(page):
     assert (slider_value(page, "valence"), slider_value(page, "arousal")) == PRESETS["relaxed"]
 
 
+def test_a_path_drawn_on_the_pad_becomes_a_journey_with_a_playhead(page):
+    page.locator("#pad-mode label", has_text="journey").click()
+    page.mouse.move(*pad_point(page, -0.7, -0.6))
+    page.mouse.down()
+    for v, a in [(-0.5, -0.2), (-0.2, 0.2), (0.2, 0.5), (0.6, 0.7)]:
+        page.mouse.move(*pad_point(page, v, a), steps=6)
+    page.mouse.up()
+    page.wait_for_function(RESULT_SHOWN, arg="Journey of 10 s from sad")  # the duration slider's 10 s
+    assert page.locator("#gen-audio time#duration").inner_text() == "0:10"
+    page.locator("#mood-pad svg.pad polyline.curve").wait_for()
+    playhead = page.locator("#mood-pad svg.pad circle.playhead")
+    playhead.wait_for()  # at the curve's start while the clip waits to be played
+    start = playhead.get_attribute("cx")
+    assert float(start) == pytest.approx(30.0, abs=3)  # valence -0.7
+    page.locator("#gen-audio button.play-pause-button").click()
+    page.wait_for_function("""(start) => { const c = document.querySelector('#mood-pad svg.pad circle.playhead');
+                                           return c !== null && c.getAttribute('cx') !== start; }""", arg=start)
+
+
 def test_drag_moves_the_point_and_sliders_move_the_pad(page):
     page.mouse.move(*pad_point(page, -0.8, 0.8))
     page.mouse.down()
