@@ -17,6 +17,7 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from app_files import ResultStore
+from app_live import LiveSessions
 from app_results import (
     AUTO_KEY,
     FIRST_PRESET,
@@ -26,10 +27,11 @@ from app_results import (
     make_examples_now,
     read_journey,
     read_request,
+    read_settings,
 )
 from moodgen.atlas import Atlas
 from moodgen.config import shown
-from moodgen.mood import PRESETS
+from moodgen.mood import PRESETS, validate_mood
 from moodgen.pipeline import NEAREST_BY, MoodPipeline
 
 STATIC = Path(__file__).with_name("app_static")
@@ -116,6 +118,29 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
             raise gr.Error(str(exc), print_exception=False) from exc
         return results.outputs(request, progress)
 
+    live = LiveSessions(pipeline, results.recorded, pipeline.limits.max_journey_seconds)
+
+    def play_live(valence, arousal, seed, randomize, engine, steps, guidance, key, request: gr.Request):
+        try:
+            mood = validate_mood(valence, arousal)
+            settings = read_settings(pipeline, seed, randomize, engine, steps, guidance, "mood", key)
+        except ValueError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+        del settings["nearest_by"]
+        yield from live.play(request.session_hash, mood, **settings)
+
+    def steer_live(valence, arousal, request: gr.Request):
+        try:
+            live.steer(request.session_hash, valence, arousal)
+        except ValueError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+
+    def stop_live(request: gr.Request):
+        outputs = live.stop(request.session_hash)
+        if outputs is None:
+            raise gr.Error("live: nothing is playing; press Play live first", print_exception=False)
+        return outputs
+
     def engine_defaults(name):
         """The sampler settings an engine was exported with: (steps, guidance); steps stay for engines without."""
         eng = pipeline.engine(name)
@@ -142,6 +167,11 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                     preset_buttons = [gr.Button(name, size="md", elem_id=f"preset-{name}") for name in PRESET_ORDER]
                 pad_mode = gr.Radio([("a point: click for a clip", "point"), ("a journey: drag a path", "journey")],
                                     value="point", label="On the pad", elem_id="pad-mode")
+                with gr.Row(elem_classes="live"):
+                    live_button = gr.Button("Play live", size="md", elem_id="live-play")
+                    stop_button = gr.Button("Stop and keep it", size="md", elem_id="live-stop")
+                live_audio = gr.Audio(label="Live: move the dot and the music follows", streaming=True, autoplay=True,
+                                      interactive=False, buttons=[], elem_id="live-audio")
             with gr.Column(elem_id="result"):
                 summary = gr.Markdown(elem_id="summary", container=True)
                 with gr.Row(elem_classes="result-row"):
@@ -230,6 +260,14 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                             queue=False)
         wire_generation(drawn.then, make_journey, journey_inputs, api_visibility="private")
         wire_generation(journey.submit, make_journey, journey_inputs, api_name="journey")
+        # live: a stream that plays what the pad says, kept as a clip when stopped
+        live_button.click(play_live, [valence, arousal, seed, randomize, engine, steps, guidance, key], live_audio,
+                          concurrency_id="live", concurrency_limit=concurrency_limit, preprocess=False,
+                          show_progress="hidden", api_name="live")
+        gr.on([valence.change, arousal.change], steer_live, [valence, arousal], None, preprocess=False,
+              queue=False, show_progress="hidden", api_name="live_mood")
+        stop_button.click(stop_live, None, gen_outputs, show_progress_on=summary, api_name="live_stop").success(
+            None, [params_json, pad], [pad, generate_button], js=SHOW_RESULT_JS, show_progress="hidden", queue=False)
         # the first screen: the first preset's example, made in the background at start
         loaded = demo.load(lambda: PRESETS[FIRST_PRESET], None, [valence, arousal], show_progress="hidden",
                            api_visibility="private", queue=False)

@@ -29,6 +29,7 @@ from moodgen.atlas import Atlas
 from moodgen.audio import to_pcm16
 from moodgen.config import Limits, shown
 from moodgen.files import write_together
+from moodgen.generation import Generation
 from moodgen.journey import parse_path, validate_waypoints
 from moodgen.keys import N_KEYS, key_name
 from moodgen.mood import PRESETS, validate_mood
@@ -135,8 +136,16 @@ class Results:
                self.pipeline.generate(r.valence, r.arousal, seconds=r.seconds, **settings))
         if progress is not None:
             progress(0.7, desc="Finding the nearest real clip and drawing…")
-        match = self.pipeline.nearest(gen, r.nearest_by, self.atlas)
-        lines = summary_lines(gen, r.key is not None)
+        return self.show(gen, folder, r.nearest_by, r.key is not None)
+
+    def recorded(self, key: str, gen: Generation) -> tuple:
+        """The outputs of a clip made elsewhere (a live stream's recording), kept under `key`."""
+        return self.store.get(key, lambda folder: self.show(gen, folder, "mood", False))
+
+    def show(self, gen: Generation, folder: Path, nearest_by: str, key_asked: bool) -> tuple:
+        """A generation's outputs, its files written into `folder`."""
+        match = self.pipeline.nearest(gen, nearest_by, self.atlas)
+        lines = summary_lines(gen, key_asked)
         if gen.judged is not None:
             lines.append(judge_line(gen.judged, self.trust))
         stem = folder / clip_stem(gen)

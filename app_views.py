@@ -52,14 +52,15 @@ def crop_frames(mel: np.ndarray, mel_params: MelParams, seconds: float) -> np.nd
 
 
 def clip_stem(gen: Generation) -> str:
-    where = (f"journey_v{gen.waypoints[0][1]:+.2f}_a{gen.waypoints[0][2]:+.2f}_to_" if gen.waypoints else "")
+    where = (f"journey_v{gen.waypoints[0][1]:+.2f}_a{gen.waypoints[0][2]:+.2f}_to_" if gen.waypoints else
+             "live_to_" if gen.stream else "")
     return (f"moodgen_{gen.engine}_{where}v{gen.valence:+.2f}_a{gen.arousal:+.2f}_{gen.seconds:g}s_seed{gen.seed}"
             + (f"_{gen.key.replace(' ', '-')}" if gen.key else ""))
 
 
 def mel_title(gen: Generation) -> str:
     start = f"V {gen.waypoints[0][1]:+.2f} / A {gen.waypoints[0][2]:+.2f} to " if gen.waypoints else ""
-    kind = "journey" if gen.waypoints else "generated"
+    kind = "journey" if gen.waypoints else "played live" if gen.stream else "generated"
     return f"{kind} by the {gen.engine} engine: {start}V {gen.valence:+.2f} / A {gen.arousal:+.2f}"
 
 
@@ -128,6 +129,12 @@ def nearest_lines(gen: Generation, match: AtlasMatch, real_seconds: float | None
 
 def summary_lines(gen: Generation, key_asked: bool) -> list[str]:
     key = f" · {gen.key} ({'as asked' if key_asked else 'drawn for the mood'})" if gen.key else ""
+    if gen.stream:
+        (v0, a0), n = gen.stream["moods"][0], len(gen.stream["moods"])
+        return [f"**Played live**: {gen.seconds:.0f} s in {n} chunks following the pad from {quadrant_of(v0, a0).name} "
+                f"(V {v0:+.2f} / A {a0:+.2f}) to {quadrant_of(gen.valence, gen.arousal).name}, aimed at "
+                f"V {gen.valence:+.2f} / A {gen.arousal:+.2f} at the end (the line on the pad) · {gen.engine} engine "
+                f"· seed {gen.seed}{key}."]
     if gen.waypoints:
         (_, v0, a0), changes = gen.waypoints[0], gen.key_changes[1:]
         key += "".join(f", {k} from {t:g} s" for t, k in changes)

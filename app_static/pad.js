@@ -39,8 +39,16 @@ element.addEventListener('pointerdown', (ev) => {
     set(toMood(ev), false);
   }
 });
+// while dragging a point, 'move' tells the sliders (and a live stream) a few times a second
+let told = 0;
 element.addEventListener('pointermove', (ev) => {
-  if (dragging) drawing() ? extend(toMood(ev)) : set(toMood(ev), false);
+  if (!dragging) return;
+  if (drawing()) return extend(toMood(ev));
+  const m = set(toMood(ev), false);
+  if (performance.now() - told > 200) {
+    told = performance.now();
+    trigger('move', m);
+  }
 });
 element.addEventListener('pointerup', (ev) => {
   if (!dragging) return;

@@ -6,6 +6,7 @@ import io
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,6 +163,30 @@ def test_a_journey_follows_its_waypoints(client, engine):
 def test_a_bad_journey_is_refused_naming_the_field(client, path, message):
     with pytest.raises(AppError, match=message):
         journey(client, path)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="Gradio streams audio through ffmpeg (apt install ffmpeg)")
+def test_live_stream_follows_the_mood_sent_and_is_kept_when_stopped(url):
+    live = connect(url)  # one client: one session, whose stream /live_mood steers and /live_stop ends
+    job = live.submit(0.7, 0.7, 5, False, "notes", 4, 2.0, AUTO_KEY, api_name="/live")
+
+    def wait_for_chunks(n: int) -> None:
+        deadline = time.monotonic() + 600
+        while len(job.outputs()) < n:
+            assert time.monotonic() < deadline and not job.done(), "the stream stopped sending"
+            time.sleep(0.1)
+
+    wait_for_chunks(3)
+    live.predict(-0.5, -0.4, api_name="/live_mood")
+    wait_for_chunks(len(job.outputs()) + 3)
+    out = dict(zip(OUTPUTS, live.predict(api_name="/live_stop")))
+    moods = out["params"]["stream"]["moods"]
+    assert len(moods) >= 6 and moods[0] == [0.7, 0.7] and moods[-1] == [-0.5, -0.4]
+    assert sf.info(out["gen_audio"]).duration == pytest.approx(out["params"]["seconds"], abs=0.05)
+    assert {Path(f).suffix for f in out["downloads"]} == {".wav", ".json", ".mid"}
+    assert "**Played live**" in out["summary"]
+    with pytest.raises(AppError, match="live: nothing is playing"):
+        live.predict(api_name="/live_stop")
 
 
 def test_randomize_reports_the_seed_used(client):
