@@ -2,8 +2,10 @@
 
     .venv/bin/python docs/screenshot.py [--checkpoints checkpoints] [--out docs]
 
-Writes screenshot-desktop.png (1280 x 800, after a preset click), screenshot-phone.png (390 x 844, the first screen)
-and screenshot-phone-result.png (the same phone after a preset click, the result scrolled into view).
+Writes screenshot-desktop.png (1280 x 800, after a preset click), screenshot-phone.png (390 x 844, the first screen),
+screenshot-phone-result.png (the same phone after a preset click, the result scrolled into view),
+screenshot-journey.png (a path drawn on the pad, its journey playing) and screenshot-live.png (live mode playing
+while the dot moves: the pad and its controls).
 """
 from __future__ import annotations
 
@@ -47,6 +49,35 @@ def click_preset(page: Page, name: str, shown: tuple[str, str]) -> None:
     page.wait_for_timeout(300)  # let the player draw its waveform
 
 
+def pad_point(page: Page, valence: float, arousal: float) -> tuple[float, float]:
+    box = page.locator("#mood-pad svg.pad").bounding_box()
+    view = page.locator("#mood-pad svg.pad").evaluate("s => [s.viewBox.baseVal.x, s.viewBox.baseVal.width]")
+    scale = box["width"] / view[1]
+    return (box["x"] + ((valence + 1) * 100 - view[0]) * scale, box["y"] + ((1 - arousal) * 100 - view[0]) * scale)
+
+
+def draw_journey(page: Page) -> None:
+    page.locator("#pad-mode label", has_text="journey").click()
+    page.mouse.move(*pad_point(page, -0.7, -0.6))
+    page.mouse.down()
+    for v, a in [(-0.6, 0.1), (-0.1, 0.6), (0.4, 0.3), (0.7, -0.5)]:
+        page.mouse.move(*pad_point(page, v, a), steps=8)
+    page.mouse.up()
+    page.wait_for_function(RESULT_SHOWN, arg=["+0.70", "-0.50 at the end"])
+    page.locator("#gen-audio button.play-pause-button").click()
+    page.wait_for_timeout(4000)  # the playhead on its way along the curve
+
+
+def play_live(page: Page) -> None:
+    page.locator("#live-play").click()
+    page.wait_for_function("() => (document.querySelector('#live-audio audio')?.currentTime || 0) > 1")
+    page.locator("#mood-pad svg.pad").focus()
+    for key in ("Shift+ArrowLeft",) * 4 + ("Shift+ArrowDown",) * 5:
+        page.keyboard.press(key)
+        page.wait_for_timeout(250)
+    page.wait_for_timeout(1500)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
@@ -75,6 +106,13 @@ def main() -> None:
             click_preset(page, "relaxed", ("+0.70", "-0.70"))
             page.screenshot(path=args.out / "screenshot-phone-result.png")
             written += ["screenshot-phone.png", "screenshot-phone-result.png"]
+            page = open_page(browser, url, DESKTOP, timeout_ms)
+            draw_journey(page)
+            page.screenshot(path=args.out / "screenshot-journey.png")
+            page = open_page(browser, url, DESKTOP, timeout_ms)
+            play_live(page)
+            page.locator("#controls").screenshot(path=args.out / "screenshot-live.png")
+            written += ["screenshot-journey.png", "screenshot-live.png"]
             browser.close()
     finally:
         demo.close()
