@@ -165,6 +165,7 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                               elem_id="mood-pad")
                 with gr.Row(elem_classes="presets"):
                     preset_buttons = [gr.Button(name, size="md", elem_id=f"preset-{name}") for name in PRESET_ORDER]
+            with gr.Column(elem_id="modes"):  # below the presets; on a phone after the result
                 pad_mode = gr.Radio([("a point: click for a clip", "point"), ("a journey: drag a path", "journey")],
                                     value="point", label="On the pad", elem_id="pad-mode")
                 with gr.Row(elem_classes="live"):

@@ -111,7 +111,10 @@ def main() -> None:
             page.screenshot(path=args.out / "screenshot-journey.png")
             page = open_page(browser, url, DESKTOP, timeout_ms)
             play_live(page)
-            page.locator("#controls").screenshot(path=args.out / "screenshot-live.png")
+            top, bottom = (page.locator(f"#{e}").bounding_box() for e in ("controls", "modes"))
+            page.screenshot(path=args.out / "screenshot-live.png", full_page=True, clip={
+                "x": top["x"], "y": top["y"], "width": top["width"],
+                "height": bottom["y"] + bottom["height"] - top["y"]})
             written += ["screenshot-journey.png", "screenshot-live.png"]
             browser.close()
     finally:

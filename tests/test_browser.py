@@ -269,5 +269,5 @@ def test_every_control_is_labelled_and_text_meets_aa_contrast(page):
                      || e.innerText?.trim() || e.title || e.closest('label')))
       .map(e => e.outerHTML.slice(0, 120))""")
     assert unlabelled == []
-    low = page.evaluate(CONTRAST, "#intro, #controls, #result, #settings")
+    low = page.evaluate(CONTRAST, "#intro, #controls, #modes, #result, #settings")
     assert low == [], low
