@@ -16,6 +16,7 @@ from moodgen.config import shown
 from moodgen.engines import engine_names
 from moodgen.mood import PRESETS, preset
 from moodgen.pipeline import CheckpointNotFound, MoodPipeline
+from moodgen.render import INSTRUMENTS
 
 
 def parse_device(name: str | None) -> str | None:
@@ -66,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default: the checkpoint's)")
     g.add_argument("--engine", choices=engine_names(), default=None, help="default: the checkpoint's best engine")
     g.add_argument("--key", default=None, help="musical key, e.g. 'A minor' (default: drawn for the mood)")
+    g.add_argument("--instrument", choices=list(INSTRUMENTS), default=None,
+                   help="what plays the notes (engines with notes; default: piano, what the model learned from)")
+    g.add_argument("--soundfont", type=Path, default=None,
+                   help="a General MIDI .sf2 (default: $MOODGEN_SOUNDFONT, else FluidR3 GM when installed, else "
+                        "the TimGM6mb that pretty_midi ships)")
+    g.add_argument("--dry", action="store_true", help="no room, no mastering gain or limiter (research, evaluation)")
     g.add_argument("--checkpoint", type=Path, default=None, help="checkpoints folder (default: ./checkpoints)")
     g.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     g.add_argument("--out", type=Path, default=Path("clip.wav"))
@@ -78,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         valence, arousal = args.valence, args.arousal
     try:
-        pipe = MoodPipeline.from_checkpoint(args.checkpoint, device=parse_device(args.device))
+        pipe = MoodPipeline.from_checkpoint(args.checkpoint, device=parse_device(args.device),
+                                            soundfont=args.soundfont)
         check_out(args.out, pipe.engine(args.engine).makes_midi, args.force)
         gen = pipe.generate(valence, arousal, args.seconds, args.seed, args.steps, args.guidance, args.engine,
-                            args.key)
+                            args.key, args.instrument, args.dry)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         files = gen.save(args.out, extra={"preset": args.preset}, overwrite=args.force)
     except (CheckpointNotFound, ValueError, OSError) as exc:

@@ -6,6 +6,7 @@ the clip, judges what is heard, and caches results in an LRU bounded in bytes, s
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -27,6 +28,7 @@ from moodgen.files import write_together
 from moodgen.judge import JUDGE_FILE, Judge
 from moodgen.keys import key_name, parse_key, sample_keys
 from moodgen.mood import validate_mood
+from moodgen.render import DRY, Mastering, at_corpus_level, master
 
 NEAREST_BY = ("mood", "sound")
 
@@ -53,6 +55,8 @@ class Generation:
     midi: bytes | None  # standard MIDI file, from engines that play notes
     judged: tuple[float, float] | None
     checkpoint_sha256: str
+    render: dict[str, Any]  # how the engine made the audio (instrument, soundfont, ...)
+    mastering: Mastering  # the fixed gain, room and limiter applied (DRY: none)
 
     def params(self) -> dict[str, Any]:
         """Every input and where it came from, JSON-able."""
@@ -60,7 +64,13 @@ class Generation:
                 "checkpoint_sha256")
         out = {k: getattr(self, k) for k in keys}
         out["judged"] = list(self.judged) if self.judged is not None else None
+        out["render"] = self.render | {"mastering": "dry" if self.mastering.is_dry else
+                                       dataclasses.asdict(self.mastering)}
         return out
+
+    def at_corpus_level(self) -> np.ndarray:
+        """(S,) the audio with the mastering gain taken back: the level the corpus, the judge and the atlas share."""
+        return at_corpus_level(self.audio, self.mastering)
 
     @property
     def nbytes(self) -> int:
@@ -133,22 +143,27 @@ class MoodPipeline:
         return self.engines_by_name[name]
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None,
-                        cache_bytes: int = 64 << 20) -> MoodPipeline:
+    def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None, cache_bytes: int = 64 << 20,
+                        soundfont: str | Path | None = None) -> MoodPipeline:
+        """The engines, judge and atlas in a checkpoints folder; `soundfont` plays the notes (default:
+        $MOODGEN_SOUNDFONT, else the best General MIDI soundfont installed, else the one pretty_midi ships)."""
         folder = resolve_checkpoint_dir(path)
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        engines = {c.name: c.load(folder, dev) for c in engine_classes() if (folder / c.weights_file).is_file()}
+        engines = {c.name: c.load(folder, dev, soundfont) for c in engine_classes()
+                   if (folder / c.weights_file).is_file()}
         judge = Judge.from_file(folder / JUDGE_FILE, device=dev) if (folder / JUDGE_FILE).is_file() else None
         atlas = Atlas.load(folder / ATLAS_FILE) if (folder / ATLAS_FILE).is_file() else None
         return cls(engines, dev, judge=judge, atlas=atlas, cache_bytes=cache_bytes)
 
     def generate(self, valence: float, arousal: float, seconds: float = 10.0, seed: int = 0,
                  steps: int | None = None, guidance: float | None = None, engine: str | None = None,
-                 key: str | None = None) -> Generation:
+                 key: str | None = None, instrument: str | None = None, dry: bool = False) -> Generation:
         """A clip for the mood (valence, arousal); identical inputs give identical outputs.
 
         `key` ("A minor") fixes the musical key; by default the engine's prior draws one for the mood (seeded).
-        Every bad input raises ValueError naming the field."""
+        `instrument` plays the notes of engines that have them (`pipe.engine(name).instruments`). The audio is
+        mastered with the engine's fixed gain, room and limiter unless `dry`. Every bad input raises ValueError
+        naming the field."""
         valence, arousal = validate_mood(valence, arousal)
         eng = self.engine(engine)
         seconds = self.limits.seconds(seconds)
@@ -161,12 +176,17 @@ class MoodPipeline:
                 raise ValueError(f"key: engine {eng.name!r} of this checkpoint is not conditioned on a key; "
                                  "leave key unset")
             key = key_name(parse_key(key))
-        request = (eng.name, valence, arousal, seconds, seed, steps, guidance, key)
+        if instrument is not None and instrument not in eng.instruments:
+            choices = f"one of {', '.join(eng.instruments)}" if eng.instruments else f"unset for engine {eng.name!r}"
+            raise ValueError(f"instrument must be {choices}, got {shown(instrument)}")
+        instrument = instrument or (eng.instruments[0] if eng.instruments else None)
+        mastering = DRY if dry else eng.mastering
+        request = (eng.name, valence, arousal, seconds, seed, steps, guidance, key, instrument, mastering)
         with self._lock:
             if request in self._cache:
                 self._cache.move_to_end(request)
                 return self._cache[request]
-        result = self._generate(eng, valence, arousal, seconds, seed, steps, guidance, key)
+        result = self._generate(eng, valence, arousal, seconds, seed, steps, guidance, key, instrument, mastering)
         with self._lock:
             self._cache[request] = result
             while sum(g.nbytes for g in self._cache.values()) > self.cache_bytes and self._cache:
@@ -174,19 +194,21 @@ class MoodPipeline:
         return result
 
     def _generate(self, eng: Engine, valence: float, arousal: float, seconds: float, seed: int, steps: int | None,
-                  guidance: float, key: str | None) -> Generation:
+                  guidance: float, key: str | None, instrument: str | None, mastering: Mastering) -> Generation:
         mood = torch.tensor([[valence, arousal]], dtype=torch.float32)
         key_index = None
         if eng.key_prior is not None:
             key_index = torch.tensor([parse_key(key)]) if key is not None else sample_keys(eng.key_prior, mood, seed)
             key = key_name(int(key_index[0]))
-        out = eng.generate(mood, seconds, seed, steps, guidance, key_index)
-        wav = np.clip(out.audio, -1.0, 1.0).astype(np.float32)
-        heard = audio.mel_from_audio(wav, self.mel_params).numpy()
+        out = eng.generate(mood, seconds, seed, steps, guidance, key_index, instrument)
+        wav = np.clip(master(out.audio, self.mel_params.sample_rate, mastering), -1.0, 1.0).astype(np.float32)
+        # Judge and display at the corpus' level: the judge reads level as arousal, and the real clip beside this
+        # one is a dry render on the same absolute dB scale.
+        heard = audio.mel_from_audio(at_corpus_level(wav, mastering), self.mel_params).numpy()
         judged = self.judge.predict(heard) if self.judge is not None else None
         return Generation(valence, arousal, seconds, seed, steps, guidance, eng.name, key,
                           heard if out.mel is None else out.mel, wav, self.mel_params.sample_rate, out.midi, judged,
-                          eng.sha256)
+                          eng.sha256, out.render, mastering)
 
     def nearest(self, generation: Generation, by: str = "mood", atlas: Atlas | None = None) -> AtlasMatch | None:
         """The real clip nearest a generation in `atlas` (default: the checkpoint's), by mood (distance on the pad)
@@ -204,4 +226,5 @@ class MoodPipeline:
         """Run each engine once on a short clip so the first real request is fast."""
         for name in self.engines:
             eng = self.engines_by_name[name]
-            self._generate(eng, 0.0, 0.0, 2.0, 0, 2 if eng.uses_steps else None, 1.0, None)  # 2 s, 2 flow steps
+            self._generate(eng, 0.0, 0.0, 2.0, 0, 2 if eng.uses_steps else None, 1.0, None,  # 2 s, 2 flow steps
+                           eng.instruments[0] if eng.instruments else None, eng.mastering)

@@ -30,8 +30,9 @@ class FakePipeline:
     def generate(self, valence, arousal, seconds=10.0, seed=0, steps=None, guidance=None, engine=None):
         rng = np.random.default_rng(seed)
         quadrant = int(rng.integers(1, 5)) if guidance == 0.0 else quadrant_of(valence, arousal).number
-        return SimpleNamespace(audio=tone_clip(quadrant, seconds, rng, SMALL_MEL.sample_rate),
-                               sample_rate=SMALL_MEL.sample_rate, key="A major" if valence > 0 else "A minor")
+        audio = tone_clip(quadrant, seconds, rng, SMALL_MEL.sample_rate)
+        return SimpleNamespace(audio=audio, at_corpus_level=lambda: audio, sample_rate=SMALL_MEL.sample_rate,
+                               key="A major" if valence > 0 else "A minor")
 
 
 def small_judge() -> Judge:

@@ -21,6 +21,7 @@ import torch
 
 from moodgen.checkpoint import file_sha256
 from moodgen.config import MelParams, RollParams
+from moodgen.render import DRY, Mastering
 
 _REGISTRY: dict[str, type[Engine]] = {}
 
@@ -32,6 +33,7 @@ class EngineOutput:
     audio: np.ndarray  # (S,) float32 in [-1, 1], exactly the requested length
     mel: np.ndarray | None  # (M, T) the engine's own spectrogram; None when it has none (then: the audio's mel)
     midi: bytes | None  # a standard MIDI file when the engine plays notes
+    render: dict[str, Any]  # how the audio was made, JSON-able (instrument, soundfont, ...); {} when nothing to say
 
 
 class Engine(ABC):
@@ -44,6 +46,8 @@ class Engine(ABC):
     model_class: ClassVar[type]  # a moodgen.checkpoint.Component
     uses_steps: ClassVar[bool]  # whether `steps` means anything to the sampler
     makes_midi: ClassVar[bool]  # whether its clips come with MIDI
+    instruments: ClassVar[tuple[str, ...]] = ()  # what it can play its notes on; the first is the default
+    mastering: ClassVar[Mastering] = DRY  # its fixed gain, room and limiter (benchmarks/loudness.py chose the gains)
     cache_field: ClassVar[str]  # what it trains on: "mel" (cache.mels) or "roll" (cache.rolls)
     transposes_on_the_fly: ClassVar[bool]  # True: trains on untransposed clips, shifted per crop
 
@@ -57,15 +61,18 @@ class Engine(ABC):
         self.default_guidance = float(sampler.get("guidance", 2.0))
 
     @classmethod
-    def load(cls, folder: str | Path, device: torch.device | str = "cpu") -> Engine:
-        """The engine saved in a checkpoints folder (its `weights_file`)."""
+    def load(cls, folder: str | Path, device: torch.device | str = "cpu",
+             soundfont: str | Path | None = None) -> Engine:
+        """The engine saved in a checkpoints folder (its `weights_file`); `soundfont` for engines that play notes
+        (default: moodgen.render.default_soundfont())."""
         path = Path(folder) / cls.weights_file
         model, meta = cls.model_class.from_file(path, device)
-        return cls(model, meta, file_sha256(path), **cls.load_companions(folder, device))
+        return cls(model, meta, file_sha256(path), **cls.load_companions(Path(folder), device, meta, soundfont))
 
     @staticmethod
-    def load_companions(folder: Path, device: torch.device | str) -> dict[str, Any]:
-        """Other weights the engine needs from the same folder, as keyword arguments of the constructor."""
+    def load_companions(folder: Path, device: torch.device | str, metadata: dict[str, Any],
+                        soundfont: str | Path | None) -> dict[str, Any]:
+        """What else the engine needs (weights from the same folder, a renderer), as constructor keywords."""
         return {}
 
     @property
@@ -75,8 +82,9 @@ class Engine(ABC):
 
     @abstractmethod
     def generate(self, mood: torch.Tensor, seconds: float, seed: int, steps: int | None, guidance: float,
-                 key: torch.Tensor | None) -> EngineOutput:
-        """One clip of `seconds` for mood (1, 2) and key (1,) or None; identical inputs give identical outputs."""
+                 key: torch.Tensor | None, instrument: str | None = None) -> EngineOutput:
+        """One clip of `seconds` for mood (1, 2) and key (1,) or None, its notes played on `instrument` (one of
+        `instruments`; None: the first); identical inputs give identical outputs."""
 
     # Training: the training loop, the probes and the crop sampler call these on the class.
 

@@ -13,6 +13,7 @@ from moodgen.config import MelParams, RollParams
 from moodgen.engines.base import Engine, EngineOutput, register
 from moodgen.flow_model import FlowConfig, FlowModel, flow_matching_loss, sample
 from moodgen.inverter import MelInverter, default_inversion, load_inverter
+from moodgen.render import Mastering
 
 
 def mel_correlates(x: np.ndarray, params: MelParams) -> dict[str, float]:
@@ -31,6 +32,7 @@ class MelEngine(Engine):
     model_class = FlowModel
     uses_steps = True
     makes_midi = False
+    mastering = Mastering(gain_db=13.5, reverb_wet=0.1)  # happy -14.0 LUFS, sad 6.5 LU below
     cache_field = "mel"
     transposes_on_the_fly = False
 
@@ -39,17 +41,18 @@ class MelEngine(Engine):
         self.inverter = inverter
 
     @staticmethod
-    def load_companions(folder: Path, device: torch.device | str) -> dict[str, Any]:
+    def load_companions(folder: Path, device: torch.device | str, metadata: dict[str, Any],
+                        soundfont: str | Path | None) -> dict[str, Any]:
         """The learned inverter when the folder has one (else the engine inverts with fast Griffin-Lim)."""
         return {"inverter": load_inverter(folder, device)}
 
     def generate(self, mood: torch.Tensor, seconds: float, seed: int, steps: int | None, guidance: float,
-                 key: torch.Tensor | None) -> EngineOutput:
+                 key: torch.Tensor | None, instrument: str | None = None) -> EngineOutput:
         n_samples = int(round(seconds * self.mel_params.sample_rate))
         frames = -(-n_samples // self.mel_params.hop_length) + 1  # enough frames to cover every sample
         mel = sample(self.model, mood, frames, steps, guidance, seed, key)[0].clamp(-1, 1).cpu().numpy()
         wav = default_inversion(mel, self.mel_params, self.inverter)[:n_samples]
-        return EngineOutput(audio=wav, mel=mel, midi=None)
+        return EngineOutput(audio=wav, mel=mel, midi=None, render={})
 
     @staticmethod
     def default_model_config() -> FlowConfig:
