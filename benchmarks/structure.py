@@ -5,11 +5,13 @@
 
 Rows: every held-out EMOPIA test clip (rendered from its MIDI with the sustain pedal, the corpus' renderer; centre
 crops); the same crops turned into the shared log-mel and back through the learned inverter (copy synthesis: what
-the representation and the inverter keep of the structure); every engine at its defaults and the seed's cGAN on the
-4 presets x `seeds`; a control of pulses over a drone (one piano chord struck on a steady beat). Then, for each
-engine that samples in steps, diagnostics of what might close its gap: 4x the sampling steps, less guidance, and
-clips as long as its training crops (3 s) against 3 s windows of its 10 s clips and of the real crops. The measures
-are train/evaluation/structure.py's. Writes the "Musical structure" section of benchmarks/RESULTS.md.
+the representation and the inverter keep of the structure); every engine at its defaults, dry and played with the
+corpus' soundfont, and the seed's cGAN on the 4 presets x `seeds`; every engine as the app plays it (default
+soundfont, room, limiter) on `diagnostic-seeds`; a control of pulses over a drone (one piano chord struck on a
+steady beat). Then, for each engine that samples in steps, diagnostics of what might close its gap: 4x the sampling
+steps, less guidance, and clips as long as its training crops (3 s) against 3 s windows of its 10 s clips and of
+the real crops. The measures are train/evaluation/structure.py's. Writes the "Musical structure" section of
+benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from moodgen.config import MelParams
 from moodgen.inverter import default_inversion, load_inverter
 from moodgen.mood import PRESETS, quadrant_by_number
 from moodgen.pipeline import MoodPipeline
+from moodgen.render import default_soundfont
 from train.corpus.emopia import list_clips
 from train.evaluation.structure import MEASURES, structure_measures, structure_summary
 
@@ -67,10 +70,10 @@ def preset_clips(generate, seeds: int) -> list[tuple[str, np.ndarray, int]]:
     return [(name, *generate(v, a, seed)) for name, (v, a) in PRESETS.items() for seed in range(seeds)]
 
 
-def engine_generator(pipe: MoodPipeline, engine: str, seconds: float, **kw):
-    """generate(v, a, seed) -> (audio, sample rate) with one engine; `kw`: steps, guidance."""
+def engine_generator(pipe: MoodPipeline, engine: str, seconds: float, dry: bool = True, **kw):
+    """generate(v, a, seed) -> (audio, sample rate) with one engine, dry unless told; `kw`: steps, guidance."""
     def generate(valence: float, arousal: float, seed: int) -> tuple[np.ndarray, int]:
-        g = pipe.generate(valence, arousal, seconds, seed=seed, engine=engine, **kw)
+        g = pipe.generate(valence, arousal, seconds, seed=seed, engine=engine, dry=dry, **kw)
         return np.asarray(g.audio, dtype=np.float32), g.sample_rate
     return generate
 
@@ -128,7 +131,7 @@ def main() -> None:
     start = time.time()
     params = MelParams()
     sr = params.sample_rate
-    pipe = MoodPipeline.from_checkpoint(args.checkpoint)
+    pipe = MoodPipeline.from_checkpoint(args.checkpoint, soundfont=midi.soundfont_path())  # the corpus' piano
     walls: dict[str, float] = {}
 
     def timed(name: str, make, *a, **kw):
@@ -148,13 +151,17 @@ def main() -> None:
         generated[engine] = timed(f"generate {engine}", preset_clips,
                                   engine_generator(pipe, engine, args.seconds), args.seeds)
         rows[f"moodgen {engine}"] = timed(f"measure {engine}", measured, generated[engine])
+    n = args.diagnostic_seeds
+    heard = MoodPipeline.from_checkpoint(args.checkpoint)
+    for engine in heard.engines:
+        rows[f"moodgen {engine}, as heard ({n} seeds)"] = timed(f"{engine} as heard", measured, preset_clips(
+            engine_generator(heard, engine, args.seconds, dry=False), n))
     baseline = cgan.load(args.checkpoint / "cgan.safetensors")
     rows["seed's cGAN"] = timed("cgan", measured, preset_clips(
         lambda v, a, s: baseline.generate_audio(v, a, args.seconds, s), args.seeds))
     rows["control: one chord struck on a steady beat"] = measured(pulse_over_drone(args.seconds, sr), sr)
 
     diagnostics = {}
-    n = args.diagnostic_seeds
     for engine in (e for e in pipe.engines if pipe.engine(e).uses_steps):
         eng = pipe.engine(engine)
 
@@ -177,7 +184,9 @@ def main() -> None:
     load = os.getloadavg()
     lines = [f"{machine()}; `{command()}`; {time.time() - start:.0f} s wall at nice 10, load average "
              f"{load[0]:.1f} on the shared cores. {args.seconds:g} s clips; generated rows: 4 presets x {args.seeds} "
-             "seeds at each engine's defaults. Mean +- one standard error over clips, each preset / quadrant "
+             "seeds at each engine's defaults, dry and played with the corpus' soundfont (TimGM6mb) like the real "
+             f"clips; 'as heard' rows: what the app plays ({default_soundfont().name} where notes are played, the "
+             "engine's room and limiter). Mean +- one standard error over clips, each preset / quadrant "
              "weighted equally (train/evaluation/structure.py: chroma change = summed cosine distance between the "
              "constant-Q chroma of consecutive 1/4 s blocks per second; turnover = pitch classes per second that "
              "become strong in a 1 s window; onset-interval entropy over 93 ms bins, lowest over bin phases; "

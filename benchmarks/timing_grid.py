@@ -9,7 +9,7 @@ distinct onsets: how often two onsets heard as separate (>= 30 ms apart) fall in
 played within 20 ms is split across two frames (heard as a 62 ms arpeggio), and how much each inter-onset interval
 moves. Notes lost when the same key starts twice in one frame (the roll keeps one onset per key per frame). Then
 whether the mood judge (the evaluation's realism yardstick) hears a difference between the test clips as performed
-and on the grid. Then the cost of a finer grid for the engine that makes MIDI: its generation time for 10, 20 and
+and on the grid. Then the cost of a finer grid for the engine that makes MIDI: its generation CPU time for 10, 20 and
 30 s (160, 320, 480 frames at 16 fps: the frames a 10 s clip needs at 16, 32 and 48 fps), median of `--repeats`.
 Writes the "Note timing and the 1/16 s grid" section of benchmarks/RESULTS.md.
 """
@@ -89,13 +89,14 @@ def judged_with_and_without_grid(judge: Judge, path: Path, params: RollParams, s
 
 
 def generation_seconds(pipe: MoodPipeline, engine: str, seconds: float, repeats: int) -> float:
-    """Median wall time of generating one clip (distinct seeds, so no cache answers)."""
-    walls = []
+    """Median CPU time of generating one dry clip (distinct seeds, so no cache answers). CPU time, not wall time:
+    on cores shared with other jobs wall time swings with their load."""
+    cpu = []
     for seed in range(repeats):
-        t0 = time.perf_counter()
-        pipe.generate(0.7, 0.7, seconds, seed=1000 + seed, engine=engine)
-        walls.append(time.perf_counter() - t0)
-    return float(np.median(walls))
+        t0 = time.process_time()
+        pipe.generate(0.7, 0.7, seconds, seed=1000 + seed, engine=engine, dry=True)
+        cpu.append(time.process_time() - t0)
+    return float(np.median(cpu))
 
 
 def main() -> None:
@@ -177,14 +178,14 @@ def main() -> None:
               f"{delta[:, 0].mean():.3f} and arousal {delta[:, 1].mean():.3f} on average (on [-1, 1]); the judged "
               f"quadrant stays the same for {np.mean([p.quadrant == g.quadrant for p, g, _ in pairs]):.0%}."]
 
-    pipe = MoodPipeline.from_checkpoint(args.checkpoint)
+    pipe = MoodPipeline.from_checkpoint(args.checkpoint, soundfont=midi.soundfont_path())
     engine = next(e for e in pipe.engines if pipe.engine(e).makes_midi)
-    pipe.generate(0.7, 0.7, 2.0, seed=999, engine=engine)  # warm-up
+    pipe.generate(0.7, 0.7, 2.0, seed=999, engine=engine, dry=True)  # warm-up
     walls = {s: generation_seconds(pipe, engine, s, args.repeats) for s in (10.0, 20.0, 30.0)}
     load = os.getloadavg()
     lines += ["", f"Cost of a finer grid: the {engine} engine generates frame by frame, so a 10 s clip at 32 or 48 "
-              f"fps costs what a 20 or 30 s clip costs at {fps} fps (median of {args.repeats}, "
-              f"{len(os.sched_getaffinity(0))} cores shared, load average {load[0]:.1f}): "
+              f"fps costs what a 20 or 30 s clip costs at {fps} fps (CPU time, median of {args.repeats}, "
+              f"{args.threads} torch thread(s), load average {load[0]:.1f}): "
               + ", ".join(f"{s * fps:.0f} frames {w:.2f} s" for s, w in walls.items())
               + f" ({walls[20.0] / walls[10.0]:.1f}x and {walls[30.0] / walls[10.0]:.1f}x the 16 fps time). "
               f"Total wall {time.time() - start:.0f} s."]

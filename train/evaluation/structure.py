@@ -3,7 +3,7 @@ varied the rhythm is, how much the sound changes from beat to beat. Regular puls
 near zero on each; real piano music does not. Pure functions of (S,) audio at a sample rate; S samples, T frames.
 
 Pitch-class *variety* (how many strong pitch classes sound in a 1 s window) was tried and dropped: a sustained
-triad scores 3, inside the range of real EMOPIA clips (1.9-3.3 on a sample); *turnover* (strong pitch classes that
+triad scores 3, inside the range of real EMOPIA clips (1.9-3.3 on four of them); *turnover* (strong pitch classes that
 were not strong in the previous window) separates them.
 """
 from __future__ import annotations
@@ -109,7 +109,8 @@ def ioi_entropy(onset_frames: np.ndarray) -> float:
     """Entropy (bits) of the inter-onset intervals' histogram, bins IOI_BIN_FRAMES onset frames wide.
 
     Onset detection jitters by a frame, so a steady pulse's intervals can straddle a bin edge; the histogram is
-    taken at every bin phase and the lowest entropy kept, which gives a steady pulse 0 bits at any tempo."""
+    taken at every bin phase and the lowest entropy kept, which gives a steady pulse (detected within a frame) 0 bits
+    at any tempo."""
     intervals = np.diff(np.asarray(onset_frames))
     if len(intervals) < 2:
         return 0.0
