@@ -78,6 +78,10 @@ def engine_generator(pipe: MoodPipeline, engine: str, seconds: float, dry: bool 
     return generate
 
 
+def generated_and_measured(generate, seeds: int) -> dict:
+    return measured(preset_clips(generate, seeds))
+
+
 def windows(y: np.ndarray, seconds: float, sample_rate: int) -> list[np.ndarray]:
     n = int(round(seconds * sample_rate))
     return [y[s:s + n] for s in range(0, len(y) - n + 1, n)]
@@ -154,11 +158,12 @@ def main() -> None:
     n = args.diagnostic_seeds
     heard = MoodPipeline.from_checkpoint(args.checkpoint)
     for engine in heard.engines:
-        rows[f"moodgen {engine}, as heard ({n} seeds)"] = timed(f"{engine} as heard", measured, preset_clips(
-            engine_generator(heard, engine, args.seconds, dry=False), n))
+        as_heard = engine_generator(heard, engine, args.seconds, dry=False)
+        rows[f"moodgen {engine}, as heard ({n} seeds)"] = timed(f"{engine} as heard", generated_and_measured,
+                                                                as_heard, n)
     baseline = cgan.load(args.checkpoint / "cgan.safetensors")
-    rows["seed's cGAN"] = timed("cgan", measured, preset_clips(
-        lambda v, a, s: baseline.generate_audio(v, a, args.seconds, s), args.seeds))
+    rows["seed's cGAN"] = timed("cgan", generated_and_measured,
+                                lambda v, a, s: baseline.generate_audio(v, a, args.seconds, s), args.seeds)
     rows["control: one chord struck on a steady beat"] = measured(pulse_over_drone(args.seconds, sr), sr)
 
     diagnostics = {}
@@ -166,7 +171,7 @@ def main() -> None:
         eng = pipe.engine(engine)
 
         def variant(seconds=args.seconds, engine=engine, **kw):
-            return measured(preset_clips(engine_generator(pipe, engine, seconds, **kw), n))
+            return generated_and_measured(engine_generator(pipe, engine, seconds, **kw), n)
         subset = [c for i, c in enumerate(generated[engine]) if i % args.seeds < n]  # its first n seeds per preset
         diagnostics[f"{engine}: defaults ({eng.default_steps} steps, guidance {eng.default_guidance:g})"] = \
             measured(subset)
