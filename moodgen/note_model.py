@@ -13,6 +13,7 @@ logits (B, 3K, T) = onset, sounding and velocity logits (K each); logits at t de
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -194,34 +195,87 @@ def sample_roll(model: NoteModel, mood: torch.Tensor, frames: int, guidance: flo
     comes from a CPU generator seeded with `seed`, so the same inputs give the same rolls. No process-wide setting
     (such as the torch thread count) is touched: requests may run at once.
     """
-    model.eval()
-    k = model.config.n_keys
-    dev = next(model.parameters()).device
-    b = mood.shape[0]
-    # torch's CPU generator draws serially, so one draw for the whole clip equals a draw per frame
-    uniform = torch.rand(frames, 2, b, k, generator=torch.Generator(device="cpu").manual_seed(seed)).numpy()
-    mood = mood.to(dev, torch.float32)
-    drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(dev)
-    cond = model.mood_embedding(torch.cat([mood, mood]), drop, None if key is None else torch.cat([key, key]))
-    context = StepContext.build(model, cond)
-    queues = model.empty_queues(2 * b)
-    frame = torch.full((2 * b, 2 * k), -1.0, device=dev)
-    onset_code = (ONSET_FLOOR + (1 - ONSET_FLOOR) * torch.arange(128.0) / 127.0).numpy()  # velocity -> roll code
-    active = np.zeros((b, frames, k), dtype=np.uint8)
-    onset = np.zeros_like(active)
-    current_vel = np.zeros((b, k), dtype=np.uint8)
-    for t in range(frames):
-        logits = model.step(frame, queues, cond, context).cpu()
-        lc, lu = logits[:b], logits[b:]
-        guided = (lu + guidance * (lc - lu)) / temperature
-        p_onset, p_sound = torch.sigmoid(guided[:, :k]).numpy(), torch.sigmoid(guided[:, k:2 * k]).numpy()
-        vel = torch.sigmoid(lc[:, 2 * k:]).numpy()
-        new = uniform[t, 0] < p_onset
-        sounding = new | ((current_vel > 0) & (uniform[t, 1] < p_sound))
-        current_vel = np.where(new, (1 + vel * 126).round().astype(np.uint8), np.where(sounding, current_vel, 0))
-        onset[:, t] = np.where(new, current_vel, 0)
-        active[:, t] = current_vel
-        enc = np.concatenate([np.where(sounding, 1.0, -1.0).astype(np.float32),
-                              np.where(new, onset_code[current_vel], -1.0).astype(np.float32)], axis=1)
-        frame = torch.from_numpy(np.concatenate([enc, enc])).to(dev)
-    return active, onset
+    sampler = NoteSampler(model, guidance, seed, temperature, batch=mood.shape[0])
+    return sampler.run(frames, sampler.condition(mood, key))
+
+
+class NoteSampler:
+    """The sampling loop of `sample_roll`, keeping its state between calls (the model's queues, the last frame, the
+    sounding velocities, the random generator), so a clip can go on and its condition can change from frame to
+    frame. A condition (2B, D) holds the B conditional embeddings, then the B unconditional ones."""
+
+    def __init__(self, model: NoteModel, guidance: float, seed: int, temperature: float = 1.0, batch: int = 1):
+        model.eval()
+        self.model, self.guidance, self.temperature, self.batch = model, guidance, temperature, batch
+        self.device = next(model.parameters()).device
+        k = model.config.n_keys
+        self.weights = tuple(b.step_weights() for b in model.blocks)
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.queues = model.empty_queues(2 * batch)
+        self.frame = torch.full((2 * batch, 2 * k), -1.0, device=self.device)  # the silent frame before the first
+        self.velocity = np.zeros((batch, k), dtype=np.uint8)  # of each sounding key, 0 when silent
+        self.onset_code = (ONSET_FLOOR + (1 - ONSET_FLOOR) * torch.arange(128.0) / 127.0).numpy()  # velocity -> code
+
+    @torch.no_grad()
+    def condition(self, mood: torch.Tensor, key: torch.Tensor | None) -> torch.Tensor:
+        """Moods (B, 2) and keys (B,) -> the condition (2B, D)."""
+        b = mood.shape[0]
+        drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(self.device)
+        return self.model.mood_embedding(torch.cat([mood, mood]).to(self.device, torch.float32), drop,
+                                         None if key is None else torch.cat([key, key]))
+
+    def frame_conditions(self, moods: torch.Tensor, keys: torch.Tensor | None) -> torch.Tensor:
+        """A single clip's per-frame moods (T, 2) and keys (T,) -> conditions (T, 2, D)."""
+        both = self.condition(moods, keys)
+        return torch.stack([both[:len(moods)], both[len(moods):]], dim=1)
+
+    @torch.no_grad()
+    def contexts(self, frames: int, conditions: torch.Tensor) -> Iterator[StepContext]:
+        """The step context of each frame: one for a condition (2B, D), one per frame for conditions (T, 2B, D),
+        every block's projections made in one product per call."""
+        if conditions.ndim == 2:
+            context = StepContext(self.weights, tuple(b.cond(conditions) for b in self.model.blocks))
+            yield from (context for _ in range(frames))
+            return
+        flat = conditions.flatten(0, 1)
+        projections = [b.cond(flat).unflatten(0, conditions.shape[:2]) for b in self.model.blocks]
+        for t in range(frames):
+            yield StepContext(self.weights, tuple(p[t] for p in projections))
+
+    @torch.no_grad()
+    def prime(self, frames: np.ndarray, conditions: torch.Tensor, sounding: np.ndarray) -> None:
+        """Teacher-force known frames (T, 2K) (encoded, one clip) through the model as if sampled, with conditions
+        (T, 2, D); `sounding` (K,) = the last frame's velocities. After a receptive field of frames the state is
+        what sampling them would have left."""
+        known = torch.from_numpy(np.asarray(frames, np.float32)).to(self.device)
+        for frame, context in zip(known, self.contexts(len(known), conditions)):
+            self.model.step(self.frame, self.queues, None, context)
+            self.frame = frame.expand(2 * self.batch, -1)
+        self.velocity = np.broadcast_to(np.asarray(sounding, np.uint8), self.velocity.shape).copy()
+
+    @torch.no_grad()
+    def run(self, frames: int, conditions: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Sample `frames` more frames for a condition (2B, D) or per-frame conditions (frames, 2B, D) -> (active,
+        onset), each (B, frames, K) uint8 velocities."""
+        b, k, dev = self.batch, self.model.config.n_keys, self.device
+        # torch's CPU generator draws serially, so one draw per call equals a draw per frame
+        uniform = torch.rand(frames, 2, b, k, generator=self.generator).numpy()
+        active = np.zeros((b, frames, k), dtype=np.uint8)
+        onset = np.zeros_like(active)
+        current_vel = self.velocity
+        for t, context in enumerate(self.contexts(frames, conditions)):
+            logits = self.model.step(self.frame, self.queues, None, context).cpu()
+            lc, lu = logits[:b], logits[b:]
+            guided = (lu + self.guidance * (lc - lu)) / self.temperature
+            p_onset, p_sound = torch.sigmoid(guided[:, :k]).numpy(), torch.sigmoid(guided[:, k:2 * k]).numpy()
+            vel = torch.sigmoid(lc[:, 2 * k:]).numpy()
+            new = uniform[t, 0] < p_onset
+            sounding = new | ((current_vel > 0) & (uniform[t, 1] < p_sound))
+            current_vel = np.where(new, (1 + vel * 126).round().astype(np.uint8), np.where(sounding, current_vel, 0))
+            onset[:, t] = np.where(new, current_vel, 0)
+            active[:, t] = current_vel
+            enc = np.concatenate([np.where(sounding, 1.0, -1.0).astype(np.float32),
+                                  np.where(new, self.onset_code[current_vel], -1.0).astype(np.float32)], axis=1)
+            self.frame = torch.from_numpy(np.concatenate([enc, enc])).to(dev)
+        self.velocity = current_vel
+        return active, onset

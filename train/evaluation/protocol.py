@@ -143,7 +143,8 @@ def shuffled_units(units: list[Unit], seed: int) -> list[Unit]:
 def pipeline_generator(pipeline, engine: str, seconds: float, guidance: float | None = None):
     def generate(valence: float, arousal: float, seed: int) -> tuple[np.ndarray, int, str | None]:
         g = pipeline.generate(valence, arousal, seconds=seconds, seed=seed, guidance=guidance, engine=engine)
-        return np.asarray(g.audio, dtype=np.float32), int(g.sample_rate), g.key
+        # the mastering gain taken back: real clips are dry renders, and the judge reads level as arousal
+        return g.at_corpus_level(), int(g.sample_rate), g.key
     return generate
 
 

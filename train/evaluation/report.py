@@ -82,7 +82,7 @@ def markdown(result: dict, plots: dict[str, str]) -> str:
             continue
         cells = [(f"{c['diff']:+.2f} +- {c['se']:.2f}" if (c := row["contrasts"].get(n)) else "-") for n in names]
         lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
-    lines += [""]
+    lines += ["", "Music whose mood moves (journeys, continuations, loops, streams): see journeys.md.", ""]
     lines += [f"![{name}]({path})" for name, path in plots.items()]
     return "\n".join(lines) + "\n"
 
