@@ -42,3 +42,10 @@ def update_section(title: str, body: str, path: Path = RESULTS) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def publish(title: str, text: str, write: bool = True) -> None:
+    """Print a benchmark's section and, unless told not to (--no-write), write it into RESULTS.md."""
+    print(text)
+    if write:
+        update_section(title, text)

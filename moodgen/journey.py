@@ -22,7 +22,7 @@ PHRASE_SECONDS = 2.0  # key changes wait for a phrase boundary: one bar of 4/4 a
 HYSTERESIS = 0.15  # after valence crosses zero it must pass this far beyond before the mode follows
 CURVE_JSON_HZ = 4  # the mood curve in a JSON sidecar, sampled this often
 DECLICK_SECONDS = 0.005  # an offset at a join fades out over this long
-MASTERING_WARMUP_SECONDS = 2.0  # audio before a join that mastering hears again, so its reverb and limiter carry on
+MASTERING_WARMUP_SECONDS = 1.0  # audio before a join that mastering hears again, so its reverb and limiter carry on
 
 
 def derived_seed(seed: int, *salt: int) -> int:

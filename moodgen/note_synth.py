@@ -13,7 +13,7 @@ import numpy as np
 import tinysoundfont
 
 from moodgen.config import RollParams
-from moodgen.render import PIANO_PROGRAM
+from moodgen.render import DRAIN_S, PIANO_PROGRAM
 
 Event = tuple[int, int, int, int]
 
@@ -41,16 +41,25 @@ def roll_events(active: np.ndarray, onset: np.ndarray, before: np.ndarray, first
 
 
 class ContinuingSynth:
-    """One soundfont program that plays events and renders audio up to a given sample, call after call; `trim_db`
-    is the program's level match (`render.SoundfontRenderer.level_trim_db`)."""
+    """A soundfont loaded once, playing one program: `start` readies it for a new piece, then `play` plays events
+    and renders audio up to a given sample, call after call. `trim_db` is the program's level match
+    (`render.SoundfontRenderer.level_trim_db`)."""
 
-    def __init__(self, sample_rate: int, soundfont: str | Path, program: int = PIANO_PROGRAM, gain_db: float = 0.0,
-                 trim_db: float = 0.0):
+    def __init__(self, sample_rate: int, soundfont: str | Path, gain_db: float = 0.0):
+        self.sample_rate = sample_rate
         self.synth = tinysoundfont.Synth(samplerate=sample_rate, gain=gain_db)
-        sfid = self.synth.sfload(str(soundfont))
-        self.synth.program_select(0, sfid, 0, program)
-        self.scale = np.float32(10.0 ** (trim_db / 20.0))
+        self.sfid = self.synth.sfload(str(soundfont))
+        self.scale = np.float32(1.0)
         self.position = 0  # samples rendered so far
+
+    def start(self, program: int = PIANO_PROGRAM, trim_db: float = 0.0) -> ContinuingSynth:
+        """Silence whatever played before (as `render.SoundfontRenderer` does between renders) and select `program`."""
+        self.synth.sounds_off()
+        self.synth.generate(int(DRAIN_S * self.sample_rate))
+        self.synth.program_select(0, self.sfid, 0, program)
+        self.scale = np.float32(10.0 ** (trim_db / 20.0))
+        self.position = 0
+        return self
 
     def play(self, events: list[Event], until: int) -> np.ndarray:
         """Play `events` (sorted; one before `position` plays at once) and render to sample `until` -> (S,)."""

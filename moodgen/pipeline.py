@@ -255,9 +255,11 @@ class MoodPipeline:
         own = session.mel(0, frames)
         judged = self.judge.predict(heard) if self.judge is not None else None
         continuation = Continuation(session.frames[:, :frames], curve, keys, np.asarray(dry, np.float32))
+        midi = session.midi(0, frames, changes, markers)
+        session.close()
         return Generation(float(curve[-1, 0]), float(curve[-1, 1]), seconds, r.seed, r.steps, r.guidance, eng.name,
                           None if keys is None else key_name(int(keys[0])), heard if own is None else own, wav,
-                          self.mel_params.sample_rate, session.midi(0, frames, changes, markers), judged, eng.sha256,
+                          self.mel_params.sample_rate, midi, judged, eng.sha256,
                           session.render_record, r.mastering, curve=curve, frame_rate=eng.frame_rate,
                           key_changes=tuple((t, key_name(k)) for t, k in changes), continuation=continuation,
                           **record)
@@ -338,8 +340,16 @@ class MoodPipeline:
         return atlas.nearest_by_mood(generation.valence, generation.arousal)
 
     def warmup(self) -> None:
-        """Run each engine once on a short clip so the first real request is fast."""
+        """Run each engine once on a short clip, and a short stream where it has sessions (which leaves a loaded
+        synth behind), so the first real request is fast."""
         for name in self.engines:
             eng = self.engines_by_name[name]
-            self._generate(eng, 0.0, 0.0, 2.0, 0, 2 if eng.uses_steps else None, 1.0, None,  # 2 s, 2 flow steps
-                           eng.instruments[0] if eng.instruments else None, eng.mastering)
+            steps = 2 if eng.uses_steps else None  # 2 flow steps
+            self._generate(eng, 0.0, 0.0, 2.0, 0, steps, 1.0, None, eng.instruments[0] if eng.instruments else None,
+                           eng.mastering)
+            try:
+                live = self.stream(lambda: (0.0, 0.0), chunk_seconds=0.25, engine=name, steps=steps)
+            except ValueError:  # an engine without sessions
+                continue
+            next(live)
+            live.close()

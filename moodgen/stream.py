@@ -106,6 +106,7 @@ class MoodStream:
         """Stop; what was played as a Generation (audio, MIDI for engines with notes, the moods read), or None."""
         self.closed = True
         if not self.audio:
+            self.session.close()
             return None
         return self.finish(self.session, np.concatenate(self.curves), np.concatenate(self.keys) if self.keys else None,
                            np.concatenate(self.audio), np.concatenate(self.dry), self.moods)

@@ -17,6 +17,7 @@ import torch
 from moodgen import cgan
 from moodgen.judge import Judge
 from moodgen.pipeline import MoodPipeline
+from moodgen.render import bundled_soundfont
 from train.corpus.cache import CorpusCache
 from train.evaluation import journey_report
 from train.evaluation.journeys import JourneyConfig, evaluate_journeys
@@ -37,7 +38,7 @@ def cgan_rows(checkpoint: Path, seconds: float) -> tuple[dict, list[dict]]:
     return {"seed cGAN": generate}, []
 
 
-def parse_args(argv: list[str]) -> tuple[EvalConfig, JourneyConfig | None, bool]:
+def parse_args(argv: list[str]) -> tuple[EvalConfig, JourneyConfig | None, bool, Path | None]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     d = EvalConfig()
     ap.add_argument("--checkpoint", default=d.checkpoint, help="checkpoints/ folder (engines, judge, optional cgan)")
@@ -53,6 +54,9 @@ def parse_args(argv: list[str]) -> tuple[EvalConfig, JourneyConfig | None, bool]
     ap.add_argument("--journeys-only", action="store_true", help="only the journey section (reports/journeys.md)")
     ap.add_argument("--emopia-root", default=JourneyConfig.emopia_root,
                     help="EMOPIA_1.0 folder: the journeys' real reference when the corpus cache is absent")
+    ap.add_argument("--soundfont", type=Path, default=None,
+                    help="what plays the note engine's notes (default: the TimGM6mb the corpus and the judge were "
+                         "rendered with, so the judge hears the sound it knows)")
     a = ap.parse_args(argv)
     config = EvalConfig(checkpoint=a.checkpoint, cache_dir=a.cache, out_dir=a.out, threads=a.threads,
                         null_guidance=not a.no_null_guidance, **(QUICK if a.quick else {}))
@@ -62,7 +66,7 @@ def parse_args(argv: list[str]) -> tuple[EvalConfig, JourneyConfig | None, bool]
                              emopia_root=a.emopia_root) if a.journeys else None
     if a.journeys_only and journeys is None:
         ap.error("--journeys-only needs --journeys of at least 1")
-    return replace(config, **explicit), journeys, a.journeys_only
+    return replace(config, **explicit), journeys, a.journeys_only, a.soundfont
 
 
 def load_cache(folder: str) -> CorpusCache | None:
@@ -84,11 +88,12 @@ def run_journeys(pipeline: MoodPipeline | None, judge: Judge, config: EvalConfig
     return path
 
 
-def run(config: EvalConfig, journeys: JourneyConfig | None = None, journeys_only: bool = False) -> Path:
+def run(config: EvalConfig, journeys: JourneyConfig | None = None, journeys_only: bool = False,
+        soundfont: Path | None = None) -> Path:
     torch.set_num_threads(config.threads)
     extra, skipped = cgan_rows(Path(config.checkpoint), config.seconds)
     try:
-        pipeline = MoodPipeline.from_checkpoint(config.checkpoint)
+        pipeline = MoodPipeline.from_checkpoint(config.checkpoint, soundfont=soundfont or bundled_soundfont())
     except (ValueError, FileNotFoundError) as exc:  # no engine yet: the real and baseline rows still make sense
         pipeline = None
         skipped.append({"row": "moodgen engines", "reason": str(exc)})

@@ -95,6 +95,10 @@ class Session(ABC):
         """How the audio is made, JSON-able (as `EngineOutput.render`)."""
         return {}
 
+    def close(self) -> None:
+        """The session is over: let go of what it holds (a synth goes back to its engine). Nothing after this."""
+        return None
+
 
 class Engine(ABC):
     """A loaded engine: its model in eval mode, the sampler defaults it was exported with, its weights' hash."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ def shift_roll(roll: np.ndarray, shift: int) -> np.ndarray:
     elif shift < 0:
         out[:, :, shift:] = 0
     return out
+
+
+IDLE_SYNTHS = 2  # loaded synths a note engine keeps for its next sessions
 
 
 def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
@@ -114,6 +118,11 @@ class NoteSession(Session):
     def render_record(self) -> dict[str, Any]:
         return self.engine.render_record(self.instrument)
 
+    def close(self) -> None:
+        if self.synth is not None:
+            self.engine.give_back(self.synth)
+            self.synth = None
+
     def midi(self, start_frame: int, end_frame: int, key_changes: list[tuple[float, int]],
              markers: list[tuple[float, str]]) -> bytes:
         pm = render.with_instrument(midi.midi_from_roll(*self.rolls(start_frame, end_frame), self.params),
@@ -146,6 +155,8 @@ class NoteEngine(Engine):
         # on the CPU, so a model loaded onto a GPU samples from a CPU copy (same rolls as on a CPU-only machine).
         on_cpu = next(model.parameters()).device.type == "cpu"
         self.sampling_model = model if on_cpu else copy.deepcopy(model).cpu()
+        self.idle_synths: list[ContinuingSynth] = []
+        self.idle_lock = threading.Lock()
 
     @staticmethod
     def load_companions(folder: Path, device: torch.device | str, metadata: dict[str, Any],
@@ -175,11 +186,20 @@ class NoteEngine(Engine):
                 "soundfont_sha256": self.renderer.sha256}
 
     def synth(self, instrument: str) -> ContinuingSynth:
-        """A synth that keeps playing from call to call, sounding as `renderer` does: its soundfont, `instrument`'s
-        program and level trim."""
+        """A synth that keeps playing from call to call, sounding as `renderer` does (its soundfont, `instrument`'s
+        program and level trim): an idle one when a finished session gave one back (loading a large soundfont
+        takes a second), else a new one."""
+        with self.idle_lock:
+            synth = self.idle_synths.pop() if self.idle_synths else None
+        synth = synth or ContinuingSynth(self.renderer.sample_rate, self.renderer.path, self.renderer.gain_db)
         program = render.program_for(instrument)
-        return ContinuingSynth(self.renderer.sample_rate, self.renderer.path, program, self.renderer.gain_db,
-                               self.renderer.level_trim_db(program))
+        return synth.start(program, self.renderer.level_trim_db(program))
+
+    def give_back(self, synth: ContinuingSynth) -> None:
+        """A finished session's synth, kept for the next (at most IDLE_SYNTHS)."""
+        with self.idle_lock:
+            if len(self.idle_synths) < IDLE_SYNTHS:
+                self.idle_synths.append(synth)
 
     @property
     def frame_rate(self) -> float:

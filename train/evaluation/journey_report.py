@@ -44,6 +44,10 @@ def markdown(section: dict) -> str:
     for row in section["rows"]:
         if row.get("source"):
             lines.append(f"- **{row['name']}**: from {row['source']}.")
+        elif row.get("render", {}).get("soundfont"):
+            r = row["render"]
+            lines.append(f"- **{row['name']}**: {r['instrument']} on {r['soundfont']}, mastered, judged with the "
+                         "mastering gain taken back.")
     for s in section["skipped"]:
         lines.append(f"- **{s['row']}**: not evaluated: {s['reason']}")
     names = [j["name"] for j in section["rows"][0]["journeys"]] if section["rows"] else []

@@ -141,7 +141,7 @@ def engine_section(pipeline, engine: str, judge: Judge, config: JourneyConfig) -
         journeys.append(score(name, j.at_corpus_level(), j.curve, j.frame_rate, judge, config)
                         | {"waypoints": waypoints, "key_changes": [list(k) for k in j.key_changes]})
     made = time.time() - start
-    return {"name": f"moodgen {engine}", "journeys": journeys, **pooled(journeys),
+    return {"name": f"moodgen {engine}", "render": j.params()["render"], "journeys": journeys, **pooled(journeys),
             "seconds_per_journey": made / len(journeys), "joins": engine_joins(pipeline, engine, config)}
 
 
