@@ -127,7 +127,7 @@ class MoodPipeline:
         """The loaded engine `name` (None: the default); ValueError naming the choices otherwise."""
         if name is None:
             return self.engines_by_name[self.default_engine]
-        if name not in self.engines_by_name:
+        if not isinstance(name, str) or name not in self.engines_by_name:
             raise ValueError(f"engine must be one of {', '.join(self.engines)} (in this checkpoint), "
                              f"got {shown(name)}")
         return self.engines_by_name[name]
