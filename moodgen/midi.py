@@ -1,6 +1,6 @@
 """MIDI handling: load, apply the sustain pedal, render with the General MIDI soundfont pretty_midi ships.
 
-Pure functions except `load_midi` (reads a file) and `soundfont_path` (locates a file inside the pretty_midi wheel).
+Pure functions except `load_midi` (reads a file) and `render_midi` (loads the soundfont; see `moodgen.render`).
 """
 from __future__ import annotations
 
@@ -10,19 +10,17 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
+from moodgen import render
 from moodgen.config import RollParams
 
 SUSTAIN_CC = 64
-PIANO_PROGRAM = 0
-RELEASE_TAIL_S = 0.5
+PIANO_PROGRAM = render.PIANO_PROGRAM
+RELEASE_TAIL_S = render.RELEASE_TAIL_S
 
 
 def soundfont_path() -> Path:
-    """The GM soundfont (TimGM6mb.sf2, GPL-2) inside the installed pretty_midi package."""
-    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
-    if not path.is_file():
-        raise FileNotFoundError(f"soundfont not found at {path}; reinstall pretty_midi")
-    return path
+    """The GM soundfont (TimGM6mb.sf2, GPL-2) inside the installed pretty_midi package: the corpus's soundfont."""
+    return render.bundled_soundfont()
 
 
 def load_midi(path: str | Path) -> pretty_midi.PrettyMIDI:
@@ -76,45 +74,16 @@ def apply_sustain(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
 
 def render_midi(pm: pretty_midi.PrettyMIDI, sample_rate: int, soundfont: str | Path | None = None,
                 program: int = PIANO_PROGRAM, gain_db: float = 0.0) -> np.ndarray:
-    """Render every pitched note of `pm` on one soundfont program; returns mono float32 (S,).
+    """Render every pitched note of `pm` on one soundfont program (default: the bundled soundfont, whatever
+    $MOODGEN_SOUNDFONT says, as the corpus was rendered); returns mono float32 (S,).
 
-    Apply `apply_sustain` first: tinysoundfont ignores CC64. The render lasts until the last note ends plus a
-    short release tail. The result is a deterministic function of the notes.
+    Loads the soundfont on every call: code that renders repeatedly keeps a `render.SoundfontRenderer`.
+    Apply `apply_sustain` first: tinysoundfont ignores CC64. The result is a deterministic function of the notes.
     """
-    import tinysoundfont  # imported here: only rendering needs the compiled extension
-
-    events = []  # (time, order, kind, pitch, velocity): note-offs sort before note-ons at the same instant
-    for inst in pm.instruments:
-        if inst.is_drum:
-            continue
-        for n in inst.notes:
-            events.append((n.start, 1, "on", n.pitch, n.velocity))
-            events.append((n.end, 0, "off", n.pitch, 0))
-    events.sort()
-    end_time = (max(e[0] for e in events) if events else 0.0) + RELEASE_TAIL_S
-    total = int(round(end_time * sample_rate))
-    synth = tinysoundfont.Synth(samplerate=sample_rate, gain=gain_db)
-    sfid = synth.sfload(str(soundfont or soundfont_path()))
-    synth.program_select(0, sfid, 0, program)
-    out = np.zeros(total, dtype=np.float32)
-    pos = 0
-    for t, _, kind, pitch, velocity in events:
-        at = min(int(round(t * sample_rate)), total)
-        if at > pos:
-            out[pos:at] = _mono(synth.generate(at - pos))
-            pos = at
-        if kind == "on":
-            synth.noteon(0, pitch, int(velocity))
-        else:
-            synth.noteoff(0, pitch)
-    if total > pos:
-        out[pos:] = _mono(synth.generate(total - pos))
-    return out
-
-
-def _mono(buffer: memoryview) -> np.ndarray:
-    stereo = np.frombuffer(buffer, dtype=np.float32).reshape(-1, 2)
-    return stereo.mean(axis=1)
+    one_program = copy.deepcopy(pm)
+    for inst in one_program.instruments:
+        inst.program = program
+    return render.SoundfontRenderer(sample_rate, soundfont or soundfont_path(), gain_db).render(one_program)
 
 
 def transpose(pm: pretty_midi.PrettyMIDI, semitones: int) -> pretty_midi.PrettyMIDI:
