@@ -3,6 +3,8 @@
 The pipeline holds the engines found in a checkpoints folder (moodgen.engines), the mood judge and the atlas of
 real clips. It validates every input against one `Limits`, draws the musical key for the mood, asks the engine for
 the clip, judges what is heard, and caches results in an LRU bounded in bytes, so a repeated request answers at once.
+The work runs on the pipeline's own few worker threads (`workers`), whichever threads call it; identical requests
+made at the same time share one computation.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,7 +101,8 @@ def resolve_checkpoint_dir(path: str | Path | None = None) -> Path:
 
 class MoodPipeline:
     def __init__(self, engines: dict[str, Engine], device: torch.device | str = "cpu", judge: Judge | None = None,
-                 atlas: Atlas | None = None, limits: Limits | None = None, cache_bytes: int = 64 << 20):
+                 atlas: Atlas | None = None, limits: Limits | None = None, cache_bytes: int = 64 << 20,
+                 workers: int = 2):
         if not engines:
             raise ValueError("a pipeline needs at least one engine")
         params = {e.mel_params for e in engines.values()}
@@ -112,7 +116,14 @@ class MoodPipeline:
         self.limits = limits or Limits()
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[tuple, Generation] = OrderedDict()
+        self._in_flight: dict[tuple, Future] = {}
         self._lock = threading.Lock()
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        # All model and signal work runs on these threads, whichever thread asks. A server calls from a pool of many
+        # threads, and every thread that runs torch or numpy keeps its own malloc arena and OpenMP team: memory
+        # grew with the number of threads that had ever generated, not with the work (benchmarks/soak.py).
+        self._workers = ThreadPoolExecutor(workers, thread_name_prefix="moodgen")
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -134,13 +145,13 @@ class MoodPipeline:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None,
-                        cache_bytes: int = 64 << 20) -> MoodPipeline:
+                        cache_bytes: int = 64 << 20, workers: int = 2) -> MoodPipeline:
         folder = resolve_checkpoint_dir(path)
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         engines = {c.name: c.load(folder, dev) for c in engine_classes() if (folder / c.weights_file).is_file()}
         judge = Judge.from_file(folder / JUDGE_FILE, device=dev) if (folder / JUDGE_FILE).is_file() else None
         atlas = Atlas.load(folder / ATLAS_FILE) if (folder / ATLAS_FILE).is_file() else None
-        return cls(engines, dev, judge=judge, atlas=atlas, cache_bytes=cache_bytes)
+        return cls(engines, dev, judge=judge, atlas=atlas, cache_bytes=cache_bytes, workers=workers)
 
     def generate(self, valence: float, arousal: float, seconds: float = 10.0, seed: int = 0,
                  steps: int | None = None, guidance: float | None = None, engine: str | None = None,
@@ -166,8 +177,23 @@ class MoodPipeline:
             if request in self._cache:
                 self._cache.move_to_end(request)
                 return self._cache[request]
-        result = self._generate(eng, valence, arousal, seconds, seed, steps, guidance, key)
+            future = self._in_flight.get(request)  # an identical request already running: share its result
+            if future is not None:
+                owner = False
+            else:
+                owner, future = True, self._workers.submit(self._generate, eng, valence, arousal, seconds, seed,
+                                                           steps, guidance, key)
+                self._in_flight[request] = future
+        if not owner:
+            return future.result()
+        try:
+            result = future.result()
+        except BaseException:
+            with self._lock:
+                self._in_flight.pop(request, None)
+            raise
         with self._lock:
+            self._in_flight.pop(request, None)
             self._cache[request] = result
             while sum(g.nbytes for g in self._cache.values()) > self.cache_bytes and self._cache:
                 self._cache.popitem(last=False)
@@ -197,11 +223,13 @@ class MoodPipeline:
         if atlas is None:
             return None
         if by == "sound":
-            return atlas.nearest_by_sound(atlas.embed(generation.mel))
-        return atlas.nearest_by_mood(generation.valence, generation.arousal)
+            return self._workers.submit(lambda: atlas.nearest_by_sound(atlas.embed(generation.mel))).result()
+        return self._workers.submit(atlas.nearest_by_mood, generation.valence, generation.arousal).result()
 
     def warmup(self) -> None:
         """Run each engine once on a short clip so the first real request is fast."""
-        for name in self.engines:
-            eng = self.engines_by_name[name]
-            self._generate(eng, 0.0, 0.0, 2.0, 0, 2 if eng.uses_steps else None, 1.0, None)  # 2 s, 2 flow steps
+        warming = [self._workers.submit(self._generate, eng, 0.0, 0.0, 2.0, 0, 2 if eng.uses_steps else None, 1.0,
+                                        None)  # 2 s, 2 flow steps
+                   for eng in (self.engines_by_name[name] for name in self.engines)]
+        for future in warming:
+            future.result()
