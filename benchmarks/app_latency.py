@@ -29,19 +29,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(checkpoints: Path, threads: int, timeout_s: float) -> tuple[subprocess.Popen, str, float]:
-    """Start `python app.py` and wait until it answers; (process, url, seconds from start to ready)."""
+def launch(checkpoints: Path, threads: int, timeout_s: float,
+           log: Path | None = None) -> tuple[subprocess.Popen, str, float]:
+    """Start `python app.py` (its stderr to `log`, else discarded) and wait until it answers; (process, url,
+    seconds from start to ready). A file, not a pipe: a pipe nobody reads would stall a long-running server."""
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": str(threads)}
     env.pop("SPACE_ID", None)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--checkpoints", str(checkpoints),
-                             "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    with open(log or os.devnull, "w") as err:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--checkpoints", str(checkpoints),
+                                 "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=err)
     url = f"http://127.0.0.1:{port}/"
     while time.perf_counter() - t0 < timeout_s:
         if proc.poll() is not None:
-            raise SystemExit(f"app.py exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+            tail = log.read_text()[-2000:] if log else ""
+            raise SystemExit(f"app.py exited with {proc.returncode}: {tail}")
         try:
             if httpx.get(url + "gradio_api/info", timeout=2).status_code == 200:
                 return proc, url, time.perf_counter() - t0
@@ -52,12 +56,16 @@ def launch(checkpoints: Path, threads: int, timeout_s: float) -> tuple[subproces
     raise SystemExit(f"app.py not ready after {timeout_s:.0f} s")
 
 
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM: the process' peak resident set size so far."""
+def memory_mb(pid: int, field: str) -> float:
+    """A memory line of /proc/<pid>/status in MB: "VmRSS" (resident now) or "VmHWM" (peak resident so far)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc status")
+    raise RuntimeError(f"no {field} in /proc/{pid}/status")
+
+
+def peak_rss_mb(pid: int) -> float:
+    return memory_mb(pid, "VmHWM")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -66,6 +74,20 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def add_app_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of a benchmark that serves the app: which checkpoints, its threads, and where results go."""
+    ap.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
+    ap.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS of the app process")
+    ap.add_argument("--label", default="", help="appended to the section title, e.g. 'before the app fixes'")
+    ap.add_argument("--no-write", action="store_true")
+
+
+def api_engines(client: Client) -> list[str]:
+    """The engine names the app's /generate endpoint accepts, in menu order."""
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]
+    return next(p["type"]["enum"] for p in info["parameters"] if p["parameter_name"] == "engine")
 
 
 def timed_generate(client: Client, engine: str, seconds: float, seed: int) -> float:
@@ -95,8 +117,7 @@ def main() -> None:
     ready.append(s)
     try:
         client = Client(url, verbose=False, httpx_kwargs={"timeout": args.timeout}, analytics_enabled=False)
-        engines = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]
-        engines = next(p["type"]["enum"] for p in engines["parameters"] if p["parameter_name"] == "engine")
+        engines = api_engines(client)
         rows = []
         for engine in engines:
             fresh = [timed_generate(client, engine, args.seconds, 1000 + i) for i in range(args.repeats)]

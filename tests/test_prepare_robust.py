@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from synthetic_emopia import synthetic_clip, write_emopia_folder
 
 from moodgen.atlas import DEAM_STATIC_FILES
-from synthetic_emopia import synthetic_clip, write_emopia_folder
 from train.corpus import deam, emopia
 from train.corpus.cache import CorpusCache, CorpusError, shard_path, writing_lock
 from train.prepare import PrepareSettings, main, prepare
