@@ -48,7 +48,7 @@ def main() -> int:
     args = ap.parse_args()
 
     log = Path(tempfile.mkdtemp(prefix="moodgen-soak-")) / "app.log"
-    proc, url, _ = launch(args.checkpoints, args.threads, 600.0, log=log)
+    proc, url, _, _ = launch(args.checkpoints, args.threads, 600.0, log=log)
     samples: list[tuple[int, float]] = [(0, memory_mb(proc.pid, "VmRSS"))]
     failures: list[str] = []
     done, lock, t0 = 0, threading.Lock(), time.perf_counter()
