@@ -31,6 +31,7 @@ from moodgen.mood import quadrant_by_number
 
 DEFAULT_ROOTS = {"emopia": "../shared/data/emopia/EMOPIA_1.0", "deam": "../shared/data/deam"}
 SHARD_VERSION = 2  # bump when processing changes in a way the settings do not capture
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,6 @@ def _process(clip: SourceClip, key: str, settings: PrepareSettings, cache_dir: P
     else:
         shard = deam.process_audio_clip(clip, key, settings.mel)
     save_shard(shard_path(cache_dir, clip.clip_id), shard)
-
-
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def _init_worker(parent_pid: int) -> None:
