@@ -40,20 +40,23 @@ def yardstick_s() -> float:
     return time.perf_counter() - t0
 
 
-def launch(checkpoints: Path, threads: int, timeout_s: float) -> tuple[subprocess.Popen, str, float, float]:
-    """Start `python app.py`; (process, url, seconds to the server answering, seconds to the first screen's
-    example answering)."""
+def launch(checkpoints: Path, threads: int, timeout_s: float,
+           log: Path | None = None) -> tuple[subprocess.Popen, str, float, float]:
+    """Start `python app.py` (its stderr to `log`, else discarded: a pipe nobody reads would stall a long-running
+    server); (process, url, seconds to the server answering, seconds to the first screen's example answering)."""
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": str(threads)}
     env.pop("SPACE_ID", None)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--checkpoints", str(checkpoints),
-                             "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    with open(log or os.devnull, "w") as err:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--checkpoints", str(checkpoints),
+                                 "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=err)
     url = f"http://127.0.0.1:{port}/"
     while True:
         if proc.poll() is not None:
-            raise SystemExit(f"app.py exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+            tail = log.read_text()[-2000:] if log else ""
+            raise SystemExit(f"app.py exited with {proc.returncode}: {tail}")
         if time.perf_counter() - t0 > timeout_s:
             proc.kill()
             raise SystemExit(f"app.py not ready after {timeout_s:.0f} s")
@@ -86,12 +89,29 @@ def default_guidance(client: Client) -> float:
     return api_parameter(client, "guidance")["parameter_default"]
 
 
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM: the process' peak resident set size so far."""
+def memory_mb(pid: int, field: str) -> float:
+    """A memory line of /proc/<pid>/status in MB: "VmRSS" (resident now) or "VmHWM" (peak resident so far)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc status")
+    raise RuntimeError(f"no {field} in /proc/{pid}/status")
+
+
+def peak_rss_mb(pid: int) -> float:
+    return memory_mb(pid, "VmHWM")
+
+
+def add_app_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of a benchmark that serves the app: which checkpoints, its threads, and where results go."""
+    ap.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
+    ap.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS of the app process")
+    ap.add_argument("--label", default="", help="appended to the section title, e.g. 'before the app fixes'")
+    ap.add_argument("--no-write", action="store_true")
+
+
+def api_engines(client: Client) -> list[str]:
+    """The engine names the app's /generate endpoint accepts, in menu order."""
+    return api_parameter(client, "engine")["type"]["enum"]
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from moodgen.checkpoint import reason
 from moodgen.config import from_dict, to_dict
 from train.corpus.cache import CorpusCache
 from train.prepare import main as prepare_main
@@ -110,8 +111,7 @@ class Run:
         try:
             state = torch.load(self.state_path, map_location=device, weights_only=True)
         except Exception as exc:  # torch raises several types for foreign or crafted pickles
-            raise SystemExit(f"{self.state_path}: not a training state this version can load "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+            raise SystemExit(f"{self.state_path}: not a training state this version can load ({reason(exc)})") from None
         saved = {k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES}
         if saved != {k: v for k, v in to_dict(self.config).items() if k not in RESUMABLE_CHANGES}:
             raise SystemExit(f"{self.state_path}: saved with a different config; only "
