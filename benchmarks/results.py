@@ -30,6 +30,13 @@ def command() -> str:
     return " ".join(["python -m", f"benchmarks.{Path(sys.argv[0]).stem}", *sys.argv[1:]])
 
 
+def git_head() -> str:
+    """The short commit the benchmarked code is at."""
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
 def update_section(title: str, body: str, path: Path = RESULTS) -> None:
     """Write `## title` + body into `path`, replacing that section if present (up to the next `## `), else appending."""
     text = path.read_text() if path.exists() else HEADER
@@ -42,3 +49,11 @@ def update_section(title: str, body: str, path: Path = RESULTS) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def publish(title: str, body: str, label: str = "", write: bool = True) -> None:
+    """Print a section and, unless `write` is False, store it as `## title[, label]` (a label such as "before the
+    app fixes" keeps that run's section beside the later ones)."""
+    print(body)
+    if write:
+        update_section(title + (f", {label}" if label else ""), body)

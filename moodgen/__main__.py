@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 
@@ -44,18 +45,32 @@ def check_out(out: Path, has_midi: bool, force: bool) -> None:
     """Refuse, before any work, an --out that cannot be written: wrong suffix, a folder, no writable place for it
     (missing folders are made), or files that exist (without --force)."""
     if out.suffix.lower() != ".wav":
-        raise ValueError(f"--out must name a .wav file, got {shown(str(out))}")
+        raise ValueError(f"--out must name a .wav file, got {shown(out.suffix) if out.suffix else 'no suffix'}")
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; name a .wav file inside it")
-    existing_parent = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    existing_parent = next(p for p in out.absolute().parents if p.exists())
     if not existing_parent.is_dir():
         raise ValueError(f"--out: {existing_parent} is a file, not a folder")
     if not os.access(existing_parent, os.W_OK):
         raise ValueError(f"--out: folder {existing_parent} is not writable")
     targets = [out, out.with_suffix(".json")] + ([out.with_suffix(".mid")] if has_midi else [])
+    folders = [str(t) for t in targets if t.is_dir()]
+    if folders:
+        raise ValueError(f"--out: {', '.join(folders)} is a folder, in the way of a file written beside --out")
     existing = [str(t) for t in targets if t.exists()]
     if existing and not force:
         raise ValueError(f"--out: {', '.join(existing)} already exist; pass --force to overwrite")
+
+
+class UsageError(ValueError):
+    pass
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser that raises its errors (main prints them as one short line) instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message if len(message) <= 200 else message[:200] + "...")
 
 
 def add_common(p: argparse.ArgumentParser, out: str) -> None:
@@ -81,8 +96,8 @@ def add_sampler(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m moodgen", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = OneLineParser(prog="python -m moodgen", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate", help="generate a clip for a mood")
     where = g.add_mutually_exclusive_group(required=True)
@@ -133,10 +148,12 @@ def make(args: argparse.Namespace, ap: argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     ap = parser()
-    args = ap.parse_args(argv)
-    if args.command == "generate" and not args.preset and args.arousal is None:
-        ap.error("--valence needs --arousal")
     try:
+        args = ap.parse_args(argv)
+        if args.command == "generate" and args.preset is not None and args.arousal is not None:
+            ap.error("--arousal goes with --valence, not --preset")
+        if args.command == "generate" and not args.preset and args.arousal is None:
+            ap.error("--valence needs --arousal")
         gen, extra = make(args, ap)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         files = gen.save(args.out, extra=extra, overwrite=args.force)

@@ -12,6 +12,7 @@ Shapes: N entries, D embedding dims, M mel bands, T mel frames, T_r roll frames,
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from moodgen import audio, midi
+from moodgen.checkpoint import CheckpointError, reason
 from moodgen.config import MelParams, RollParams, from_dict, to_dict
 from moodgen.deam import DEAM_LICENCE, deam_excerpt, read_deam
 from moodgen.mood import quadrant_of, validate_mood
@@ -245,19 +247,26 @@ class Atlas:
 
     @classmethod
     def load(cls, path: str | Path) -> Atlas:
+        """The atlas saved by `save`; CheckpointError, one line naming the file, when it cannot be used."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: atlas file not found")
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {name: z[name] for name in z.files}
+            meta = json.loads(str(arrays["meta"]))
             if meta.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"{path}: atlas format {meta.get('format_version')!r}, this moodgen reads "
-                                 f"{FORMAT_VERSION}")
+                raise CheckpointError(f"{path}: atlas format {meta.get('format_version')!r}, this moodgen reads "
+                                      f"{FORMAT_VERSION}")
             entries = [AtlasEntry(str(c), str(s), str(lic), float(v), float(a), int(q)) for c, s, lic, v, a, q in
-                       zip(z["clip_id"], z["source"], z["licence"], z["valence"], z["arousal"], z["quadrant"])]
-            return cls(entries, from_dict(MelParams, meta["mel_params"]), meta["embedding_name"], z["embeddings"],
+                       zip(*(arrays[k] for k in ("clip_id", "source", "licence", "valence", "arousal", "quadrant")))]
+            return cls(entries, from_dict(MelParams, meta["mel_params"]), meta["embedding_name"],
+                       arrays["embeddings"],
                        roll_params=from_dict(RollParams, meta["roll_params"]) if meta["roll_params"] else None,
-                       excerpts=z["excerpts"] if "excerpts" in z.files else None,
-                       excerpt_frames=z["excerpt_frames"] if "excerpt_frames" in z.files else None,
-                       audio_paths=[str(p) for p in z["audio_paths"]] if "audio_paths" in z.files else None,
+                       excerpts=arrays.get("excerpts"), excerpt_frames=arrays.get("excerpt_frames"),
+                       audio_paths=[str(p) for p in arrays["audio_paths"]] if "audio_paths" in arrays else None,
                        gain_db=meta["gain_db"], provenance=meta["provenance"])
+        except CheckpointError:
+            raise
+        except (OSError, EOFError, zipfile.BadZipFile, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{path}: not a readable atlas ({reason(exc)})") from None

@@ -77,6 +77,23 @@ def save_component(path: str | Path, module: torch.nn.Module, mel_params: MelPar
     return path
 
 
+def reason(exc: BaseException) -> str:
+    """An exception as one short line (some libraries' messages run over many lines)."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def looks_pickled(path: Path) -> bool:
+    """Whether a file starts like a pickle or like torch.save's zip of pickles."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return False
+    return head[:1] == b"\x80" or head == b"PK"
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The metadata dict of a component file; raises CheckpointError for foreign files and unknown versions."""
     path = Path(path)
@@ -86,13 +103,16 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(METADATA_KEY)
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+        if looks_pickled(path):
+            raise CheckpointError(f"{path}: a pickle (torch.save) file, not safetensors; it is never unpickled, "
+                                  "re-export the weights with moodgen.checkpoint.save_component") from None
+        raise CheckpointError(f"{path}: not a readable safetensors file ({reason(exc)})") from None
     if raw is None:
         raise CheckpointError(f"{path}: not a moodgen checkpoint (no '{METADATA_KEY}' metadata)")
     try:
         meta = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: unreadable metadata ({exc})") from None
+        raise CheckpointError(f"{path}: unreadable metadata ({reason(exc)})") from None
     if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
         version = meta.get("format_version") if isinstance(meta, dict) else None
         raise CheckpointError(f"{path}: checkpoint format version {version!r} is not supported "
@@ -108,28 +128,32 @@ def load_component(path: str | Path, cls: type, device: torch.device | str = "cp
     if meta.get("kind") != cls.kind:
         raise CheckpointError(f"{path}: holds a {meta.get('kind')!r} component, expected {cls.kind!r}")
     try:
-        module = cls(from_dict(cls.config_class, meta["config"]))
+        config = from_dict(cls.config_class, meta["config"])
         meta["mel_params_obj"] = from_dict(MelParams, meta["mel_params"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: invalid config in the metadata ({type(exc).__name__}: {exc})") from None
-    reference = module.state_dict()
+        with torch.device("meta"):  # shapes only: a hostile config (a layer of 10^12 channels) allocates nothing
+            reference = {name: (t.shape, t.dtype) for name, t in cls(config).state_dict().items()}
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, OverflowError) as exc:
+        raise CheckpointError(f"{path}: invalid config in the metadata ({reason(exc)})") from None
     try:
         with safe_open(str(path), framework="pt") as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: unreadable tensors ({exc})") from None
-    missing, unexpected = sorted(reference.keys() - state.keys()), sorted(state.keys() - reference.keys())
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: tensors do not match the {cls.kind} config "
-                              f"(missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
-                              f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''})")
-    for name, ref in reference.items():
-        t = state[name]
-        if t.shape != ref.shape:
-            raise CheckpointError(f"{path}: tensor {name} has shape {tuple(t.shape)}, "
-                                  f"the config needs {tuple(ref.shape)}")
-        if t.is_floating_point() and not torch.isfinite(t).all():
-            raise CheckpointError(f"{path}: tensor {name} holds NaN or infinite values")
-        state[name] = t.to(ref.dtype)
+            missing, unexpected = sorted(reference.keys() - f.keys()), sorted(f.keys() - reference.keys())
+            if missing or unexpected:
+                raise CheckpointError(f"{path}: tensors do not match the {cls.kind} config "
+                                      f"(missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
+                                      f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''})")
+            state = {}
+            for name, (shape, dtype) in reference.items():
+                t = f.get_tensor(name)
+                if t.shape != shape:
+                    raise CheckpointError(f"{path}: tensor {name} has shape {tuple(t.shape)}, "
+                                          f"the config needs {tuple(shape)}")
+                if t.is_floating_point() != dtype.is_floating_point:
+                    raise CheckpointError(f"{path}: tensor {name} is {t.dtype}, the config needs {dtype}")
+                if t.is_floating_point() and not torch.isfinite(t).all():
+                    raise CheckpointError(f"{path}: tensor {name} holds NaN or infinite values")
+                state[name] = t.to(dtype)
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: unreadable tensors ({reason(exc)})") from None
+    module = cls(config)
     module.load_state_dict(state, strict=True)
     return module.to(device).eval(), meta

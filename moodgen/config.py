@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -112,7 +114,7 @@ class Limits:
                 raise ValueError(f"{what}, got {shown(value)}") from None
         if math.isnan(value):
             raise ValueError(f"{what}, got NaN")
-        if integer and value != int(value):
+        if integer and (math.isinf(value) or value != int(value)):
             raise ValueError(f"{what}, got {shown(value)}")
         if not low <= value <= high:
             raise ValueError(f"{field} must be between {bounds.replace(', ', ' and ')}, got {shown(value)}")
@@ -148,17 +150,46 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+def fits(value: Any, hint: Any) -> bool:
+    """Whether `value` is of the annotated type: int, float (an int is fine), str, bool, None, unions and tuples of
+    those; any other annotation (nested configs, dicts, Any) is left to the class."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(fits(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint in (bool, int, float, str):
+        accepted = (int, float) if hint is float else hint
+        return isinstance(value, accepted) and (hint is bool or not isinstance(value, bool))
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(fits(v, args[0]) for v in value)
+        return len(args) == len(value) and all(fits(v, a) for v, a in zip(value, args))
+    return True
+
+
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build `cls` from a dict, refusing unknown keys (so a renamed field is never silently dropped)."""
+    """Build `cls` from a dict, refusing unknown keys (so a renamed field is never silently dropped) and values of
+    the wrong type (naming the field)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__} needs a dict of fields, got {shown(data)}")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
         raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    hints = typing.get_type_hints(cls)
     values = {}
     for f in dataclasses.fields(cls):
         if f.name in data:
             v = data[f.name]
-            values[f.name] = tuple(v) if isinstance(v, list) else v
+            v = tuple(v) if isinstance(v, list) else v
+            if not fits(v, hints[f.name]):
+                hint = hints[f.name]
+                raise ValueError(f"{cls.__name__}.{f.name} must be "
+                                 f"{hint.__name__ if isinstance(hint, type) else hint}, got {shown(v)}")
+            values[f.name] = v
     return cls(**values)
 
 

@@ -195,12 +195,14 @@ def flow_matching_loss(model: FlowModel, x1: torch.Tensor, mood: torch.Tensor, c
                        generator: torch.Generator | None = None, key: torch.Tensor | None = None) -> torch.Tensor:
     """Rectified-flow MSE for a batch of data x1 (B, C, T) with moods (B, 2) and keys (B,); t ~ U(0, 1).
 
-    The target is x1 or x1 - x0, per the model's parameterization."""
+    The target is x1 or x1 - x0, per the model's parameterization. Noise is drawn where `generator` lives (the
+    CPU without one) and moved to x1's device: a generator on the GPU saves a host draw and copy per step."""
     b = x1.shape[0]
     dev = x1.device
-    x0 = torch.randn(x1.shape, generator=generator, device="cpu").to(dev)
-    t = torch.rand(b, generator=generator, device="cpu").to(dev)
-    drop = (torch.rand(b, generator=generator, device="cpu") < cond_dropout).to(dev)
+    src = generator.device if generator is not None else torch.device("cpu")
+    x0 = torch.randn(x1.shape, generator=generator, device=src).to(dev)
+    t = torch.rand(b, generator=generator, device=src).to(dev)
+    drop = (torch.rand(b, generator=generator, device=src) < cond_dropout).to(dev)
     xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
     target = x1 if model.config.prediction == "data" else x1 - x0
     return F.mse_loss(model(xt, t, mood, drop, key), target)

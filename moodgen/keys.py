@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from moodgen.config import shown
+
 N_KEYS = 24
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MODE_NAMES = ("major", "minor")
@@ -34,8 +36,8 @@ def parse_key(name: str) -> int:
     try:
         tonic, mode = name.split()
         return PITCH_NAMES.index(tonic) + 12 * MODE_NAMES.index(mode)
-    except ValueError:
-        raise ValueError(f"unknown key {name!r}; write it like 'C major' or 'F# minor' "
+    except (ValueError, AttributeError):
+        raise ValueError(f"unknown key {shown(name)}; write it like 'C major' or 'F# minor' "
                          f"(tonics: {', '.join(PITCH_NAMES)})") from None
 
 

@@ -60,8 +60,8 @@ def quadrant_by_number(number: int) -> Quadrant:
 def preset(name: str) -> tuple[float, float]:
     try:
         return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown preset {shown(name)}; choose one of {', '.join(PRESETS)}") from None
 
 
 def from_deam_scale(x: float) -> float:

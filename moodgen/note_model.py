@@ -173,7 +173,8 @@ def note_loss(model: NoteModel, x: torch.Tensor, mood: torch.Tensor, cond_dropou
               generator: torch.Generator | None = None, key: torch.Tensor | None = None) -> torch.Tensor:
     """BCE on onsets and sounding keys, plus velocity BCE where onsets are; x (B, 2K, T), mood (B, 2), key (B,)."""
     k = model.config.n_keys
-    drop = (torch.rand(x.shape[0], generator=generator) < cond_dropout).to(x.device)
+    src = generator.device if generator is not None else torch.device("cpu")  # where the draw happens
+    drop = (torch.rand(x.shape[0], generator=generator, device=src) < cond_dropout).to(x.device)
     logits = model(x, mood, drop, key)
     onset, sounding, velocity = targets_from_encoded(x, k)
     loss = F.binary_cross_entropy_with_logits(logits[:, :k], onset)

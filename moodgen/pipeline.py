@@ -5,7 +5,9 @@ The pipeline holds the engines found in a checkpoints folder (moodgen.engines), 
 real clips. It validates every input against one `Limits`, draws the musical key for the mood, asks the engine for
 the clip, masters it, judges what is heard, and caches clips in an LRU bounded in bytes, so a repeated request
 answers at once. Music whose mood moves runs through an engine `Session` with a mood curve and a key per frame
-(moodgen.journey).
+(moodgen.journey). Clips, journeys and extensions are computed on the pipeline's own few worker threads
+(`workers`), whichever threads call it, so memory does not grow with the number of server threads; identical clip
+requests made at the same time share one computation.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,9 +92,12 @@ def resolve_checkpoint_dir(path: str | Path | None = None) -> Path:
 
 class MoodPipeline:
     def __init__(self, engines: dict[str, Engine], device: torch.device | str = "cpu", judge: Judge | None = None,
-                 atlas: Atlas | None = None, limits: Limits | None = None, cache_bytes: int = 64 << 20):
+                 atlas: Atlas | None = None, limits: Limits | None = None, cache_bytes: int = 64 << 20,
+                 workers: int = 2):
         if not engines:
             raise ValueError("a pipeline needs at least one engine")
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
         params = {e.mel_params for e in engines.values()}
         if len(params) > 1:
             raise ValueError("the engines' MelParams differ")
@@ -103,7 +109,12 @@ class MoodPipeline:
         self.limits = limits or Limits()
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[tuple, Generation] = OrderedDict()
+        self._in_flight: dict[tuple, Future] = {}
         self._lock = threading.Lock()
+        # All model and signal work runs on these threads, whichever thread asks. A server calls from a pool of many
+        # threads, and every thread that runs torch or numpy keeps its own malloc arena and OpenMP team: memory
+        # grew with the number of threads that had ever generated, not with the work (benchmarks/soak.py).
+        self._workers = ThreadPoolExecutor(workers, thread_name_prefix="moodgen")
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -118,14 +129,14 @@ class MoodPipeline:
         """The loaded engine `name` (None: the default); ValueError naming the choices otherwise."""
         if name is None:
             return self.engines_by_name[self.default_engine]
-        if name not in self.engines_by_name:
+        if not isinstance(name, str) or name not in self.engines_by_name:
             raise ValueError(f"engine must be one of {', '.join(self.engines)} (in this checkpoint), "
                              f"got {shown(name)}")
         return self.engines_by_name[name]
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None, cache_bytes: int = 64 << 20,
-                        soundfont: str | Path | None = None) -> MoodPipeline:
+                        soundfont: str | Path | None = None, workers: int = 2) -> MoodPipeline:
         """The engines, judge and atlas in a checkpoints folder; `soundfont` plays the notes (default:
         $MOODGEN_SOUNDFONT, else the best General MIDI soundfont installed, else the one pretty_midi ships)."""
         folder = resolve_checkpoint_dir(path)
@@ -134,7 +145,7 @@ class MoodPipeline:
                    if (folder / c.weights_file).is_file()}
         judge = Judge.from_file(folder / JUDGE_FILE, device=dev) if (folder / JUDGE_FILE).is_file() else None
         atlas = Atlas.load(folder / ATLAS_FILE) if (folder / ATLAS_FILE).is_file() else None
-        return cls(engines, dev, judge=judge, atlas=atlas, cache_bytes=cache_bytes)
+        return cls(engines, dev, judge=judge, atlas=atlas, cache_bytes=cache_bytes, workers=workers)
 
     def generate(self, valence: float, arousal: float, seconds: float = 10.0, seed: int = 0,
                  steps: int | None = None, guidance: float | None = None, engine: str | None = None,
@@ -151,15 +162,28 @@ class MoodPipeline:
         seconds = self.limits.seconds(seconds)
         request = (r.engine.name, valence, arousal, seconds, r.seed, r.steps, r.guidance, r.key, r.instrument,
                    r.mastering, bool(loop))
+        def compute() -> Generation:
+            if loop:
+                curve = np.tile([valence, arousal], (loop_frames(r.engine, seconds), 1))
+                return self._moving(r, seconds, curve, True)
+            return self._generate(r.engine, valence, arousal, seconds, r.seed, r.steps, r.guidance, r.key,
+                                  r.instrument, r.mastering)
+
         with self._lock:
             if request in self._cache:
                 self._cache.move_to_end(request)
                 return self._cache[request]
-        if loop:
-            result = self._moving(r, seconds, np.tile([valence, arousal], (loop_frames(r.engine, seconds), 1)), True)
-        else:
-            result = self._generate(r.engine, valence, arousal, seconds, r.seed, r.steps, r.guidance, r.key,
-                                    r.instrument, r.mastering)
+            future = self._in_flight.get(request)  # an identical request already running: share its result
+            owner = future is None
+            if owner:
+                future = self._in_flight[request] = self._workers.submit(compute)
+        if not owner:
+            return future.result()
+        try:
+            result = future.result()
+        finally:
+            with self._lock:
+                self._in_flight.pop(request, None)
         with self._lock:
             self._cache[request] = result
             while sum(g.nbytes for g in self._cache.values()) > self.cache_bytes and self._cache:
@@ -221,7 +245,8 @@ class MoodPipeline:
         r = self._request(engine, seed, steps, guidance, key, instrument, dry)
         points = validate_waypoints(waypoints, self.limits)
         frames = loop_frames(r.engine, points[-1][0]) if loop else r.engine.frames_for(points[-1][0])
-        return self._moving(r, points[-1][0], mood_curve(points, frames, r.engine.frame_rate), loop, waypoints=points)
+        curve = mood_curve(points, frames, r.engine.frame_rate)
+        return self._workers.submit(self._moving, r, points[-1][0], curve, loop, waypoints=points).result()
 
     def _moving(self, r: Request, seconds: float, curve: np.ndarray, loop: bool, **record: Any) -> Generation:
         """Sample and render a mood curve (T, 2) in one session; a loop also samples its overrun and closes."""
@@ -265,11 +290,16 @@ class MoodPipeline:
                           **record)
 
     def extend(self, generation: Generation, seconds: float, valence: float | None = None,
-               arousal: float | None = None) -> Generation:
+                arousal: float | None = None) -> Generation:
         """`generation` continued by `seconds` from its end: its audio unchanged, then more music, easing from its
         last mood to (valence, arousal) (either left out: as it ends), in its key unless valence crosses zero, on
         its instrument and mastering. The same engine and checkpoint must be loaded; the total stays within the
         journey limit."""
+        return self._workers.submit(self._extend, generation, seconds, valence, arousal).result()
+
+    def _extend(self, generation: Generation, seconds: float, valence: float | None = None,
+                arousal: float | None = None) -> Generation:
+        """The work of `extend`, on a worker thread."""
         before = generation.continuation
         if before is None:
             raise ValueError(f"generation: engine {generation.engine!r} made it without a way to continue it")
@@ -336,8 +366,8 @@ class MoodPipeline:
         if atlas is None:
             return None
         if by == "sound":
-            return atlas.nearest_by_sound(atlas.embed(generation.mel))
-        return atlas.nearest_by_mood(generation.valence, generation.arousal)
+            return self._workers.submit(lambda: atlas.nearest_by_sound(atlas.embed(generation.mel))).result()
+        return self._workers.submit(atlas.nearest_by_mood, generation.valence, generation.arousal).result()
 
     def warmup(self) -> None:
         """Run each engine once on a short clip, and a short stream where it has sessions (which leaves a loaded

@@ -2,16 +2,28 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 
+import app
+from moodgen.__main__ import main as cli
 from moodgen.checkpoint import FORMAT_VERSION, CheckpointError, read_metadata, save_component
 from moodgen.config import MelParams
 from moodgen.flow_model import FlowModel, sample
 from moodgen.note_model import NoteModel
+from tests.app_server import full_checkpoints
 from tests.conftest import tiny_flow
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -82,3 +94,131 @@ def test_round_trip_keeps_the_key_prior(tmp_path):
     mood, key = torch.tensor([[0.5, -0.5]]), torch.tensor([7])
     assert torch.equal(sample(model, mood, 8, steps=3, seed=1, key=key),
                        sample(loaded, mood, 8, steps=3, seed=1, key=key))
+
+
+def rewrite(path: Path, out: Path, tensors=None, meta=None) -> Path:
+    """A copy of a component file with its tensors and/or metadata changed by the given functions."""
+    with safe_open(str(path), framework="pt") as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}
+        metadata = json.loads(f.metadata()["moodgen"])
+    state = tensors(state) if tensors else state
+    if meta:
+        meta(metadata)
+    save_file(state, str(out), metadata={"moodgen": json.dumps(metadata)})
+    return out
+
+
+def first_tensor(state: dict) -> str:
+    return next(iter(sorted(state)))
+
+
+# How a weights file goes bad -> (make the bad copy from a good file, what the one-line error says)
+BROKEN = {
+    "truncated": (lambda good, bad: bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2]),
+                  "not a readable safetensors file"),
+    "0-byte": (lambda good, bad: bad.write_bytes(b""), "not a readable safetensors file"),
+    "pickle renamed": (lambda good, bad: torch.save(FlowModel.from_file(good)[0].state_dict(), bad),
+                       r"a pickle \(torch.save\) file, not safetensors; it is never unpickled"),
+    "extra tensor": (lambda good, bad: rewrite(good, bad, tensors=lambda s: s | {"bogus": torch.zeros(2)}),
+                     r"tensors do not match the mel_flow config \(missing \[\], unexpected \['bogus'\]\)"),
+    "missing tensor": (lambda good, bad: rewrite(good, bad, tensors=lambda s: {k: v for k, v in s.items()
+                                                                               if k != first_tensor(s)}),
+                       r"tensors do not match the mel_flow config \(missing \['"),
+    "mis-shaped tensor": (lambda good, bad: rewrite(good, bad, tensors=lambda s: s | {first_tensor(s):
+                                                                                      torch.zeros(3, 3)}),
+                          r"has shape \(3, 3\), the config needs"),
+    "integer tensor": (lambda good, bad: rewrite(good, bad, tensors=lambda s: {k: v.long() for k, v in s.items()}),
+                       "is torch.int64, the config needs torch.float32"),
+    "all-NaN weights": (lambda good, bad: rewrite(good, bad, tensors=lambda s: {k: torch.full_like(v, float("nan"))
+                                                                                for k, v in s.items()}),
+                        "holds NaN or infinite values"),
+    "non-numeric config value": (lambda good, bad: rewrite(good, bad, meta=lambda m: m["config"].update(
+        base_channels="wide")), r"invalid config in the metadata \(ValueError: FlowConfig.base_channels must be "
+                                r"int, got 'wide'\)"),
+    "huge config value": (lambda good, bad: rewrite(good, bad, meta=lambda m: m["config"].update(
+        base_channels=2**20)), "has shape"),  # checked on the meta device: nothing of that size is allocated
+    "config not a dict": (lambda good, bad: rewrite(good, bad, meta=lambda m: m.update(config=[1])),
+                          "FlowConfig needs a dict of fields"),
+    "metadata not JSON": (lambda good, bad: save_file(FlowModel.from_file(good)[0].state_dict(), str(bad),
+                                                      metadata={"moodgen": "{not json"}), "unreadable metadata"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_a_broken_file_is_one_line_naming_it(saved, tmp_path, case):
+    _, good = saved
+    make, message = BROKEN[case]
+    bad = tmp_path / "bad.safetensors"
+    make(good, bad)
+    with pytest.raises(CheckpointError, match=message) as refused:
+        FlowModel.from_file(bad)
+    text = str(refused.value)
+    assert text.startswith(f"{bad}: ") and "\n" not in text and len(text) < 300
+
+
+def test_exported_weights_are_readable_by_everyone(tmp_path):
+    old = os.umask(0o077)  # even under a private umask
+    try:
+        path = save_component(tmp_path / "w.safetensors", tiny_flow(12, 3), MelParams(), {})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]  # no temporary file left beside it
+
+
+def nan_weights(path: Path) -> None:
+    rewrite(path, path, tensors=lambda s: {k: torch.full_like(v, float("nan")) for k, v in s.items()})
+
+
+# A checkpoints folder broken in one file -> (the file, how it is broken)
+BROKEN_FOLDERS = {
+    "engine truncated": ("note_model.safetensors", lambda p: p.write_bytes(p.read_bytes()[:1000])),
+    "engine NaN": ("mel_flow.safetensors", nan_weights),
+    "engine sampler setting": ("note_model.safetensors", lambda p: rewrite(p, p, meta=lambda m: m["provenance"].update(
+        sampler={"guidance": "loud"}))),
+    "judge 0-byte": ("judge.safetensors", lambda p: p.write_bytes(b"")),
+    "atlas truncated": ("atlas.npz", lambda p: p.write_bytes(p.read_bytes()[:500])),
+}
+
+
+@pytest.fixture(scope="module")
+def full_folder(tiny_checkpoints, tmp_path_factory) -> Path:
+    return full_checkpoints(tiny_checkpoints, tmp_path_factory.mktemp("full") / "checkpoints")
+
+
+@pytest.fixture(params=list(BROKEN_FOLDERS))
+def broken_folder(request, full_folder, tmp_path) -> tuple[Path, Path]:
+    """(a copy of the full checkpoints folder with one file broken, that file)."""
+    folder = shutil.copytree(full_folder, tmp_path / "checkpoints")
+    name, breaks = BROKEN_FOLDERS[request.param]
+    breaks(folder / name)
+    return folder, folder / name
+
+
+def test_the_cli_says_which_checkpoint_file_is_broken_in_one_line(broken_folder, tmp_path, capsys):
+    folder, bad = broken_folder
+    out = tmp_path / "clip.wav"
+    assert cli(["generate", "--preset", "happy", "--seconds", "2", "--checkpoint", str(folder), "--out",
+                str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith(f"error: {bad}: ") and captured.err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_the_app_says_which_checkpoint_file_is_broken_in_one_line(broken_folder):
+    folder, bad = broken_folder
+    with pytest.raises(SystemExit) as refused:
+        app.main(["--checkpoints", str(folder)])
+    text = str(refused.value.code)
+    assert f"{bad}: " in text and "\n" not in text
+
+
+def test_no_traceback_from_the_command_line(full_folder, tmp_path):
+    folder = shutil.copytree(full_folder, tmp_path / "checkpoints")
+    nan_weights(folder / "note_model.safetensors")
+    done = subprocess.run([sys.executable, "-m", "moodgen", "generate", "--preset", "sad", "--checkpoint",
+                           str(folder), "--out", str(tmp_path / "x.wav")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"error: {folder / 'note_model.safetensors'}: tensor ")
+    assert done.stderr.endswith("holds NaN or infinite values\n") and done.stderr.count("\n") == 1

@@ -59,3 +59,39 @@ def test_from_dict_refuses_unknown_fields():
 def test_from_dict_still_validates():
     with pytest.raises(ValueError, match="hop_length"):
         from_dict(MelParams, {"hop_length": -5})
+
+
+@dataclasses.dataclass(frozen=True)
+class Typed:
+    count: int = 1
+    scale: float = 1.0
+    name: str = "x"
+    flag: bool = False
+    sizes: tuple[int, ...] = (1, 2)
+    pair: tuple[float, str] = (0.5, "a")
+    maybe: int | None = None
+
+
+@pytest.mark.parametrize("data, value", [({"count": 3}, 3), ({"scale": 2}, 2), ({"sizes": [4, 5, 6]}, (4, 5, 6)),
+                                         ({"pair": [1, "b"]}, (1, "b")), ({"maybe": 7}, 7), ({"maybe": None}, None),
+                                         ({"flag": True}, True)])
+def test_from_dict_accepts_the_annotated_types(data, value):
+    [name] = data
+    assert getattr(from_dict(Typed, data), name) == value
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"count": "3"}, "Typed.count must be int, got '3'"),
+    ({"count": True}, "Typed.count must be int, got True"),
+    ({"count": 1.5}, "Typed.count must be int, got 1.5"),
+    ({"scale": "wide"}, "Typed.scale must be float, got 'wide'"),
+    ({"flag": 1}, "Typed.flag must be bool, got 1"),
+    ({"sizes": [1, "2"]}, r"Typed.sizes must be tuple\[int, \.\.\.\]"),
+    ({"pair": [1.0]}, r"Typed.pair must be tuple\[float, str\]"),
+    ({"maybe": "x" * 100}, r"Typed.maybe must be int \| None, got 'x{39}\.\.\.$"),
+])
+def test_from_dict_names_a_field_of_the_wrong_type(data, message):
+    with pytest.raises(ValueError, match=message):
+        from_dict(Typed, data)
+    with pytest.raises(ValueError, match="Typed needs a dict of fields"):
+        from_dict(Typed, [1, 2])

@@ -100,6 +100,11 @@ def test_evaluate_quick_writes_every_column(tmp_path):
     assert data["skipped"] == skipped
     text = path.read_text()
     assert "| moodgen notes |" in text and "seed cGAN" in text and "Do the presets differ" in text
+    assert "## Musical structure" in text
+    for row in (data["rows"][0], generated):  # fast clicks of one triad: steady rhythm, no harmonic movement
+        assert set(row["structure"]) == {"chroma_change", "pitch_class_turnover", "ioi_entropy",
+                                         "beat_spectral_change"}
+        assert row["structure"]["ioi_entropy"]["mean"] < 0.5 and row["structure"]["chroma_change"]["mean"] < 0.3
     assert (tmp_path / "reports" / "eval_va.png").stat().st_size > 0
     assert (tmp_path / "reports" / "eval_confusion.png").stat().st_size > 0
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 
 import numpy as np
 import pretty_midi
@@ -148,3 +150,76 @@ def test_instruments_soundfont_and_mastering_are_recorded(pipe):
         pipe.generate(0.0, 0.0, seconds=2.0, engine="notes", instrument="tuba")
     with pytest.raises(ValueError, match="instrument must be unset for engine 'mel'"):
         pipe.generate(0.0, 0.0, seconds=2.0, engine="mel", instrument="harp")
+
+
+class CountingLock:
+    """A lock that counts how often it was taken, to know when every caller has looked for a running request."""
+
+    def __init__(self) -> None:
+        self.lock, self.taken = threading.Lock(), 0
+
+    def __enter__(self):
+        self.lock.acquire()
+        self.taken += 1
+
+    def __exit__(self, *exc):
+        self.lock.release()
+
+
+def callers(n: int, call) -> list:
+    """Run `call(i)` on n threads of their own; the results in order."""
+    results = [None] * n
+
+    def run(i):
+        results[i] = call(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_work_runs_on_the_pipelines_own_threads(tiny_checkpoints):
+    pipe = MoodPipeline.from_checkpoint(tiny_checkpoints, workers=2)
+    eng, seen = pipe.engine("notes"), set()
+    generate = eng.generate
+
+    def recording(*args):
+        seen.add(threading.current_thread().name)
+        return generate(*args)
+
+    eng.generate = recording
+    gens = callers(8, lambda i: pipe.generate(0.1 * i - 0.4, 0.2, seconds=1.0, seed=i))
+    assert len({id(g) for g in gens}) == 8
+    assert seen and len(seen) <= 2 and all(name.startswith("moodgen") for name in seen)
+    assert threading.current_thread().name not in seen
+
+
+def test_identical_requests_at_once_share_one_computation(tiny_checkpoints):
+    pipe = MoodPipeline.from_checkpoint(tiny_checkpoints, cache_bytes=0)  # nothing cached: only sharing can help
+    pipe._lock = CountingLock()
+    eng, release, calls = pipe.engine("notes"), threading.Event(), []
+    generate = eng.generate
+
+    def held(*args):
+        calls.append(args)
+        release.wait()
+        return generate(*args)
+
+    eng.generate = held
+
+    def release_when_all_have_looked():
+        while pipe._lock.taken < 6:  # each caller takes the lock once before waiting
+            time.sleep(0.01)
+        release.set()
+
+    opener = threading.Thread(target=release_when_all_have_looked)
+    opener.start()
+    gens = callers(6, lambda i: pipe.generate(0.3, -0.2, seconds=1.0, seed=5))
+    opener.join()
+    assert len(calls) == 1 and all(g is gens[0] for g in gens)
+    assert pipe._in_flight == {}
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        MoodPipeline(pipe.engines_by_name, workers=0)

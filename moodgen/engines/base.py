@@ -23,8 +23,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from moodgen.checkpoint import file_sha256
-from moodgen.config import MelParams, RollParams
+from moodgen.checkpoint import CheckpointError, file_sha256, reason
+from moodgen.config import Limits, MelParams, RollParams
 from moodgen.render import DRY, Mastering
 
 _REGISTRY: dict[str, type[Engine]] = {}
@@ -121,17 +121,24 @@ class Engine(ABC):
         self.sha256 = sha256
         self.mel_params: MelParams = metadata["mel_params_obj"]
         sampler = metadata["provenance"].get("sampler", {})
-        self.default_steps: int | None = int(sampler.get("steps", 16)) if self.uses_steps else None
-        self.default_guidance = float(sampler.get("guidance", 2.0))
+        limits = Limits()
+        self.default_steps: int | None = limits.steps(sampler.get("steps", 16)) if self.uses_steps else None
+        self.default_guidance = limits.guidance(sampler.get("guidance", 2.0))
 
     @classmethod
     def load(cls, folder: str | Path, device: torch.device | str = "cpu",
              soundfont: str | Path | None = None) -> Engine:
         """The engine saved in a checkpoints folder (its `weights_file`); `soundfont` for engines that play notes
-        (default: moodgen.render.default_soundfont())."""
+        (default: moodgen.render.default_soundfont()). CheckpointError, one line naming the file, for anything in
+        it that cannot be used."""
         path = Path(folder) / cls.weights_file
         model, meta = cls.model_class.from_file(path, device)
-        return cls(model, meta, file_sha256(path), **cls.load_companions(Path(folder), device, meta, soundfont))
+        companions = cls.load_companions(Path(folder), device, meta, soundfont)
+        try:
+            return cls(model, meta, file_sha256(path), **companions)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{path}: invalid {cls.name} engine settings in the metadata ({reason(exc)})") \
+                from None
 
     @staticmethod
     def load_companions(folder: Path, device: torch.device | str, metadata: dict[str, Any],
@@ -193,6 +200,15 @@ class Engine(ABC):
     def encode_crop(raw: np.ndarray, shift: int) -> np.ndarray:
         """A crop of the cache's array for `cache_field` ((T, M) mels or (T, 2, K) rolls), transposed by `shift`
         semitones -> the representation (C, T) float32."""
+
+    @classmethod
+    def encode_crops(cls, raw: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
+        """A batch of crops of the cache's array (B, T, ...) transposed by `shift` (B,) semitones (None: not
+        transposed) -> (B, C, T) float32, on raw's device: what the crop sampler draws on a GPU. By default
+        `encode_crop` per crop on the CPU; engines override it with tensor code that stays on the device."""
+        shifts = [0] * len(raw) if shift is None else shift.tolist()
+        crops = [cls.encode_crop(r, s) for r, s in zip(raw.cpu().numpy(), shifts)]
+        return torch.from_numpy(np.stack(crops)).to(raw.device)
 
     @staticmethod
     @abstractmethod

@@ -225,6 +225,13 @@ class MelEngine(Engine):
             raise ValueError("the mel engine trains on the cache's rendered transpositions, not on shifted crops")
         return np.asarray(raw, dtype=np.float32).T
 
+    @classmethod
+    def encode_crops(cls, raw: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
+        """(B, T, M) float16 mels -> (B, M, T) float32 on raw's device; no shift (see `encode_crop`)."""
+        if shift is not None:
+            raise ValueError("the mel engine trains on the cache's rendered transpositions, not on shifted crops")
+        return raw.float().transpose(1, 2).contiguous()
+
     @staticmethod
     def sample(model: FlowModel, mood: torch.Tensor, frames: int, steps: int | None, guidance: float, seed: int,
                key: torch.Tensor | None) -> np.ndarray:
