@@ -6,7 +6,7 @@ and mastering times per 10 s of audio.
 Each preset gets `seeds` 10 s clips per engine from the shipped checkpoint. The note engine's MIDI is played by
 every soundfont `moodgen.render.find_soundfonts` finds with every instrument (level-matched, as the renderer
 does); the mel engine's audio is used as is. "Dry" is the render; "mastered" is `render.master` with the engine's
-`render.ENGINE_MASTERING`. Loudness: ITU-R BS.1770-4 integrated (LUFS), true peak (dBTP, x8 oversampled at
+each engine's `mastering`. Loudness: ITU-R BS.1770-4 integrated (LUFS), true peak (dBTP, x8 oversampled at
 22.05 kHz) and EBU Tech 3342 loudness range (LRA, LU) from pyloudnorm; medians over the seeds (true peak: the
 maximum). Mood correlates (`train.evaluate.mood_correlates`), dry and mastered: onset rate and major-minus-minor
 of the constant-Q chroma. The mood judge's arousal on dry, mastered, and mastered audio at corpus level
@@ -27,7 +27,8 @@ import numpy as np
 import pretty_midi
 
 from benchmarks.results import command, machine, update_section
-from moodgen import audio, notes, render
+from moodgen import audio, midi, render
+from moodgen.engines import engine_class, engine_classes
 from moodgen.mood import PRESETS
 from moodgen.pipeline import MoodPipeline
 from train.evaluate import mood_correlates
@@ -42,13 +43,13 @@ def fit(y: np.ndarray, n: int) -> np.ndarray:
 
 def clips(pipe: MoodPipeline, renderers: list[render.SoundfontRenderer], seeds: int) -> dict:
     """{(source, preset): [(engine, audio (S,), key)]}, source "mel" or "<soundfont> <instrument>"."""
-    sr, n = pipe.mel_params.sample_rate, int(round(SECONDS * pipe.mel_params.sample_rate))
+    n = int(round(SECONDS * pipe.mel_params.sample_rate))
     out: dict = {}
     for preset, (v, a) in PRESETS.items():
         for seed in range(1, seeds + 1):
-            g = pipe.generate(v, a, SECONDS, seed=seed, engine="mel")
+            g = pipe.generate(v, a, SECONDS, seed=seed, engine="mel", dry=True)
             out.setdefault(("mel", preset), []).append(("mel", g.audio, g.key))
-            g = pipe.generate(v, a, SECONDS, seed=seed, engine="notes")
+            g = pipe.generate(v, a, SECONDS, seed=seed, engine="notes", dry=True)
             pm = pretty_midi.PrettyMIDI(io.BytesIO(g.midi))
             for r in renderers:
                 for instrument in render.INSTRUMENTS:
@@ -66,7 +67,7 @@ def measure(all_clips: dict, pipe: MoodPipeline) -> tuple[dict, dict, dict]:
     judged: dict = {}
     for (source, preset), items in all_clips.items():
         for engine, y, key in items:
-            settings = render.ENGINE_MASTERING[engine]
+            settings = engine_class(engine).mastering
             mastered = render.master(y, sr, settings)
             for stage, heard in (("dry", y), ("mastered", mastered)):
                 loud.setdefault((source, preset, stage), []).append(render.measure_loudness(heard, sr))
@@ -148,20 +149,22 @@ def timing_table(pm: pretty_midi.PrettyMIDI, audio: np.ndarray, sr: int, repeats
         loaded = render.SoundfontRenderer(sr, path)
         fresh = functools.partial(render.SoundfontRenderer, sr, path)
         rows += [
-            (f"{path.name}: load (once per renderer)", median_time(lambda _: fresh(), repeats)),
-            (f"{path.name}: render, soundfont loaded once", median_time(lambda _: loaded.render(pm), repeats)),
-            (f"{path.name}: load + render, every call", median_time(lambda _: fresh().render(pm), repeats)),
+            (f"{path.name}: load (once per renderer)", median_time(lambda _, f=fresh: f(), repeats)),
+            (f"{path.name}: render, soundfont loaded once",
+             median_time(lambda _, r=loaded: r.render(pm), repeats)),
+            (f"{path.name}: load + render, every call", median_time(lambda _, f=fresh: f().render(pm), repeats)),
             (f"{path.name}: level match of one instrument (first use)",
              median_time(lambda r: r.level_trim_db(render.INSTRUMENTS["strings"]), repeats, fresh)),
         ]
-    rows.append(("notes.render_midi (bundled soundfont, loads every call)",
-                 median_time(lambda _: notes.render_midi(pm, sr), repeats)))
-    notes_gain = render.ENGINE_MASTERING["notes"].gain_db
+    rows.append(("midi.render_midi (bundled soundfont, loads every call)",
+                 median_time(lambda _: midi.render_midi(pm, sr), repeats)))
+    notes_mastering = engine_class("notes").mastering
+    notes_gain = notes_mastering.gain_db
     stages = {"gain + true-peak limiter": render.Mastering(gain_db=notes_gain),
               "gain + reverb (no limiter)": render.Mastering(gain_db=notes_gain, reverb_wet=0.1, ceiling_dbtp=None),
-              "master (notes engine: gain, reverb, limiter)": render.ENGINE_MASTERING["notes"]}
+              "master (notes engine: gain, reverb, limiter)": notes_mastering}
     for name, settings in stages.items():
-        rows.append((name, median_time(lambda _: render.master(audio, sr, settings), repeats)))
+        rows.append((name, median_time(lambda _, s=settings: render.master(audio, sr, s), repeats)))
     rows.append(("measure_loudness (LUFS, true peak, LRA)",
                  median_time(lambda _: render.measure_loudness(audio, sr), repeats)))
     return ["| step (10 s clip) | seconds |", "|---|---|"] + [f"| {name} | {t:.3f} |" for name, t in rows]
@@ -179,11 +182,12 @@ def main() -> None:
     all_clips = clips(pipe, renderers, args.seeds)
     loud, corr, judged = measure(all_clips, pipe)
     sources = ["mel"] + [f"{r.name} {i}" for r in renderers for i in render.INSTRUMENTS]
-    happy = pipe.generate(*PRESETS["happy"], SECONDS, seed=1, engine="notes")
+    happy = pipe.generate(*PRESETS["happy"], SECONDS, seed=1, engine="notes", dry=True)
     load = os.getloadavg()[0]
     timing = timing_table(pretty_midi.PrettyMIDI(io.BytesIO(happy.midi)), happy.audio, sr, args.repeats)
-    settings = "; ".join(f"{e}: gain {m.gain_db:+g} dB, reverb wet {m.reverb_wet:g} (room {m.room_size:g}), "
-                         f"ceiling {m.ceiling_dbtp:g} dBTP" for e, m in render.ENGINE_MASTERING.items())
+    settings = "; ".join(f"{c.name}: gain {c.mastering.gain_db:+g} dB, reverb wet {c.mastering.reverb_wet:g} "
+                         f"(room {c.mastering.room_size:g}), ceiling {c.mastering.ceiling_dbtp:g} dBTP"
+                         for c in engine_classes())
     trims = "; ".join(f"{r.name}: " + ", ".join(f"{i} {r.level_trim_db(p):+.2f}" for i, p in render.INSTRUMENTS.items())
                       for r in renderers)
     body = [f"{machine()}; `{command()}`; {args.seeds} seeds x {len(PRESETS)} presets, {SECONDS:g} s clips at "

@@ -3,7 +3,8 @@
     python -m benchmarks.same_outputs            # compare with benchmarks/output_hashes.json; exit 1 on a difference
     python -m benchmarks.same_outputs --record   # write the hashes of what the current code produces
 
-Each file is written by the command line (`python -m moodgen generate`, called in-process), as a user would get it.
+Each file is written by the command line (`python -m moodgen generate`, called in-process), as a user would get it,
+dry (no mastering) on the soundfont pretty_midi ships: the path the hashes were recorded on before the render chain.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from moodgen.__main__ import main as cli
 from moodgen.mood import PRESETS
+from moodgen.render import bundled_soundfont
 
 HASHES = Path(__file__).with_name("output_hashes.json")
 ENGINES = ("notes", "mel")  # the shipped checkpoint's engines, as the hashes were recorded
@@ -31,7 +33,8 @@ def produce(checkpoint: Path) -> dict[str, str]:
                 for seed in SEEDS:
                     wav = Path(tmp, f"{engine}_{preset}_{seed}.wav")
                     if cli(["generate", "--engine", engine, "--preset", preset, "--seed", str(seed),
-                            "--checkpoint", str(checkpoint), "--out", str(wav)]) != 0:
+                            "--checkpoint", str(checkpoint), "--out", str(wav), "--dry",
+                            "--soundfont", str(bundled_soundfont())]) != 0:
                         raise SystemExit(f"generate failed for {engine} {preset} seed {seed}")
                     for f in (wav, wav.with_suffix(".mid")):
                         if f.is_file():

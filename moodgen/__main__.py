@@ -1,7 +1,11 @@
-"""python -m moodgen generate --preset happy --seconds 10 --seed 1 --out clip.wav
+"""python -m moodgen generate --preset happy --seconds 10 --seed 1 --out clip.wav [--loop]
+python -m moodgen journey --path "0:-0.6,-0.6 30:0.7,0.7 60:-0.6,0.8" --out journey.wav [--loop]
+python -m moodgen journey --presets sad,relaxed,happy --seconds 90 --out journey.wav
+python -m moodgen extend journey.json --seconds 20 [--valence V --arousal A] --out longer.wav
 
-Writes clip.wav (16-bit PCM), clip.json (every parameter, the checkpoint's hash, the judge's estimate) and, for
-engines that play notes, clip.mid. Existing files are kept unless --force. Every error is one line on stderr, exit 2.
+Writes clip.wav (16-bit PCM), clip.json (every parameter, the checkpoint's hash, the judge's estimate; for music
+whose mood moves also the waypoints, the mood curve and the key changes) and, for engines that play notes, clip.mid.
+Existing files are kept unless --force. Every error is one line on stderr, exit 2.
 """
 from __future__ import annotations
 
@@ -15,8 +19,11 @@ import torch
 
 from moodgen.config import shown
 from moodgen.engines import engine_names
+from moodgen.journey import parse_path, preset_path
 from moodgen.mood import PRESETS, preset
 from moodgen.pipeline import CheckpointNotFound, MoodPipeline
+from moodgen.render import INSTRUMENTS
+from moodgen.sidecar import read_sidecar, remake
 
 
 def parse_device(name: str | None) -> str | None:
@@ -66,40 +73,90 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(message if len(message) <= 200 else message[:200] + "...")
 
 
-def main(argv: list[str] | None = None) -> int:
+def add_common(p: argparse.ArgumentParser, out: str) -> None:
+    p.add_argument("--checkpoint", type=Path, default=None, help="checkpoints folder (default: ./checkpoints)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--soundfont", type=Path, default=None,
+                   help="a General MIDI .sf2 (default: $MOODGEN_SOUNDFONT, else FluidR3 GM when installed, else "
+                        "the TimGM6mb that pretty_midi ships)")
+    p.add_argument("--out", type=Path, default=Path(out))
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+
+
+def add_sampler(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the checkpoint's)")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default: the checkpoint's)")
+    p.add_argument("--engine", choices=engine_names(), default=None, help="default: the checkpoint's best engine")
+    p.add_argument("--key", default=None, help="musical key, e.g. 'A minor' (default: drawn for the mood)")
+    p.add_argument("--loop", action="store_true", help="make the end flow into the start, for music that repeats")
+    p.add_argument("--instrument", choices=list(INSTRUMENTS), default=None,
+                   help="what plays the notes (engines with notes; default: piano, what the model learned from)")
+    p.add_argument("--dry", action="store_true", help="no room, no mastering gain or limiter (research, evaluation)")
+
+
+def parser() -> argparse.ArgumentParser:
     ap = OneLineParser(prog="python -m moodgen", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate", help="generate a clip for a mood")
-    # Values stay strings here: the pipeline checks each against moodgen.config.Limits and names the field.
     where = g.add_mutually_exclusive_group(required=True)
-    where.add_argument("--preset", help=f"one of {', '.join(PRESETS)}")
-    where.add_argument("--valence", help="-1 (unpleasant) to 1 (pleasant); needs --arousal")
-    g.add_argument("--arousal", help="-1 (calm) to 1 (energetic)")
-    g.add_argument("--seconds", default=10.0)
-    g.add_argument("--seed", default=0)
-    g.add_argument("--steps", default=None, help="sampling steps (default: the checkpoint's)")
-    g.add_argument("--guidance", default=None, help="classifier-free guidance (default: the checkpoint's)")
-    g.add_argument("--engine", default=None, help=f"one of {', '.join(engine_names())} (default: the checkpoint's "
-                                                  "best engine)")
-    g.add_argument("--key", default=None, help="musical key, e.g. 'A minor' (default: drawn for the mood)")
-    g.add_argument("--checkpoint", type=Path, default=None, help="checkpoints folder (default: ./checkpoints)")
-    g.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    g.add_argument("--out", type=Path, default=Path("clip.wav"))
-    g.add_argument("--force", action="store_true", help="overwrite existing output files")
+    where.add_argument("--preset", choices=list(PRESETS))
+    where.add_argument("--valence", type=float)
+    g.add_argument("--arousal", type=float)
+    g.add_argument("--seconds", type=float, default=10.0)
+    add_sampler(g)
+    add_common(g, "clip.wav")
+    j = sub.add_parser("journey", help="music whose mood moves along a path on the pad")
+    path = j.add_mutually_exclusive_group(required=True)
+    path.add_argument("--path", help="waypoints 'seconds:valence,arousal ...'; the length is the last one's time")
+    path.add_argument("--presets", help="presets evenly spaced in time, e.g. sad,relaxed,happy (with --seconds)")
+    j.add_argument("--seconds", type=float, default=None, help="length of a --presets journey")
+    add_sampler(j)
+    add_common(j, "journey.wav")
+    e = sub.add_parser("extend", help="continue a clip from the JSON sidecar that generate or journey wrote")
+    e.add_argument("sidecar", type=Path)
+    e.add_argument("--seconds", type=float, required=True, help="how much longer")
+    e.add_argument("--valence", type=float, default=None, help="the mood to move to (default: as the clip ends)")
+    e.add_argument("--arousal", type=float, default=None)
+    add_common(e, "extended.wav")
+    return ap
+
+
+def make(args: argparse.Namespace, ap: argparse.ArgumentParser):
+    """Load the pipeline, check --out, make the Generation the command asks for; returns (generation, extra)."""
+    pipe = MoodPipeline.from_checkpoint(args.checkpoint, device=parse_device(args.device), soundfont=args.soundfont)
+    if args.command == "extend":
+        params = read_sidecar(args.sidecar)
+        check_out(args.out, pipe.engine(params["engine"]).makes_midi if params["engine"] in pipe.engines else False,
+                  args.force)
+        before = remake(pipe, params, str(args.sidecar))
+        return pipe.extend(before, args.seconds, args.valence, args.arousal), {"preset": params.get("preset")}
+    check_out(args.out, pipe.engine(args.engine).makes_midi, args.force)
+    sampler = {"seed": args.seed, "steps": args.steps, "guidance": args.guidance, "engine": args.engine,
+               "key": args.key, "loop": args.loop, "instrument": args.instrument, "dry": args.dry}
+    if args.command == "journey":
+        if args.presets and args.seconds is None:
+            ap.error("--presets needs --seconds")
+        if args.path and args.seconds is not None:
+            ap.error("--seconds goes with --presets; a --path ends at its last waypoint")
+        waypoints = parse_path(args.path) if args.path else preset_path(args.presets, args.seconds)
+        return pipe.journey(waypoints, **sampler), {"presets": args.presets}
+    valence, arousal = preset(args.preset) if args.preset else (args.valence, args.arousal)
+    return pipe.generate(valence, arousal, args.seconds, **sampler), {"preset": args.preset}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
     try:
         args = ap.parse_args(argv)
-        if args.preset is not None and args.arousal is not None:
+        if args.command == "generate" and args.preset is not None and args.arousal is not None:
             ap.error("--arousal goes with --valence, not --preset")
-        if args.valence is not None and args.arousal is None:
+        if args.command == "generate" and not args.preset and args.arousal is None:
             ap.error("--valence needs --arousal")
-        valence, arousal = preset(args.preset) if args.preset is not None else (args.valence, args.arousal)
-        pipe = MoodPipeline.from_checkpoint(args.checkpoint, device=parse_device(args.device))
-        check_out(args.out, pipe.engine(args.engine).makes_midi, args.force)
-        gen = pipe.generate(valence, arousal, args.seconds, args.seed, args.steps, args.guidance, args.engine,
-                            args.key)
+        gen, extra = make(args, ap)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        files = gen.save(args.out, extra={"preset": args.preset}, overwrite=args.force)
+        files = gen.save(args.out, extra=extra, overwrite=args.force)
     except (CheckpointNotFound, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

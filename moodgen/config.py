@@ -91,9 +91,15 @@ class Limits:
     max_seed: int = 2**31 - 1
     max_steps: int = 100
     max_guidance: float = 10.0
+    min_journey_seconds: float = 10.0  # a journey's length (its last waypoint's time)
+    max_journey_seconds: float = 600.0
+    min_chunk_seconds: float = 0.25  # a stream's chunks
+    max_chunk_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds <= self.max_seconds or self.max_seed < 0 or self.max_steps < 1:
+            raise ValueError(f"invalid Limits: {self}")
+        if not 0 < self.min_journey_seconds <= self.max_journey_seconds:
             raise ValueError(f"invalid Limits: {self}")
 
     @staticmethod
@@ -116,6 +122,19 @@ class Limits:
 
     def seconds(self, value: Any, field: str = "seconds") -> float:
         return float(self._number(field, value, self.min_seconds, self.max_seconds, integer=False))
+
+    def journey_seconds(self, value: Any, field: str = "seconds") -> float:
+        return float(self._number(field, value, self.min_journey_seconds, self.max_journey_seconds, integer=False))
+
+    def journey_time(self, value: Any, field: str) -> float:
+        """A time inside a journey: from 0 up to the longest journey."""
+        return float(self._number(field, value, 0.0, self.max_journey_seconds, integer=False))
+
+    def extension_seconds(self, value: Any, field: str = "seconds") -> float:
+        return float(self._number(field, value, self.min_seconds, self.max_journey_seconds, integer=False))
+
+    def chunk_seconds(self, value: Any) -> float:
+        return float(self._number("chunk_seconds", value, self.min_chunk_seconds, self.max_chunk_seconds, False))
 
     def seed(self, value: Any) -> int:
         return int(self._number("seed", value, 0, self.max_seed, integer=True))

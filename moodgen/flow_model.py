@@ -195,12 +195,14 @@ def flow_matching_loss(model: FlowModel, x1: torch.Tensor, mood: torch.Tensor, c
                        generator: torch.Generator | None = None, key: torch.Tensor | None = None) -> torch.Tensor:
     """Rectified-flow MSE for a batch of data x1 (B, C, T) with moods (B, 2) and keys (B,); t ~ U(0, 1).
 
-    The target is x1 or x1 - x0, per the model's parameterization."""
+    The target is x1 or x1 - x0, per the model's parameterization. Noise is drawn where `generator` lives (the
+    CPU without one) and moved to x1's device: a generator on the GPU saves a host draw and copy per step."""
     b = x1.shape[0]
     dev = x1.device
-    x0 = torch.randn(x1.shape, generator=generator, device="cpu").to(dev)
-    t = torch.rand(b, generator=generator, device="cpu").to(dev)
-    drop = (torch.rand(b, generator=generator, device="cpu") < cond_dropout).to(dev)
+    src = generator.device if generator is not None else torch.device("cpu")
+    x0 = torch.randn(x1.shape, generator=generator, device=src).to(dev)
+    t = torch.rand(b, generator=generator, device=src).to(dev)
+    drop = (torch.rand(b, generator=generator, device=src) < cond_dropout).to(dev)
     xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
     target = x1 if model.config.prediction == "data" else x1 - x0
     return F.mse_loss(model(xt, t, mood, drop, key), target)
@@ -208,11 +210,15 @@ def flow_matching_loss(model: FlowModel, x1: torch.Tensor, mood: torch.Tensor, c
 
 @torch.no_grad()
 def sample(model: FlowModel, mood: torch.Tensor, frames: int, steps: int = 16, guidance: float = 2.0,
-           seed: int = 0, key: torch.Tensor | None = None) -> torch.Tensor:
+           seed: int = 0, key: torch.Tensor | None = None, known: torch.Tensor | None = None,
+           known_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Euler integration of the guided flow from noise; mood (B, 2), key (B,) -> x1 (B, C, frames).
 
     guidance 1 is the plain conditional model, 0 the unconditional one. The noise comes from a CPU generator
     seeded with `seed`, so results are identical for identical inputs on the same device.
+    Inpainting: with `known` (B, C, frames) and `known_mask` (frames,) bool, the masked frames are kept: before each
+    step they are replaced by the known data noised to the current time with the same noise the sample started
+    from, so the free frames grow out of them; the result holds the known frames exactly.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -221,12 +227,18 @@ def sample(model: FlowModel, mood: torch.Tensor, frames: int, steps: int = 16, g
     padded = -(-frames // model.time_multiple) * model.time_multiple
     gen = torch.Generator(device="cpu").manual_seed(seed)
     x = torch.randn((b, model.config.in_channels, padded), generator=gen).to(dev)
+    if known is not None:
+        mask = F.pad(known_mask.to(dev), (0, padded - frames))
+        data = F.pad(known.to(dev, torch.float32), (0, padded - frames))
+        noise = x.clone()
     mood = mood.to(dev, torch.float32)
     both_moods = torch.cat([mood, mood])
     both_keys = None if key is None else torch.cat([key, key])
     drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(dev)
     for i in range(steps):
         t = torch.full((b,), i / steps, device=dev)
+        if known is not None:
+            x = torch.where(mask, (1 - i / steps) * noise + (i / steps) * data, x)
         if guidance == 1.0:
             v = model.velocity(x, t, mood, drop[:b], key)
         else:
@@ -234,4 +246,6 @@ def sample(model: FlowModel, mood: torch.Tensor, frames: int, steps: int = 16, g
                                               both_keys).chunk(2)
             v = v_uncond + guidance * (v_cond - v_uncond)
         x = x + v / steps
+    if known is not None:
+        x = torch.where(mask, data, x)
     return x[..., :frames]

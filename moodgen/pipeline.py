@@ -1,36 +1,54 @@
-"""Inference: `MoodPipeline.from_checkpoint(...)`, then `generate(valence, arousal, ...)`.
+"""Inference: `MoodPipeline.from_checkpoint(...)`, then `generate(valence, arousal, ...)`, `journey(waypoints, ...)`,
+`extend(generation, seconds, ...)` or `stream(mood_at, ...)`.
 
 The pipeline holds the engines found in a checkpoints folder (moodgen.engines), the mood judge and the atlas of
 real clips. It validates every input against one `Limits`, draws the musical key for the mood, asks the engine for
-the clip, judges what is heard, and caches results in an LRU bounded in bytes, so a repeated request answers at once.
-The work runs on the pipeline's own few worker threads (`workers`), whichever threads call it; identical requests
-made at the same time share one computation.
+the clip, masters it, judges what is heard, and caches clips in an LRU bounded in bytes, so a repeated request
+answers at once. Music whose mood moves runs through an engine `Session` with a mood curve and a key per frame
+(moodgen.journey). Clips, journeys and extensions are computed on the pipeline's own few worker threads
+(`workers`), whichever threads call it, so memory does not grow with the number of server threads; identical clip
+requests made at the same time share one computation.
 """
 from __future__ import annotations
 
-import io
-import json
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 import torch
 
 from moodgen import audio
 from moodgen.atlas import ATLAS_FILE, Atlas, AtlasMatch
 from moodgen.config import Limits, MelParams, shown
-from moodgen.engines import Engine, engine_classes
-from moodgen.files import write_together
+from moodgen.engines import Continuation, Engine, Session, engine_classes
+from moodgen.generation import Generation
+from moodgen.journey import (
+    KeyState,
+    Waypoint,
+    close_loop,
+    derived_seed,
+    fit,
+    follow_keys,
+    key_changes,
+    master_after,
+    master_loop,
+    mood_curve,
+    validate_waypoints,
+)
 from moodgen.judge import JUDGE_FILE, Judge
 from moodgen.keys import key_name, parse_key, sample_keys
 from moodgen.mood import validate_mood
+from moodgen.render import DRY, Mastering, at_corpus_level, master
+from moodgen.stream import MoodStream
 
+__all__ = ["CheckpointNotFound", "Generation", "MoodPipeline", "resolve_checkpoint_dir"]
+EXTEND_TRANSITION_SECONDS = 4.0  # an extension eases from the clip's last mood to the one asked for over this long
 NEAREST_BY = ("mood", "sound")
 
 
@@ -39,49 +57,22 @@ class CheckpointNotFound(FileNotFoundError):
 
 
 @dataclass(frozen=True)
-class Generation:
-    """A generated clip and every input that made it."""
+class Request:
+    """The checked settings of a request, defaults filled in."""
 
-    valence: float
-    arousal: float
-    seconds: float
+    engine: Engine
     seed: int
-    steps: int | None  # sampler steps; None for engines that have none (the note engine samples frame by frame)
+    steps: int | None
     guidance: float
-    engine: str
-    key: str | None  # the musical key the engine was conditioned on ("A minor"); None for engines without keys
-    mel: np.ndarray  # (M, T) normalized log-mel of the clip
-    audio: np.ndarray  # (S,) float32 in [-1, 1]
-    sample_rate: int
-    midi: bytes | None  # standard MIDI file, from engines that play notes
-    judged: tuple[float, float] | None
-    checkpoint_sha256: str
+    key: str | None  # as asked; None: drawn for the mood
+    instrument: str | None
+    mastering: Mastering
 
-    def params(self) -> dict[str, Any]:
-        """Every input and where it came from, JSON-able."""
-        keys = ("valence", "arousal", "seconds", "seed", "steps", "guidance", "engine", "key", "sample_rate",
-                "checkpoint_sha256")
-        out = {k: getattr(self, k) for k in keys}
-        out["judged"] = list(self.judged) if self.judged is not None else None
-        return out
 
-    @property
-    def nbytes(self) -> int:
-        return self.audio.nbytes + self.mel.nbytes + len(self.midi or b"")
-
-    def save(self, path: str | Path, extra: dict[str, Any] | None = None, overwrite: bool = False) -> list[Path]:
-        """Write `path` (a .wav: 16-bit PCM), the JSON of `params()` plus `extra` beside it (same stem) and, when
-        the clip has notes, the MIDI; all three appear together or not at all. Returns the paths written."""
-        path = Path(path)
-        if path.suffix.lower() != ".wav":
-            raise ValueError(f"out must name a .wav file, got {shown(str(path))}")
-        wav = io.BytesIO()
-        sf.write(wav, audio.to_pcm16(self.audio), self.sample_rate, subtype="PCM_16", format="WAV")
-        contents = {path: wav.getvalue(),
-                    path.with_suffix(".json"): json.dumps(self.params() | (extra or {}), indent=1).encode()}
-        if self.midi is not None:
-            contents[path.with_suffix(".mid")] = self.midi
-        return write_together(contents, overwrite=overwrite)
+def loop_frames(eng: Engine, seconds: float) -> int:
+    """A loop's length in frames: its loop point falls on a frame boundary, so its audio lasts `seconds` rounded to
+    the engine's frame grid."""
+    return int(round(seconds * eng.frame_rate))
 
 
 def resolve_checkpoint_dir(path: str | Path | None = None) -> Path:
@@ -105,6 +96,8 @@ class MoodPipeline:
                  workers: int = 2):
         if not engines:
             raise ValueError("a pipeline needs at least one engine")
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
         params = {e.mel_params for e in engines.values()}
         if len(params) > 1:
             raise ValueError("the engines' MelParams differ")
@@ -118,8 +111,6 @@ class MoodPipeline:
         self._cache: OrderedDict[tuple, Generation] = OrderedDict()
         self._in_flight: dict[tuple, Future] = {}
         self._lock = threading.Lock()
-        if workers < 1:
-            raise ValueError(f"workers must be at least 1, got {workers}")
         # All model and signal work runs on these threads, whichever thread asks. A server calls from a pool of many
         # threads, and every thread that runs torch or numpy keeps its own malloc arena and OpenMP team: memory
         # grew with the number of threads that had ever generated, not with the work (benchmarks/soak.py).
@@ -144,25 +135,64 @@ class MoodPipeline:
         return self.engines_by_name[name]
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None,
-                        cache_bytes: int = 64 << 20, workers: int = 2) -> MoodPipeline:
+    def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None, cache_bytes: int = 64 << 20,
+                        soundfont: str | Path | None = None, workers: int = 2) -> MoodPipeline:
+        """The engines, judge and atlas in a checkpoints folder; `soundfont` plays the notes (default:
+        $MOODGEN_SOUNDFONT, else the best General MIDI soundfont installed, else the one pretty_midi ships)."""
         folder = resolve_checkpoint_dir(path)
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        engines = {c.name: c.load(folder, dev) for c in engine_classes() if (folder / c.weights_file).is_file()}
+        engines = {c.name: c.load(folder, dev, soundfont) for c in engine_classes()
+                   if (folder / c.weights_file).is_file()}
         judge = Judge.from_file(folder / JUDGE_FILE, device=dev) if (folder / JUDGE_FILE).is_file() else None
         atlas = Atlas.load(folder / ATLAS_FILE) if (folder / ATLAS_FILE).is_file() else None
         return cls(engines, dev, judge=judge, atlas=atlas, cache_bytes=cache_bytes, workers=workers)
 
     def generate(self, valence: float, arousal: float, seconds: float = 10.0, seed: int = 0,
                  steps: int | None = None, guidance: float | None = None, engine: str | None = None,
-                 key: str | None = None) -> Generation:
+                 key: str | None = None, instrument: str | None = None, dry: bool = False,
+                 loop: bool = False) -> Generation:
         """A clip for the mood (valence, arousal); identical inputs give identical outputs.
 
         `key` ("A minor") fixes the musical key; by default the engine's prior draws one for the mood (seeded).
-        Every bad input raises ValueError naming the field."""
+        `instrument` plays the notes of engines that have them (`pipe.engine(name).instruments`). The audio is
+        mastered with the engine's fixed gain, room and limiter unless `dry`. `loop`: the end flows into the start,
+        for music that repeats. Every bad input raises ValueError naming the field."""
         valence, arousal = validate_mood(valence, arousal)
-        eng = self.engine(engine)
+        r = self._request(engine, seed, steps, guidance, key, instrument, dry)
         seconds = self.limits.seconds(seconds)
+        request = (r.engine.name, valence, arousal, seconds, r.seed, r.steps, r.guidance, r.key, r.instrument,
+                   r.mastering, bool(loop))
+        def compute() -> Generation:
+            if loop:
+                curve = np.tile([valence, arousal], (loop_frames(r.engine, seconds), 1))
+                return self._moving(r, seconds, curve, True)
+            return self._generate(r.engine, valence, arousal, seconds, r.seed, r.steps, r.guidance, r.key,
+                                  r.instrument, r.mastering)
+
+        with self._lock:
+            if request in self._cache:
+                self._cache.move_to_end(request)
+                return self._cache[request]
+            future = self._in_flight.get(request)  # an identical request already running: share its result
+            owner = future is None
+            if owner:
+                future = self._in_flight[request] = self._workers.submit(compute)
+        if not owner:
+            return future.result()
+        try:
+            result = future.result()
+        finally:
+            with self._lock:
+                self._in_flight.pop(request, None)
+        with self._lock:
+            self._cache[request] = result
+            while sum(g.nbytes for g in self._cache.values()) > self.cache_bytes and self._cache:
+                self._cache.popitem(last=False)
+        return result
+
+    def _request(self, engine: str | None, seed: int, steps: int | None, guidance: float | None, key: str | None,
+                 instrument: str | None, dry: bool) -> Request:
+        eng = self.engine(engine)
         seed = self.limits.seed(seed)
         steps = None if steps is None else self.limits.steps(steps)  # checked even where the engine ignores it
         steps = (eng.default_steps if steps is None else steps) if eng.uses_steps else None
@@ -172,47 +202,160 @@ class MoodPipeline:
                 raise ValueError(f"key: engine {eng.name!r} of this checkpoint is not conditioned on a key; "
                                  "leave key unset")
             key = key_name(parse_key(key))
-        request = (eng.name, valence, arousal, seconds, seed, steps, guidance, key)
-        with self._lock:
-            if request in self._cache:
-                self._cache.move_to_end(request)
-                return self._cache[request]
-            future = self._in_flight.get(request)  # an identical request already running: share its result
-            if future is not None:
-                owner = False
-            else:
-                owner, future = True, self._workers.submit(self._generate, eng, valence, arousal, seconds, seed,
-                                                           steps, guidance, key)
-                self._in_flight[request] = future
-        if not owner:
-            return future.result()
-        try:
-            result = future.result()
-        except BaseException:
-            with self._lock:
-                self._in_flight.pop(request, None)
-            raise
-        with self._lock:
-            self._in_flight.pop(request, None)
-            self._cache[request] = result
-            while sum(g.nbytes for g in self._cache.values()) > self.cache_bytes and self._cache:
-                self._cache.popitem(last=False)
-        return result
+        if instrument is not None and instrument not in eng.instruments:
+            choices = f"one of {', '.join(eng.instruments)}" if eng.instruments else f"unset for engine {eng.name!r}"
+            raise ValueError(f"instrument must be {choices}, got {shown(instrument)}")
+        instrument = instrument or (eng.instruments[0] if eng.instruments else None)
+        return Request(eng, seed, steps, guidance, key, instrument, DRY if dry else eng.mastering)
+
+    @staticmethod
+    def _key_index(eng: Engine, key: str | None, mood: torch.Tensor, seed: int) -> torch.Tensor | None:
+        """(1,) the key asked for, else drawn from the engine's prior for mood (1, 2); None without keys."""
+        if eng.key_prior is None:
+            return None
+        return torch.tensor([parse_key(key)]) if key is not None else sample_keys(eng.key_prior, mood, seed)
 
     def _generate(self, eng: Engine, valence: float, arousal: float, seconds: float, seed: int, steps: int | None,
-                  guidance: float, key: str | None) -> Generation:
+                  guidance: float, key: str | None, instrument: str | None, mastering: Mastering) -> Generation:
         mood = torch.tensor([[valence, arousal]], dtype=torch.float32)
-        key_index = None
-        if eng.key_prior is not None:
-            key_index = torch.tensor([parse_key(key)]) if key is not None else sample_keys(eng.key_prior, mood, seed)
-            key = key_name(int(key_index[0]))
-        out = eng.generate(mood, seconds, seed, steps, guidance, key_index)
-        wav = np.clip(out.audio, -1.0, 1.0).astype(np.float32)
-        heard = audio.mel_from_audio(wav, self.mel_params).numpy()
+        key_index = self._key_index(eng, key, mood, seed)
+        key = None if key_index is None else key_name(int(key_index[0]))
+        out = eng.generate(mood, seconds, seed, steps, guidance, key_index, instrument)
+        wav = np.clip(master(out.audio, self.mel_params.sample_rate, mastering), -1.0, 1.0).astype(np.float32)
+        # Judge and display at the corpus' level: the judge reads level as arousal, and the real clip beside this
+        # one is a dry render on the same absolute dB scale.
+        heard = audio.mel_from_audio(at_corpus_level(wav, mastering), self.mel_params).numpy()
         judged = self.judge.predict(heard) if self.judge is not None else None
+        continuation = None
+        if out.frames is not None:
+            frames = out.frames.shape[1]
+            continuation = Continuation(out.frames, np.tile([valence, arousal], (frames, 1)),
+                                        None if key_index is None else np.full(frames, int(key_index[0])), out.audio)
         return Generation(valence, arousal, seconds, seed, steps, guidance, eng.name, key,
                           heard if out.mel is None else out.mel, wav, self.mel_params.sample_rate, out.midi, judged,
-                          eng.sha256)
+                          eng.sha256, out.render, mastering, continuation=continuation)
+
+    def journey(self, waypoints: Iterable[Waypoint], seed: int = 0, engine: str | None = None,
+                steps: int | None = None, guidance: float | None = None, key: str | None = None,
+                instrument: str | None = None, dry: bool = False, loop: bool = False) -> Generation:
+        """Music whose mood follows waypoints (seconds, valence, arousal): at least two, times increasing, the
+        length the last one's time (10 s to 10 min). The mood eases from one waypoint to the next; the key starts
+        as asked or drawn for the first mood and modulates when valence crosses zero. The result holds the mood
+        curve used (`curve`, per engine frame) and the key changes."""
+        r = self._request(engine, seed, steps, guidance, key, instrument, dry)
+        points = validate_waypoints(waypoints, self.limits)
+        frames = loop_frames(r.engine, points[-1][0]) if loop else r.engine.frames_for(points[-1][0])
+        curve = mood_curve(points, frames, r.engine.frame_rate)
+        return self._workers.submit(self._moving, r, points[-1][0], curve, loop, waypoints=points).result()
+
+    def _moving(self, r: Request, seconds: float, curve: np.ndarray, loop: bool, **record: Any) -> Generation:
+        """Sample and render a mood curve (T, 2) in one session; a loop also samples its overrun and closes."""
+        eng, sr, frames = r.engine, self.mel_params.sample_rate, len(curve)
+        key_index = self._key_index(eng, r.key, torch.tensor(curve[:1], dtype=torch.float32), r.seed)
+        keys = None if key_index is None else follow_keys(
+            curve[:, 0], KeyState.start(int(key_index[0]), float(curve[0, 0])), eng.frame_rate)[0]
+        session = eng.session(r.seed, r.steps, r.guidance, instrument=r.instrument)
+        if loop:
+            wrap = session.loop_overrun_frames
+            back = mood_curve([(0.0, *curve[-1]), (wrap / eng.frame_rate, *curve[0])], wrap, eng.frame_rate)
+            session.advance(np.concatenate([curve, back]), None if keys is None else
+                            np.concatenate([keys, keys[:wrap]]), wrap=wrap)
+            n = session.samples_for(frames)
+            dry = close_loop(session.render(), n, int(round(session.loop_crossfade_seconds * sr)))
+            wav, markers = master_loop(dry, sr, r.mastering), [(0.0, "loopStart"), (frames / eng.frame_rate, "loopEnd")]
+        else:
+            session.advance(curve, keys)
+            dry = fit(session.render(), int(round(seconds * sr)))
+            wav, markers = master(dry, sr, r.mastering), []
+        return self._finish(r, session, curve, keys, wav, dry, seconds, markers, loop=loop, **record)
+
+    def _finish(self, r: Request, session: Session, curve: np.ndarray, keys: np.ndarray | None, wav: np.ndarray,
+                dry: np.ndarray, seconds: float, markers: list[tuple[float, str]], **record: Any) -> Generation:
+        """The Generation of what a session made: the first len(curve) frames, their audio (mastered, and `dry`
+        for a continuation), judged at the corpus' level."""
+        eng, frames = r.engine, len(curve)
+        wav = np.clip(wav, -1.0, 1.0).astype(np.float32)
+        changes = key_changes(keys, eng.frame_rate) if keys is not None else []
+        heard = audio.mel_from_audio(at_corpus_level(wav, r.mastering), self.mel_params).numpy()
+        own = session.mel(0, frames)
+        judged = self.judge.predict(heard) if self.judge is not None else None
+        continuation = Continuation(session.frames[:, :frames], curve, keys, np.asarray(dry, np.float32))
+        midi = session.midi(0, frames, changes, markers)
+        session.close()
+        return Generation(float(curve[-1, 0]), float(curve[-1, 1]), seconds, r.seed, r.steps, r.guidance, eng.name,
+                          None if keys is None else key_name(int(keys[0])), heard if own is None else own, wav,
+                          self.mel_params.sample_rate, midi, judged, eng.sha256,
+                          session.render_record, r.mastering, curve=curve, frame_rate=eng.frame_rate,
+                          key_changes=tuple((t, key_name(k)) for t, k in changes), continuation=continuation,
+                          **record)
+
+    def extend(self, generation: Generation, seconds: float, valence: float | None = None,
+                arousal: float | None = None) -> Generation:
+        """`generation` continued by `seconds` from its end: its audio unchanged, then more music, easing from its
+        last mood to (valence, arousal) (either left out: as it ends), in its key unless valence crosses zero, on
+        its instrument and mastering. The same engine and checkpoint must be loaded; the total stays within the
+        journey limit."""
+        return self._workers.submit(self._extend, generation, seconds, valence, arousal).result()
+
+    def _extend(self, generation: Generation, seconds: float, valence: float | None = None,
+                arousal: float | None = None) -> Generation:
+        """The work of `extend`, on a worker thread."""
+        before = generation.continuation
+        if before is None:
+            raise ValueError(f"generation: engine {generation.engine!r} made it without a way to continue it")
+        eng = self.engine(generation.engine)
+        if generation.checkpoint_sha256 != eng.sha256:
+            raise ValueError(f"generation: made with checkpoint {generation.checkpoint_sha256[:12]}..., but engine "
+                             f"{eng.name!r} here is {eng.sha256[:12]}...")
+        seconds = self.limits.extension_seconds(seconds)
+        total = generation.seconds + seconds
+        if total > self.limits.max_journey_seconds:
+            raise ValueError(f"seconds: the extended clip would last {total:g} s, over the "
+                             f"{self.limits.max_journey_seconds:g} s limit")
+        last = before.moods[-1]
+        target = validate_mood(last[0] if valence is None else valence, last[1] if arousal is None else arousal)
+        old = before.frames.shape[1]
+        new = max(1, eng.frames_for(total) - old)
+        ease = min(EXTEND_TRANSITION_SECONDS, new / eng.frame_rate)
+        curve = mood_curve([(0.0, *last), (ease, *target)], new, eng.frame_rate, start=1 / eng.frame_rate)
+        keys = None
+        if before.keys is not None:
+            _, state = follow_keys(before.moods[:, 0], KeyState.start(int(before.keys[0]), float(before.moods[0, 0])),
+                                   eng.frame_rate)
+            keys = follow_keys(curve[:, 0], state, eng.frame_rate)[0]
+        r = Request(eng, generation.seed, generation.steps, generation.guidance, None,
+                    generation.render.get("instrument"), generation.mastering)
+        session = eng.session(derived_seed(r.seed, old), r.steps, r.guidance, before, r.instrument)
+        session.advance(curve, keys)
+        sr = self.mel_params.sample_rate
+        dry = fit(session.render(), int(round(total * sr)) - len(before.audio))
+        wav = np.concatenate([generation.audio, master_after(before.audio, dry, generation.audio, sr, r.mastering)])
+        extension = {"seconds": seconds, "valence": None if valence is None else target[0],
+                     "arousal": None if arousal is None else target[1]}
+        return self._finish(r, session, np.concatenate([before.moods, curve]),
+                            None if keys is None else np.concatenate([before.keys, keys]), wav,
+                            np.concatenate([before.audio, dry]), total, [], waypoints=generation.waypoints,
+                            extensions=(*generation.extensions, extension), stream=generation.stream)
+
+    def stream(self, mood_at: Callable[[], tuple[float, float]], chunk_seconds: float = 1.0, seed: int = 0,
+               engine: str | None = None, steps: int | None = None, guidance: float | None = None,
+               key: str | None = None, instrument: str | None = None, dry: bool = False) -> MoodStream:
+        """A live stream: iterate it for chunks of about `chunk_seconds` of audio, each continuing the last.
+        `mood_at()` is called before each chunk and returns the current (valence, arousal); the chunk eases from
+        the previous mood to it. `close()` ends it and returns what was played as a Generation (`.save()` writes
+        WAV, JSON and MIDI)."""
+        r = self._request(engine, seed, steps, guidance, key, instrument, dry)
+        chunk_seconds = self.limits.chunk_seconds(chunk_seconds)
+        sr = self.mel_params.sample_rate
+
+        def finish(session: Session, curve: np.ndarray, keys: np.ndarray | None, wav: np.ndarray,
+                   dry_audio: np.ndarray, moods: list[tuple[float, float]]) -> Generation:
+            return self._finish(r, session, curve, keys, wav, dry_audio, len(wav) / sr, [],
+                                stream={"chunk_seconds": chunk_seconds, "moods": [list(m) for m in moods]})
+
+        return MoodStream(r.engine.session(r.seed, r.steps, r.guidance, instrument=r.instrument),
+                          r.engine.frame_rate, sr, chunk_seconds, mood_at,
+                          lambda mood: self._key_index(r.engine, r.key, mood, r.seed), r.mastering, finish)
 
     def nearest(self, generation: Generation, by: str = "mood", atlas: Atlas | None = None) -> AtlasMatch | None:
         """The real clip nearest a generation in `atlas` (default: the checkpoint's), by mood (distance on the pad)
@@ -227,9 +370,16 @@ class MoodPipeline:
         return self._workers.submit(atlas.nearest_by_mood, generation.valence, generation.arousal).result()
 
     def warmup(self) -> None:
-        """Run each engine once on a short clip so the first real request is fast."""
-        warming = [self._workers.submit(self._generate, eng, 0.0, 0.0, 2.0, 0, 2 if eng.uses_steps else None, 1.0,
-                                        None)  # 2 s, 2 flow steps
-                   for eng in (self.engines_by_name[name] for name in self.engines)]
-        for future in warming:
-            future.result()
+        """Run each engine once on a short clip, and a short stream where it has sessions (which leaves a loaded
+        synth behind), so the first real request is fast."""
+        for name in self.engines:
+            eng = self.engines_by_name[name]
+            steps = 2 if eng.uses_steps else None  # 2 flow steps
+            self._generate(eng, 0.0, 0.0, 2.0, 0, steps, 1.0, None, eng.instruments[0] if eng.instruments else None,
+                           eng.mastering)
+            try:
+                live = self.stream(lambda: (0.0, 0.0), chunk_seconds=0.25, engine=name, steps=steps)
+            except ValueError:  # an engine without sessions
+                continue
+            next(live)
+            live.close()

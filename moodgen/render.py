@@ -230,9 +230,6 @@ class Mastering:
 
 
 DRY = Mastering(ceiling_dbtp=None)
-# Each engine's default, from `python -m benchmarks.loudness`: the loud presets near -14 LUFS, sad ~8-10 LU below.
-ENGINE_MASTERING = MappingProxyType({"notes": Mastering(gain_db=12.5, reverb_wet=0.1),
-                                     "mel": Mastering(gain_db=13.5, reverb_wet=0.1)})
 LIMITER_MARGIN_DB = 0.2  # pedalboard's true-peak sidechain may let small inter-sample overs through
 REVERB_DAMPING = 0.5
 REVERB_UNITY_DRY = 0.5  # JUCE's reverb scales the dry level by 2

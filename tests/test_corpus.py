@@ -11,10 +11,11 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from moodgen import audio
+from moodgen import audio, notes
 from moodgen.config import MelParams, RollParams, to_dict
 from moodgen.mood import quadrant_by_number
 from train.corpus import emopia
+from train.corpus.arrays import decode_flac, encode_flac, flac_length, quantize_mel
 from train.corpus.cache import CorpusCache, CorpusError, sha256_file
 from train.prepare import PrepareSettings, main, prepare
 
@@ -22,7 +23,7 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "emopia" / "EMO
 SONG_SPLIT = {"songA": "train", "songB": "train", "songC": "val", "songD": "test"}
 CLIPS = ("Q1_songA_0", "Q1_songA_1", "Q2_songB_0", "Q3_songC_0", "Q4_songD_0")
 SECONDS = 1.0
-ARRAYS = ("mels.npy", "audio.npy", "rolls.npy", "index.json", "manifest.json")
+ARRAYS = ("mels.npy", "audio_flac.npy", "rolls.npy", "index.json", "manifest.json")
 
 
 def clip_midi(clip_id: str, variant: int = 0) -> pretty_midi.PrettyMIDI:
@@ -119,6 +120,38 @@ def test_prepare_end_to_end(prepared):
     assert m["licence"] == emopia.LICENCE and m["settings"]["mel"] == to_dict(mp) and m["skipped"] == []
     assert m["index_sha256"] == sha256_file(out / "index.json") and len(m["manifest_hash"]) == 64
     assert all(len(s["key"]) == 64 for s in m["sources"].values()) and len(m["sources"]) == 5
+    assert list((out / "shards").iterdir()) == []  # joined into the arrays, kept once
+    assert m["arrays"]["mels.npy"]["shape"] == [sum(it["mel"][1] for it in cache.items), mp.n_mels]
+
+
+def test_stored_mels_and_audio_match_a_fresh_render(prepared):
+    """Audio is stored losslessly; 8-bit mels are within one step (2/255) of the float mel, -1 and 1 exact."""
+    root, out, _ = prepared
+    cache, mp = CorpusCache(out), MelParams()
+    assert cache.mels.raw.dtype == np.uint8 and cache.mels[0:3].dtype == np.float32
+    for it in cache.select(transpose=0):
+        y = notes.render_midi(notes.apply_sustain(notes.load_midi(root / "midis" / f"{it['clip_id']}.mid")),
+                              mp.sample_rate)
+        np.testing.assert_array_equal(cache.audio(it), audio.to_pcm16(y) / np.float32(32767.0))
+        assert cache.audio_length(it) == len(y)
+        np.testing.assert_array_equal(cache.audio(it, 1000, 500), cache.audio(it)[1000:1500])
+        mel = audio.mel_from_audio(y, mp).numpy()
+        assert np.abs(cache.mel(it) - mel).max() <= 1 / 255 + 1e-6
+        assert (mel == -1).any() and (cache.mel(it)[mel == -1] == -1).all()  # silence stays exactly at the floor
+
+
+def test_mel_code_and_flac_round_trip():
+    x = np.concatenate([np.linspace(-1, 1, 1001, dtype=np.float32), [-3.0, 3.0]]).reshape(-1, 1)
+    q = quantize_mel(x)
+    back = (q.astype(np.float32) - 127.5) / 127.5
+    assert q.dtype == np.uint8 and np.abs(back[:-2] - x[:-2]).max() <= 1 / 255 + 1e-7
+    assert back[0] == -1 and back[1000] == 1 and back[-2] == -1 and back[-1] == 1
+    pcm = (np.random.default_rng(0).standard_normal(50_000) * 3000).astype(np.int16)
+    data = encode_flac(pcm)
+    np.testing.assert_array_equal(decode_flac(data), pcm)
+    np.testing.assert_array_equal(decode_flac(data, 31_234, 5000), pcm[31_234:36_234])
+    np.testing.assert_array_equal(decode_flac(data, 49_000, 5000), pcm[49_000:])
+    assert flac_length(data) == len(pcm) and len(decode_flac(data, 60_000, 10)) == 0
 
 
 def test_second_run_does_no_work(prepared):
@@ -155,19 +188,43 @@ def test_corrupt_and_empty_midi_are_skipped_and_listed(copy):
     assert reasons["Q4_songD_1.mid"] == "MIDI file not found"
 
 
-def test_interrupted_run_is_completed(copy):
+def test_run_without_a_manifest_rebuilds_and_clears_leftovers(copy):
     root, out = copy
     index = (out / "index.json").read_text()
-    (out / "manifest.json").unlink()  # died before the manifest, the last file written
-    (out / "shards" / "Q2_songB_0.npz").unlink()  # ... and before this shard
+    (out / "manifest.json").unlink()  # the arrays cannot be trusted without it
     (out / "shards" / ".Q2_songB_0.npz.tmp999.npz").write_bytes(b"half a shard")
     (out / ".mels.npy.tmp999.npy").write_bytes(b"half an array")
+    (out / "audio.npy").write_bytes(b"an array of an older format")
     with pytest.raises(CorpusError, match="missing manifest.json"):
         CorpusCache(out)
     summary = run(root, out)
-    assert summary["processed"] == 1 and summary["consolidated"]
+    assert summary["processed"] == 5 and summary["consolidated"]
     cache = CorpusCache(out)
     assert json.loads((out / "index.json").read_text()) == json.loads(index) and len(cache.items) == 11
+    assert sorted(p.name for p in out.iterdir()) == [".lock", *sorted(ARRAYS), "shards"]
+    assert list((out / "shards").iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["delete mels.npy", "truncate audio_flac.npy", "truncate rolls.npy",
+                                    "edit index.json"])
+def test_damaged_arrays_are_rebuilt(copy, damage):
+    """The manifest records each array's shape, dtype and size; a rerun checks them rather than trusting it."""
+    root, out = copy
+    index = json.loads((out / "index.json").read_text())
+    action, name = damage.split()
+    path = out / name
+    if action == "delete":
+        path.unlink()
+    elif action == "truncate":
+        with open(path, "r+b") as f:
+            f.truncate(path.stat().st_size - 100)
+    else:
+        path.write_text(path.read_text().replace('"split": "val"', '"split": "train"'))
+    with pytest.raises(CorpusError, match=f"{name}.*rerun python -m train.prepare"):
+        CorpusCache(out)
+    assert run(root, out) == {"clips": 5, "processed": 5, "skipped": 0, "consolidated": True}
+    cache = CorpusCache(out)
+    assert cache.items == index and all(cache.mel(it).shape[1] == it["mel"][1] for it in cache.items)
 
 
 @pytest.mark.parametrize("breakage, message", [

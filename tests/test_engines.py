@@ -47,12 +47,12 @@ class ToneEngine(Engine):
     cache_field = "mel"
     transposes_on_the_fly = False
 
-    def generate(self, mood, seconds, seed, steps, guidance, key) -> EngineOutput:
+    def generate(self, mood, seconds, seed, steps, guidance, key, instrument=None) -> EngineOutput:
         v, a = (float(x) for x in mood[0])
         t = np.arange(int(round(seconds * self.mel_params.sample_rate))) / self.mel_params.sample_rate
         level = float(self.model.level.detach()) * (1.5 + a)
         return EngineOutput(audio=(level * np.sin(2 * np.pi * self.model.config.base_hz * 2 ** v * t)).astype(
-            np.float32), mel=None, midi=None)
+            np.float32), mel=None, midi=None, render={})
 
     @staticmethod
     def default_model_config() -> ToneConfig:

@@ -13,7 +13,7 @@ from moodgen.judge import Judge, JudgeConfig, JudgeNet
 from moodgen.mood import quadrant_of
 from train import evaluate
 from train.corpus.cache import CorpusCache
-from train.evaluation import correlates, metrics, protocol, report
+from train.evaluation import correlates, journeys, metrics, protocol, report
 
 SMALL = JudgeConfig(n_mels=SMALL_MEL.n_mels, channels=(8, 12), kernel_sizes=(3, 3), embed_dim=6)
 ROW_COLUMNS = {"quadrant_accuracy", "spearman_valence", "spearman_arousal", "mae_unit", "frechet_distance", "kid",
@@ -30,8 +30,9 @@ class FakePipeline:
     def generate(self, valence, arousal, seconds=10.0, seed=0, steps=None, guidance=None, engine=None):
         rng = np.random.default_rng(seed)
         quadrant = int(rng.integers(1, 5)) if guidance == 0.0 else quadrant_of(valence, arousal).number
-        return SimpleNamespace(audio=tone_clip(quadrant, seconds, rng, SMALL_MEL.sample_rate),
-                               sample_rate=SMALL_MEL.sample_rate, key="A major" if valence > 0 else "A minor")
+        audio = tone_clip(quadrant, seconds, rng, SMALL_MEL.sample_rate)
+        return SimpleNamespace(audio=audio, at_corpus_level=lambda: audio, sample_rate=SMALL_MEL.sample_rate,
+                               key="A major" if valence > 0 else "A minor")
 
 
 def small_judge() -> Judge:
@@ -99,6 +100,11 @@ def test_evaluate_quick_writes_every_column(tmp_path):
     assert data["skipped"] == skipped
     text = path.read_text()
     assert "| moodgen notes |" in text and "seed cGAN" in text and "Do the presets differ" in text
+    assert "## Musical structure" in text
+    for row in (data["rows"][0], generated):  # fast clicks of one triad: steady rhythm, no harmonic movement
+        assert set(row["structure"]) == {"chroma_change", "pitch_class_turnover", "ioi_entropy",
+                                         "beat_spectral_change"}
+        assert row["structure"]["ioi_entropy"]["mean"] < 0.5 and row["structure"]["chroma_change"]["mean"] < 0.3
     assert (tmp_path / "reports" / "eval_va.png").stat().st_size > 0
     assert (tmp_path / "reports" / "eval_confusion.png").stat().st_size > 0
 
@@ -131,3 +137,26 @@ def test_evaluate_cli_on_tiny_pipeline(tmp_path, tiny_checkpoints):
     assert {"moodgen notes", "moodgen mel", "null: unconditional"} <= set(names)
     assert all(ROW_COLUMNS <= set(r["metrics"]) for r in data["rows"])
     assert data["skipped"][0]["row"] == "seed cGAN"  # no cgan.safetensors in the tiny folder
+    journeys = json.loads((tmp_path / "reports" / "journeys.json").read_text())
+    assert [r["name"] for r in journeys["rows"]] == ["moodgen notes", "moodgen mel"]
+    for row in journeys["rows"]:
+        assert len(row["journeys"]) == 2 and len(row["journeys"][0]["centres"]) == 3  # 20 s, 10 s windows, hop 5 s
+        assert {"pooled_arousal", "mean_valence", "seconds_per_journey"} <= row.keys()
+        assert len(row["joins"]["stream"]) == 9 and 0 <= row["joins"]["loop"][0]["jump_percentile"] <= 100
+    assert journeys["skipped"][0]["reason"].startswith("no held-out clip of quadrant")  # 3 s synthetic clips
+    assert "Spearman A pooled" in (tmp_path / "reports" / "journeys.md").read_text()
+    assert (tmp_path / "reports" / "eval_journeys.png").stat().st_size > 0
+
+
+def test_join_scores_rank_a_join_against_the_clip_itself():
+    sr = MelParams().sample_rate
+    y = (0.3 * np.sin(2 * np.pi * 220 * np.arange(2 * sr) / sr)).astype(np.float32)
+    clicked = y.copy()
+    clicked[sr:] += 0.5  # a step: the largest jump and the largest flux of the clip
+    smooth, click = journeys.join_scores(y, [sr], sr, MelParams())[0], journeys.join_scores(clicked, [sr], sr,
+                                                                                           MelParams())[0]
+    assert click["jump_percentile"] > 99.9 and click["flux_percentile"] > 99
+    assert smooth["jump_percentile"] < 99.9 and smooth["seconds"] == 1.0
+    centres = np.array([5.0, 7.5])
+    curve = np.stack([np.linspace(0, 1, 1000), np.zeros(1000)], axis=1)  # 10 s at 100 Hz
+    assert journeys.window_targets(curve, 100.0, centres, 10.0)[0].tolist() == pytest.approx([0.5, 0.0], abs=1e-3)

@@ -1,6 +1,7 @@
 """MoodPipeline and the `python -m moodgen generate` CLI on a tiny random-weights checkpoint."""
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -14,6 +15,7 @@ from moodgen.__main__ import main as cli
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams, RollParams, to_dict
 from moodgen.pipeline import CheckpointNotFound, MoodPipeline, resolve_checkpoint_dir
+from moodgen.render import true_peak_dbtp
 from tests.conftest import tiny_note_model
 
 
@@ -130,6 +132,24 @@ def test_key_is_refused_by_an_engine_without_keys(tmp_path):
     assert pipe.generate(0.5, 0.5, seconds=1.0).key is None
     with pytest.raises(ValueError, match="not conditioned on a key"):
         pipe.generate(0.5, 0.5, seconds=1.0, key="C major")
+
+
+def test_instruments_soundfont_and_mastering_are_recorded(pipe):
+    dry = pipe.generate(0.7, 0.7, seconds=2.0, seed=5, engine="notes", instrument="harp", dry=True)
+    mastered = pipe.generate(0.7, 0.7, seconds=2.0, seed=5, engine="notes", instrument="harp")
+    render = mastered.params()["render"]
+    assert render["instrument"] == "harp" and render["program"] == 46 and len(render["soundfont_sha256"]) == 64
+    assert render["mastering"]["gain_db"] > 0 and dry.params()["render"]["mastering"] == "dry"
+    assert pretty_midi.PrettyMIDI(io.BytesIO(mastered.midi)).instruments[0].program == 46  # the MIDI says harp
+    assert np.sqrt(np.mean(mastered.audio ** 2)) > 2 * np.sqrt(np.mean(dry.audio ** 2))  # a fixed gain, louder
+    assert true_peak_dbtp(mastered.audio, mastered.sample_rate) <= -1.0 + 1e-3
+    pipe._cache.clear()
+    again = pipe.generate(0.7, 0.7, seconds=2.0, seed=5, engine="notes", instrument="harp")
+    assert np.array_equal(again.audio, mastered.audio)  # mastering is deterministic
+    with pytest.raises(ValueError, match="instrument must be one of piano, .*, got 'tuba'"):
+        pipe.generate(0.0, 0.0, seconds=2.0, engine="notes", instrument="tuba")
+    with pytest.raises(ValueError, match="instrument must be unset for engine 'mel'"):
+        pipe.generate(0.0, 0.0, seconds=2.0, engine="mel", instrument="harp")
 
 
 class CountingLock:

@@ -8,7 +8,7 @@ import pretty_midi
 import pytest
 import tinysoundfont
 
-from moodgen import notes, render
+from moodgen import midi, render
 
 SR = 22050
 
@@ -42,14 +42,14 @@ def bundled():
 
 
 def test_dry_piano_is_byte_identical_to_the_old_render_path(bundled):
-    # hashes of `notes.render_midi` before the renderer existed (a fresh synth per call, program 0)
+    # hashes of `midi.render_midi` before the renderer existed (a fresh synth per call, program 0)
     old_22050 = "343186a6783b309aec4c14e880aeffb15c750ba1a7bb1c85b4fe4c5025bdf461"
     old_16000_minus6 = "7a1d4fa483ec2b9dd7fbca56a338369d6cb6cd437d9e11a38a8125e4db01ba6e"
     y = bundled.render(render.with_instrument(piece(), "piano"))
     assert sha(y) == old_22050
     assert sha(render.master(y, SR, render.DRY)) == old_22050
-    assert sha(notes.render_midi(piece(), SR)) == old_22050
-    assert sha(notes.render_midi(piece(), 16000, gain_db=-6.0)) == old_16000_minus6
+    assert sha(midi.render_midi(piece(), SR)) == old_22050
+    assert sha(midi.render_midi(piece(), 16000, gain_db=-6.0)) == old_16000_minus6
 
 
 def test_soundfont_is_loaded_once_and_renders_do_not_leak_into_each_other(monkeypatch):

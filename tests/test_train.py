@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,11 +18,13 @@ from moodgen.note_model import NoteModel
 from moodgen.pipeline import MoodPipeline
 from tests.synthetic_emopia import write_emopia_folder
 from train.corpus.cache import CorpusCache
-from train.data import CropSampler
+from train.data import CropSampler, DeviceCropSampler
 from train.prepare import main as prepare_main
 from train.probes import GUIDANCE_CANDIDATES
 from train.train import TrainConfig, engine_defaults, parse_overrides
 from train.train import main as train_main
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +61,13 @@ def test_smoke_training_exports_a_loadable_checkpoint(corpus, engine):
     assert gen.audio.shape == (2 * 22050,)
 
 
-def test_resume_matches_an_uninterrupted_run(corpus):
+@pytest.mark.parametrize("crops", ["host", "device"])
+def test_resume_matches_an_uninterrupted_run(corpus, crops):
     def run(name, steps, resume=False):
-        runs = corpus / name
+        runs = corpus / crops / name
         args = ["--engine", "notes", "--cache", str(corpus / "cache"), "--runs", str(runs), "--out",
                 str(runs / "ck"), "--threads", "1", "--batch_size", "2", "--warmup_steps", "1",
-                "--probe_every", "100", "--steps", str(steps)]
+                "--probe_every", "100", "--steps", str(steps), "--crops", crops]
         assert train_main(args + (["--resume"] if resume else [])) == 0
         return runs / "ck" / "note_model.safetensors"
 
@@ -73,8 +80,8 @@ def test_resume_matches_an_uninterrupted_run(corpus):
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(x, y), name
     with pytest.raises(SystemExit, match="different config"):
-        train_main(["--engine", "notes", "--cache", str(corpus / "cache"), "--runs", str(corpus / "resumed"),
-                    "--threads", "1", "--batch_size", "4", "--resume"])
+        train_main(["--engine", "notes", "--cache", str(corpus / "cache"), "--runs", str(corpus / crops / "resumed"),
+                    "--threads", "1", "--batch_size", "4", "--crops", crops, "--resume"])
 
 
 def test_overrides_and_validation():
@@ -87,6 +94,12 @@ def test_overrides_and_validation():
         TrainConfig(engine="mel", model=engine_class("notes").default_model_config())
     cfg = parse_overrides(engine_defaults("mel"), [("model.base_channels", "32"), ("model.channel_mults", "1,2")])
     assert cfg.model.base_channels == 32 and cfg.model.channel_mults == (1, 2)
+    assert parse_overrides(cfg, [("compile", "True")]).compile is True
+    assert parse_overrides(cfg, [("compile", "false")]).compile is False
+    with pytest.raises(SystemExit, match="expected a bool"):
+        parse_overrides(cfg, [("compile", "yes please")])
+    with pytest.raises(SystemExit, match="crops must be"):
+        parse_overrides(cfg, [("crops", "gpu")])
 
 
 def test_crop_keys_follow_transposition(corpus):
@@ -104,3 +117,52 @@ def test_crop_keys_follow_transposition(corpus):
     allowed = {transpose_key(k, s) for k in notes.keys for s in range(-3, 4)}
     assert set(key.tolist()) <= allowed
     assert len(set(key.tolist())) > len(set(notes.keys))  # shifted crops carry shifted keys
+
+
+def test_two_processes_train_with_ddp_resume_and_export(corpus):
+    """torchrun with 2 CPU processes (gloo): rank 0 writes the state with both ranks' generators and exports."""
+    runs = corpus / "ddp"
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "train",
+            "--engine", "notes", "--cache", str(corpus / "cache"), "--runs", str(runs), "--out", str(runs / "ck"),
+            "--threads", "1", "--batch_size", "2", "--warmup_steps", "1", "--probe_every", "100",
+            "--crop_frames", "32", "--model.channels", "16", "--model.dilations", "1,2"]
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    for steps, extra in (("2", []), ("4", ["--resume"])):
+        done = subprocess.run([*args, "--steps", steps, *extra], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.count("exported") == 1  # rank 0 alone exports
+    model, meta = NoteModel.from_file(runs / "ck" / "note_model.safetensors")
+    assert meta["provenance"]["steps"] == 4 and meta["provenance"]["processes"] == 2
+    assert model.config.channels == 16
+    state = torch.load(runs / "notes" / "state.pt", weights_only=True)
+    assert state["step"] == 4 and len(state["rngs"]) == 2
+    assert state["rngs"][0]["numpy"]["state"] != state["rngs"][1]["numpy"]["state"]  # each rank its own crops
+    steps = [json.loads(line)["step"] for line in (runs / "notes" / "log.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 4
+
+
+@pytest.mark.parametrize("engine", ["notes", "mel"])
+def test_device_crops_match_the_host_encoding(corpus, engine):
+    cache = CorpusCache(corpus / "cache")
+    cls = engine_class(engine)
+    host = CropSampler(cache, cls, "train", 16, max_shift=3)
+    device = DeviceCropSampler(host, "cpu", torch.Generator().manual_seed(5))
+    x, mood, key = device.batch(24)
+    again = DeviceCropSampler(host, "cpu", torch.Generator().manual_seed(5)).batch(24)
+    assert all(torch.equal(a, b) for a, b in zip((x, mood, key), again))  # seeded
+    ref = host.batch(24, np.random.default_rng(0))[0]
+    assert x.shape == ref.shape and x.dtype == torch.float32 and key.dtype == torch.int64
+    moods = {(it["valence"], it["arousal"]) for it in host.items}
+    assert {tuple(m) for m in mood.tolist()} <= {(np.float32(v), np.float32(a)) for v, a in moods}
+    raw = torch.from_numpy(np.stack([host.array[i * 7:i * 7 + 16] for i in range(6)]))
+    shift = torch.tensor([-3, -1, 0, 1, 2, 3]) if host.max_shift else None
+    expected = np.stack([cls.encode_crop(r, s) for r, s in zip(raw.numpy(), [-3, -1, 0, 1, 2, 3] if host.max_shift
+                                                               else [0] * 6)])
+    torch.testing.assert_close(cls.encode_crops(raw, shift), torch.from_numpy(expected), rtol=0, atol=1e-6)
+    if engine == "mel":  # every crop is a window of the clips' rows
+        windows = device.rows.float().unfold(0, 16, 1).contiguous()  # (N - 15, M, 16)
+        assert all(bool((windows == c).all(dim=(1, 2)).any()) for c in x)
+    else:
+        allowed = {transpose_key(k, s) for k in host.keys for s in range(-3, 4)}
+        assert set(key.tolist()) <= allowed

@@ -1,11 +1,13 @@
-"""Random training crops from the corpus cache, in any engine's representation. Pure numpy; seeded by the caller's
-Generator."""
+"""Random training crops from the corpus cache, in any engine's representation: `CropSampler` in numpy on the host
+(seeded by the caller's numpy Generator), `DeviceCropSampler` in torch on a GPU (seeded by a torch Generator there)."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import librosa
 import numpy as np
+import torch
 
 from moodgen import midi
 from moodgen.engines import Engine
@@ -65,3 +67,46 @@ class CropSampler:
         mood = np.array([[self.items[i]["valence"], self.items[i]["arousal"]] for i in idx], dtype=np.float32)
         key = np.array([transpose_key(self.keys[i], shift) for i, (_, shift) in zip(idx, crops)], dtype=np.int64)
         return x, mood, key
+
+
+class DeviceCropSampler:
+    """`CropSampler`'s batches drawn on a torch device: the rows of the sampler's clips are copied once into one
+    tensor there (the cache's dtype: float16 mels, uint8 rolls), and each batch is a few indexing ops (clips drawn
+    in proportion to their length, a window gathered per crop, shifted and encoded by the engine's
+    `encode_crops`), with no Python loop over crops and no host-to-device copy per step. Seeded by `generator`,
+    a torch Generator on the same device; x (B, C, T) float32, mood (B, 2) float32, key (B,) int64.
+    """
+
+    def __init__(self, sampler: CropSampler, device: torch.device | str, generator: torch.Generator):
+        self.engine, self.frames, self.max_shift = sampler.engine, sampler.frames, sampler.max_shift
+        self.device, self.generator = torch.device(device), generator
+        spans = [it[sampler.engine.cache_field] for it in sampler.items]
+        lengths = [n for _, n in spans]
+        self.rows = torch.empty((sum(lengths), *sampler.array.shape[1:]),
+                                dtype=torch.from_numpy(np.zeros(0, sampler.array.dtype)).dtype, device=self.device)
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        for (off, n), start in zip(spans, offsets):  # one clip at a time: the host never holds the whole copy
+            self.rows[start:start + n] = torch.from_numpy(np.array(sampler.array[off:off + n]))
+        as_tensor = partial(torch.as_tensor, device=self.device)
+        self.offsets, self.lengths = as_tensor(offsets), as_tensor(lengths, dtype=torch.int64)
+        self.weights = as_tensor(sampler.weights, dtype=torch.float32)
+        self.moods = as_tensor([[it["valence"], it["arousal"]] for it in sampler.items], dtype=torch.float32)
+        self.keys = as_tensor(sampler.keys, dtype=torch.int64)
+        self.window = torch.arange(self.frames, device=self.device)
+
+    @staticmethod
+    def nbytes(sampler: CropSampler) -> int:
+        """The device memory the copy of `sampler`'s clips takes."""
+        rows = sum(it[sampler.engine.cache_field][1] for it in sampler.items)
+        return rows * int(np.prod(sampler.array.shape[1:])) * sampler.array.dtype.itemsize
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        g = self.generator
+        idx = torch.multinomial(self.weights, size, replacement=True, generator=g)
+        room = self.lengths[idx] - self.frames + 1  # start positions per drawn clip
+        start = self.offsets[idx] + torch.randint(0, 2 ** 62, (size,), generator=g, device=self.device) % room
+        raw = self.rows[start[:, None] + self.window]  # (B, T, ...)
+        if not self.max_shift:
+            return self.engine.encode_crops(raw, None), self.moods[idx], self.keys[idx]
+        shift = torch.randint(-self.max_shift, self.max_shift + 1, (size,), generator=g, device=self.device)
+        return self.engine.encode_crops(raw, shift), self.moods[idx], transpose_key(self.keys[idx], shift)

@@ -20,7 +20,7 @@ from train.corpus.cache import CorpusCache
 from train.prepare import main as prepare_main
 
 # A resumed run may change its budget and its hardware; every other field must match the saved state.
-RESUMABLE_CHANGES = ("steps", "max_minutes", "threads", "device")
+RESUMABLE_CHANGES = ("steps", "max_minutes", "threads", "device", "crops", "precision", "compile")
 
 
 def git_sha() -> str:
@@ -62,7 +62,13 @@ def apply_overrides(config: Any, pairs: list[tuple[str, str]], model_cls: type) 
             raise SystemExit(f"unknown option --{key}")
         old = target[name]
         try:
-            target[name] = [int(v) for v in value.split(",")] if isinstance(old, (list, tuple)) else type(old)(value)
+            if isinstance(old, bool):  # bool("False") is True
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                target[name] = value.lower() in ("true", "1")
+            else:
+                target[name] = [int(v) for v in value.split(",")] if isinstance(old, (list, tuple)) \
+                    else type(old)(value)
         except ValueError:
             raise SystemExit(f"--{key}: expected a {type(old).__name__}, got {value!r}") from None
     flat["model"] = from_dict(model_cls, flat["model"])
@@ -76,11 +82,14 @@ class Run:
     """A run folder: config.json (the resolved config), state.pt (resumable training state) and log.jsonl.
 
     A fresh start never destroys saved state: with a state present it needs `resume` (continue) or `fresh`
-    (the old state and log are moved aside, named by the time they were moved)."""
+    (the old state and log are moved aside, named by the time they were moved). With `writes` False (the ranks
+    of a multi-process run other than 0) the run only reads the state that rank 0 prepared."""
 
-    def __init__(self, folder: Path, config: Any, resume: bool, fresh: bool):
-        self.folder, self.config = folder, config
+    def __init__(self, folder: Path, config: Any, resume: bool, fresh: bool, writes: bool = True):
+        self.folder, self.config, self.writes = folder, config, writes
         self.state_path, self.log_path = folder / "state.pt", folder / "log.jsonl"
+        if not writes:
+            return
         folder.mkdir(parents=True, exist_ok=True)
         if resume and fresh:
             raise SystemExit("pass --resume or --fresh, not both")
@@ -107,7 +116,7 @@ class Run:
         if saved != {k: v for k, v in to_dict(self.config).items() if k not in RESUMABLE_CHANGES}:
             raise SystemExit(f"{self.state_path}: saved with a different config; only "
                              f"{', '.join(RESUMABLE_CHANGES)} may change on --resume")
-        if self.log_path.is_file():
+        if self.writes and self.log_path.is_file():
             kept = [line for line in self.log_path.read_text().splitlines()
                     if line.strip() and json.loads(line)["step"] <= state["step"]]
             self.log_path.write_text("".join(line + "\n" for line in kept))

@@ -14,7 +14,6 @@ engine (moodgen.engines) gives the model, the loss, the representation and the p
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import sys
 import time
@@ -29,11 +28,12 @@ from tqdm import tqdm
 from moodgen.checkpoint import save_component
 from moodgen.config import to_dict
 from moodgen.engines import Engine, engine_class, engine_names
-from moodgen.keys import fit_key_prior
 from train import model_card, probes
 from train.corpus.cache import CorpusCache
 from train.data import CropSampler
-from train.runs import Run, StopRequests, apply_overrides, ensure_cache, git_sha, pick_device, seed_everything
+from train.distributed import SINGLE, Ranks, any_rank, barrier, process_group
+from train.runs import Run, StopRequests, apply_overrides, ensure_cache, git_sha, pick_device
+from train.trainer import Trainer
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,9 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # 0 = all cores
     device: str = "auto"
+    crops: str = "auto"  # where batches are drawn: "host" (numpy), "device", "auto" (device on a GPU they fit on)
+    precision: str = "auto"  # "auto" (bf16 autocast on a GPU, fp32 elsewhere), "fp32" or "bf16"
+    compile: bool = False  # torch.compile the training model (the export stays a plain module)
 
     def __post_init__(self) -> None:
         cls = engine_class(self.engine)
@@ -73,6 +76,10 @@ class TrainConfig:
             raise ValueError("steps, batch_size and max_minutes must be positive")
         if self.log_every < 1 or self.probe_every < 1 or self.warmup_steps < 1:
             raise ValueError("log_every, probe_every and warmup_steps must be >= 1")
+        if self.crops not in ("auto", "host", "device"):
+            raise ValueError(f"crops must be auto, host or device, got {self.crops!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
 
     @property
     def engine_class(self) -> type[Engine]:
@@ -92,86 +99,69 @@ def smoke(config: TrainConfig) -> TrainConfig:
                                runs=str(Path(config.runs) / "smoke"))
 
 
-def lr_at(step: int, config: TrainConfig) -> float:
-    return config.lr * min(1.0, (step + 1) / config.warmup_steps)
-
-
-def train_engine(config: TrainConfig, resume: bool = False, fresh: bool = False, command: str = "") -> Path:
-    """The training loop of any engine; returns the exported weights' path."""
-    seed_everything(config.seed)
+def train_engine(config: TrainConfig, resume: bool = False, fresh: bool = False, command: str = "",
+                 ranks: Ranks = SINGLE) -> Path | None:
+    """The training loop of any engine, on this process's rank; returns the exported weights' path (rank 0) or
+    None (the other ranks)."""
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = pick_device(config.device)
-    cache = ensure_cache(config)
-    run = Run(Path(config.runs) / config.engine, config, resume, fresh)
-    eng = config.engine_class
-    sampler = CropSampler(cache, eng, "train", config.crop_frames, config.max_shift)
-    val_sampler = CropSampler(cache, eng, "val", config.crop_frames)
-    val_batch = [torch.from_numpy(a).to(device) for a in val_sampler.batch(64, np.random.default_rng(12345))]
-
-    model = eng.model_class(config.model).to(device)
-    if model.key is not None:
-        model.key.prior.copy_(fit_key_prior(torch.tensor([[it["valence"], it["arousal"]] for it in sampler.items]),
-                                            torch.tensor(sampler.keys)))
-    ema = copy.deepcopy(model).eval()
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    rng = np.random.default_rng(config.seed)
-    torch_gen = torch.Generator().manual_seed(config.seed)
-    step, elapsed = 0, 0.0
+    device = ranks.device(config.device)
+    if ranks.is_main:
+        ensure_cache(config)  # the other ranks wait for it (and for the run folder) at the barrier
+        run = Run(Path(config.runs) / config.engine, config, resume, fresh)
+    barrier(ranks)
+    if not ranks.is_main:
+        run = Run(Path(config.runs) / config.engine, config, resume=True, fresh=False, writes=False)
+    cache = CorpusCache(config.cache)
+    trainer = Trainer(config, cache, device, ranks)
     state = run.load_state(device) if resume else None
     if state is not None:
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        step, elapsed = state["step"], state["elapsed"]
-        rng.bit_generator.state = state["numpy_rng"]
-        torch_gen.set_state(state["torch_rng"])
-        torch.set_rng_state(state["torch_global_rng"])  # dropout draws from the global generator
+        trainer.load_state(state)
+    eng = config.engine_class
+    if ranks.is_main:
+        val_sampler = CropSampler(cache, eng, "val", config.crop_frames)
+        val_batch = [torch.from_numpy(a).to(device) for a in val_sampler.batch(64, np.random.default_rng(12345))]
 
     def save_state() -> None:
-        run.save_state({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
-                        "elapsed": elapsed, "numpy_rng": rng.bit_generator.state, "torch_rng": torch_gen.get_state(),
-                        "torch_global_rng": torch.get_rng_state()})
+        state = trainer.state()
+        if ranks.is_main:
+            run.save_state(state)
 
     budget = config.max_minutes * 60
-    start = time.time() - elapsed
-    bar = tqdm(total=config.steps, initial=step, desc=f"train {config.engine}", unit="step")
+    start = time.time() - trainer.elapsed
+    bar = tqdm(total=config.steps, initial=trainer.step_count, desc=f"train {config.engine}", unit="step",
+               disable=not ranks.is_main)
     with StopRequests() as stop:
-        while step < config.steps and time.time() - start < budget and not stop.requested:
-            x, mood, key = (torch.from_numpy(a).to(device) for a in sampler.batch(config.batch_size, rng))
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, config)
-            model.train()
-            loss = eng.loss(model, x, mood, config.cond_dropout, torch_gen, key)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            opt.step()
-            with torch.no_grad():
-                decay = min(config.ema_decay, (1 + step) / (10 + step))
-                for pe, pm in zip(ema.parameters(), model.parameters()):
-                    pe.lerp_(pm, 1 - decay)
-            step += 1
+        while not any_rank(trainer.step_count >= config.steps or time.time() - start >= budget or stop.requested,
+                           ranks, device):
+            loss = trainer.step()
+            step = trainer.step_count
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            record = None
-            if step % config.log_every == 0 or step == config.steps:
-                record = {"step": step, "time_s": round(time.time() - start, 1), "loss": loss.item(),
-                          "val_loss": validation_loss(ema, eng, *val_batch)}
-            if step % config.probe_every == 0 or step == config.steps:
-                record = record or {"step": step, "time_s": round(time.time() - start, 1), "loss": loss.item()}
-                record["probe"] = probes.condition_probe(ema, eng, config.crop_frames, config.sample_steps,
-                                                         config.guidance)
-                elapsed = time.time() - start
-                save_state()
-            if record:
+            final = step == config.steps
+            logged, probed = step % config.log_every == 0 or final, step % config.probe_every == 0 or final
+            if ranks.is_main and (logged or probed):  # reading the loss waits for the device: only when logging
+                record = {"step": step, "time_s": round(time.time() - start, 1), "loss": loss.item()}
+                bar.set_postfix(loss=f"{record['loss']:.4f}")
+                if logged:
+                    record["val_loss"] = validation_loss(trainer.ema, eng, *val_batch)
+                if probed:
+                    record["probe"] = probes.condition_probe(trainer.ema, eng, config.crop_frames,
+                                                             config.sample_steps, config.guidance)
                 run.log(record)
+            if probed:
+                trainer.elapsed = time.time() - start
+                save_state()
+        stopped = any_rank(stop.requested, ranks, device)
     bar.close()
-    elapsed = time.time() - start
+    trainer.elapsed = time.time() - start
     save_state()
-    if stop.requested:
-        raise SystemExit(f"stopped at step {step}; the state is saved in {run.state_path}: continue with --resume")
-    return export_engine(config, ema.cpu(), cache, step, elapsed, command)
+    if stopped:
+        raise SystemExit(f"stopped at step {trainer.step_count}; the state is saved in {run.state_path}: "
+                         "continue with --resume")
+    if not ranks.is_main:
+        return None
+    return export_engine(config, trainer.ema.cpu(), cache, trainer.step_count, trainer.elapsed, command,
+                         ranks.world_size)
 
 
 @torch.no_grad()
@@ -183,7 +173,7 @@ def validation_loss(model: torch.nn.Module, eng: type[Engine], x: torch.Tensor, 
 
 
 def export_engine(config: TrainConfig, model: torch.nn.Module, cache: CorpusCache, steps: int, wall_s: float,
-                  command: str) -> Path:
+                  command: str, world_size: int = 1) -> Path:
     eng = config.engine_class
     guidance, selection = probes.choose_guidance(model, eng, cache, config.crop_frames, config.sample_steps)
     sampler = {"guidance": config.guidance if guidance is None else guidance}
@@ -194,7 +184,7 @@ def export_engine(config: TrainConfig, model: torch.nn.Module, cache: CorpusCach
         "wall_time_s": round(wall_s, 1), "command": command, "engine": config.engine,
         "roll_params": to_dict(cache.roll_params), "train_config": to_dict(config), "sampler": sampler,
         "guidance_selection": selection,
-        "device": str(pick_device(config.device)), "threads": torch.get_num_threads(),
+        "device": str(pick_device(config.device)), "threads": torch.get_num_threads(), "processes": world_size,
     }
     if model.key is not None:
         provenance["key_prior_major"] = probes.major_probability(model)
@@ -221,10 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"overrides must be --field value pairs, got {rest}")
     overrides = [(k[2:].replace("-", "_"), v) for k, v in zip(rest[::2], rest[1::2])]
     command = "python -m train " + " ".join(argv)
-    for engine in engine_names() if args.engine == "all" else [args.engine]:
-        config = parse_overrides(engine_defaults(engine), overrides)
-        if args.smoke:
-            config = smoke(config)
-        path = train_engine(config, resume=args.resume, fresh=args.fresh, command=command)
-        print(f"exported {path}")
+    configs = [parse_overrides(engine_defaults(engine), overrides)
+               for engine in (engine_names() if args.engine == "all" else [args.engine])]
+    with process_group(configs[0].device) as ranks:
+        for config in configs:
+            path = train_engine(smoke(config) if args.smoke else config, resume=args.resume, fresh=args.fresh,
+                                command=command, ranks=ranks)
+            if path is not None:
+                print(f"exported {path}")
     return 0

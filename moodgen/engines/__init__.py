@@ -4,9 +4,19 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from moodgen.engines.base import Engine, EngineOutput, engine_class, engine_classes, engine_names, register
+from moodgen.engines.base import (
+    Continuation,
+    Engine,
+    EngineOutput,
+    Session,
+    engine_class,
+    engine_classes,
+    engine_names,
+    register,
+)
 
-__all__ = ["Engine", "EngineOutput", "engine_class", "engine_classes", "engine_names", "register"]
+__all__ = ["Continuation", "Engine", "EngineOutput", "Session", "engine_class", "engine_classes", "engine_names",
+           "register"]
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":

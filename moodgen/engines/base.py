@@ -6,8 +6,12 @@ spectrogram, read from the corpus cache), its probe correlates, and what it rend
 maybe MIDI). Everything else (pipeline, CLI, app, training, evaluation, benchmarks) iterates over the registry.
 A new engine is one new file in this package with a class decorated by `@register`.
 
+Music that goes on (journeys, continuations, loops, live streams) runs through a `Session`: a sampler that keeps
+its state between calls, advancing frame by frame on the engine's own grid (`frame_rate`) with a mood and a key per
+frame, and rendering audio that continues what it rendered before.
+
 Shapes: mood (B, 2) in [-1, 1]; key (B,) int64 or None; a representation batch x (B, C, T) float32 in [-1, 1];
-audio (S,) float32 in [-1, 1]; mel (M, T).
+audio (S,) float32 in [-1, 1]; mel (M, T); a session's moods (T, 2) and keys (T,) per frame.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import torch
 
 from moodgen.checkpoint import CheckpointError, file_sha256, reason
 from moodgen.config import Limits, MelParams, RollParams
+from moodgen.render import DRY, Mastering
 
 _REGISTRY: dict[str, type[Engine]] = {}
 
@@ -32,6 +37,67 @@ class EngineOutput:
     audio: np.ndarray  # (S,) float32 in [-1, 1], exactly the requested length
     mel: np.ndarray | None  # (M, T) the engine's own spectrogram; None when it has none (then: the audio's mel)
     midi: bytes | None  # a standard MIDI file when the engine plays notes
+    render: dict[str, Any]  # how the audio was made, JSON-able (instrument, soundfont, ...); {} when nothing to say
+    frames: np.ndarray | None = None  # (C, T) the clip in the engine's representation, to continue it
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """What a finished clip leaves for the music that continues it."""
+
+    frames: np.ndarray  # (C, T) the clip in the engine's representation, on its frame grid
+    moods: np.ndarray  # (T, 2) the mood each frame was sampled for
+    keys: np.ndarray | None  # (T,) the key each frame was sampled for; None for engines without keys
+    audio: np.ndarray  # (S,) the clip's audio before mastering; the continuation's audio starts where it ends
+
+
+class Session(ABC):
+    """A sampler that keeps going. `advance` samples more frames for a mood and key per frame; `render` returns the
+    audio of the frames advanced since the last render, continuing the audio before it without a seam (a journey
+    advances and renders once, a stream once per chunk; a session started from a `Continuation` continues a clip).
+    The same seed and calls give the same frames and audio."""
+
+    loop_crossfade_seconds: ClassVar[float]  # a loop's overrun is crossfaded into its head over this long
+    loop_overrun_frames: ClassVar[int]  # frames a loop samples past its loop point (more than the crossfade)
+
+    @abstractmethod
+    def advance(self, moods: np.ndarray, keys: np.ndarray | None, wrap: int = 0) -> np.ndarray:
+        """Sample len(moods) more frames for moods (T, 2) and keys (T,) -> the new frames (C, T).
+
+        wrap > 0 closes a loop: the last `wrap` of these frames run past the loop point and lead back into the
+        session's first frames (an engine may sample them so, or take the first frames themselves)."""
+
+    @abstractmethod
+    def render(self) -> np.ndarray:
+        """Audio (S,) of every frame advanced since the last render, continuing the audio rendered before."""
+
+    @property
+    @abstractmethod
+    def frames(self) -> np.ndarray:
+        """(C, T) every frame so far, a continued clip's own frames first."""
+
+    @abstractmethod
+    def samples_for(self, frames: int) -> int:
+        """The sample at which frame `frames` begins (so the first `frames` frames span that many samples)."""
+
+    def midi(self, start_frame: int, end_frame: int, key_changes: list[tuple[float, int]],
+             markers: list[tuple[float, str]]) -> bytes | None:
+        """A MIDI file of frames [start_frame, end_frame) with key signatures and text markers (seconds from
+        start_frame); None for engines without notes."""
+        return None
+
+    def mel(self, start_frame: int, end_frame: int) -> np.ndarray | None:
+        """The engine's own (M, T) spectrogram of frames [start_frame, end_frame); None when it has none."""
+        return None
+
+    @property
+    def render_record(self) -> dict[str, Any]:
+        """How the audio is made, JSON-able (as `EngineOutput.render`)."""
+        return {}
+
+    def close(self) -> None:
+        """The session is over: let go of what it holds (a synth goes back to its engine). Nothing after this."""
+        return None
 
 
 class Engine(ABC):
@@ -44,6 +110,8 @@ class Engine(ABC):
     model_class: ClassVar[type]  # a moodgen.checkpoint.Component
     uses_steps: ClassVar[bool]  # whether `steps` means anything to the sampler
     makes_midi: ClassVar[bool]  # whether its clips come with MIDI
+    instruments: ClassVar[tuple[str, ...]] = ()  # what it can play its notes on; the first is the default
+    mastering: ClassVar[Mastering] = DRY  # its fixed gain, room and limiter (benchmarks/loudness.py chose the gains)
     cache_field: ClassVar[str]  # what it trains on: "mel" (cache.mels) or "roll" (cache.rolls)
     transposes_on_the_fly: ClassVar[bool]  # True: trains on untransposed clips, shifted per crop
 
@@ -58,12 +126,14 @@ class Engine(ABC):
         self.default_guidance = limits.guidance(sampler.get("guidance", 2.0))
 
     @classmethod
-    def load(cls, folder: str | Path, device: torch.device | str = "cpu") -> Engine:
-        """The engine saved in a checkpoints folder (its `weights_file`); CheckpointError, one line naming the
-        file, for anything in it that cannot be used."""
+    def load(cls, folder: str | Path, device: torch.device | str = "cpu",
+             soundfont: str | Path | None = None) -> Engine:
+        """The engine saved in a checkpoints folder (its `weights_file`); `soundfont` for engines that play notes
+        (default: moodgen.render.default_soundfont()). CheckpointError, one line naming the file, for anything in
+        it that cannot be used."""
         path = Path(folder) / cls.weights_file
         model, meta = cls.model_class.from_file(path, device)
-        companions = cls.load_companions(folder, device)
+        companions = cls.load_companions(Path(folder), device, meta, soundfont)
         try:
             return cls(model, meta, file_sha256(path), **companions)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -71,8 +141,9 @@ class Engine(ABC):
                 from None
 
     @staticmethod
-    def load_companions(folder: Path, device: torch.device | str) -> dict[str, Any]:
-        """Other weights the engine needs from the same folder, as keyword arguments of the constructor."""
+    def load_companions(folder: Path, device: torch.device | str, metadata: dict[str, Any],
+                        soundfont: str | Path | None) -> dict[str, Any]:
+        """What else the engine needs (weights from the same folder, a renderer), as constructor keywords."""
         return {}
 
     @property
@@ -82,8 +153,24 @@ class Engine(ABC):
 
     @abstractmethod
     def generate(self, mood: torch.Tensor, seconds: float, seed: int, steps: int | None, guidance: float,
-                 key: torch.Tensor | None) -> EngineOutput:
-        """One clip of `seconds` for mood (1, 2) and key (1,) or None; identical inputs give identical outputs."""
+                 key: torch.Tensor | None, instrument: str | None = None) -> EngineOutput:
+        """One clip of `seconds` for mood (1, 2) and key (1,) or None, its notes played on `instrument` (one of
+        `instruments`; None: the first); identical inputs give identical outputs."""
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second of the grid a session advances on."""
+        raise ValueError(f"engine {self.name!r} cannot make journeys, continuations, loops or streams")
+
+    def frames_for(self, seconds: float) -> int:
+        """Frames a session advances for `seconds` of audio (at least enough to cover every sample)."""
+        return int(round(seconds * self.frame_rate))
+
+    def session(self, seed: int, steps: int | None, guidance: float, before: Continuation | None = None,
+                instrument: str | None = None) -> Session:
+        """A new sampler that keeps going (see `Session`), continuing `before` when given, its notes played on
+        `instrument` (engines with `instruments`; None: the first)."""
+        raise ValueError(f"engine {self.name!r} cannot make journeys, continuations, loops or streams")
 
     # Training: the training loop, the probes and the crop sampler call these on the class.
 
@@ -113,6 +200,15 @@ class Engine(ABC):
     def encode_crop(raw: np.ndarray, shift: int) -> np.ndarray:
         """A crop of the cache's array for `cache_field` ((T, M) mels or (T, 2, K) rolls), transposed by `shift`
         semitones -> the representation (C, T) float32."""
+
+    @classmethod
+    def encode_crops(cls, raw: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
+        """A batch of crops of the cache's array (B, T, ...) transposed by `shift` (B,) semitones (None: not
+        transposed) -> (B, C, T) float32, on raw's device: what the crop sampler draws on a GPU. By default
+        `encode_crop` per crop on the CPU; engines override it with tensor code that stays on the device."""
+        shifts = [0] * len(raw) if shift is None else shift.tolist()
+        crops = [cls.encode_crop(r, s) for r, s in zip(raw.cpu().numpy(), shifts)]
+        return torch.from_numpy(np.stack(crops)).to(raw.device)
 
     @staticmethod
     @abstractmethod

@@ -1,18 +1,26 @@
 """The note engine: an autoregressive piano-roll model (moodgen.note_model) whose rolls become MIDI, rendered by a
-soundfont. It trains on untransposed piano rolls from the corpus cache, shifted by a few semitones per crop."""
+soundfont. It trains on untransposed piano rolls from the corpus cache, shifted by a few semitones per crop. It
+samples frame by frame, so music that goes on (`NoteSession`) takes a mood and key per frame and continues from the
+model's queues; its synth keeps playing from one render to the next."""
 from __future__ import annotations
 
+import copy
+import dataclasses
 import io
+import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pretty_midi
 import torch
 
-from moodgen import midi
+from moodgen import midi, render
 from moodgen.config import MelParams, RollParams, from_dict
-from moodgen.engines.base import Engine, EngineOutput, register
+from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, register
 from moodgen.keys import key_profile_scores
-from moodgen.note_model import NoteModel, NoteModelConfig, note_loss, sample_roll
+from moodgen.note_model import NoteModel, NoteModelConfig, NoteSampler, note_loss, sample_roll
+from moodgen.note_synth import ContinuingSynth, frame_sample, roll_events
 
 
 def roll_correlates(x: np.ndarray, roll: RollParams) -> dict[str, float]:
@@ -37,6 +45,93 @@ def shift_roll(roll: np.ndarray, shift: int) -> np.ndarray:
     return out
 
 
+IDLE_SYNTHS = 2  # loaded synths a note engine keeps for its next sessions
+
+
+def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+class NoteSession(Session):
+    """The note sampler with a condition per frame; a continuation first runs the clip's last receptive field of
+    frames through the model (teacher-forced) and replays the clip's notes into the synth, silently."""
+
+    loop_crossfade_seconds = 0.5  # lets the notes ringing at the loop point die away into the head
+    loop_overrun_frames = 10
+
+    def __init__(self, engine: NoteEngine, seed: int, guidance: float, before: Continuation | None, instrument: str):
+        self.engine, self.params, self.sample_rate = engine, engine.roll_params, engine.mel_params.sample_rate
+        self.instrument = instrument
+        self.sampler = NoteSampler(engine.sampling_model, guidance, seed)
+        self.synth = engine.synth(instrument)
+        self.active: list[np.ndarray] = []  # (t, K) uint8 parts of the rolls
+        self.onset: list[np.ndarray] = []
+        self.length = self.rendered = 0
+        self.sounding = np.zeros(self.params.n_keys, dtype=np.uint8)  # active velocities of the last rendered frame
+        if before is not None:
+            active, onset = midi.decode_roll(before.frames)
+            recent = slice(max(0, len(active) - engine.sampling_model.config.receptive_field - 1), len(active))
+            keys = None if before.keys is None else before.keys[recent]
+            self.sampler.prime(before.frames[:, recent].T, self.conditions(before.moods[recent], keys), active[-1])
+            self.active, self.onset, self.length = [active], [onset], len(active)
+            self.synth.play(roll_events(active, onset, self.sounding, 0, self.params, self.sample_rate),
+                            len(before.audio))
+            self.rendered, self.sounding = len(active), active[-1]
+
+    def conditions(self, moods: np.ndarray, keys: np.ndarray | None) -> torch.Tensor:
+        return self.sampler.frame_conditions(torch.from_numpy(np.asarray(moods, np.float32)),
+                                             None if keys is None else torch.from_numpy(np.asarray(keys, np.int64)))
+
+    @property
+    def frames(self) -> np.ndarray:
+        active, onset = self.rolls(0, self.length)
+        return midi.encode_roll(active, onset)
+
+    def rolls(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.active) > 1:
+            self.active, self.onset = [np.concatenate(self.active)], [np.concatenate(self.onset)]
+        if not self.active:
+            return (np.zeros((0, self.params.n_keys), np.uint8),) * 2
+        return self.active[0][start:end], self.onset[0][start:end]
+
+    def samples_for(self, frames: int) -> int:
+        return frame_sample(frames, self.params, self.sample_rate)
+
+    def advance(self, moods: np.ndarray, keys: np.ndarray | None, wrap: int = 0) -> np.ndarray:
+        active, onset = (roll[0] for roll in self.sampler.run(len(moods), self.conditions(moods, keys)))
+        self.active.append(active)
+        self.onset.append(onset)
+        self.length += len(active)
+        return midi.encode_roll(active, onset)
+
+    def render(self) -> np.ndarray:
+        active, onset = self.rolls(self.rendered, self.length)
+        events = roll_events(active, onset, self.sounding, self.rendered, self.params, self.sample_rate)
+        if len(active):
+            self.sounding = active[-1]
+        self.rendered = self.length
+        return self.synth.play(events, self.samples_for(self.length))
+
+    @property
+    def render_record(self) -> dict[str, Any]:
+        return self.engine.render_record(self.instrument)
+
+    def close(self) -> None:
+        if self.synth is not None:
+            self.engine.give_back(self.synth)
+            self.synth = None
+
+    def midi(self, start_frame: int, end_frame: int, key_changes: list[tuple[float, int]],
+             markers: list[tuple[float, str]]) -> bytes:
+        pm = render.with_instrument(midi.midi_from_roll(*self.rolls(start_frame, end_frame), self.params),
+                                    self.instrument)
+        pm.key_signature_changes = [pretty_midi.KeySignature(key, seconds) for seconds, key in key_changes]
+        pm.text_events = [pretty_midi.Text(text, seconds) for seconds, text in markers]
+        return midi_bytes(pm)
+
+
 @register
 class NoteEngine(Engine):
     name = "notes"
@@ -46,24 +141,73 @@ class NoteEngine(Engine):
     model_class = NoteModel
     uses_steps = False  # samples frame by frame
     makes_midi = True
+    instruments = tuple(render.INSTRUMENTS)  # learned from piano: the others play the same notes
+    mastering = render.Mastering(gain_db=12.5, reverb_wet=0.1)  # happy -13.4 LUFS, sad 9.7 LU below (TimGM6mb)
     cache_field = "roll"
     transposes_on_the_fly = True
 
-    def __init__(self, model: NoteModel, metadata: dict[str, Any], sha256: str):
+    def __init__(self, model: NoteModel, metadata: dict[str, Any], sha256: str,
+                 renderer: render.SoundfontRenderer):
         super().__init__(model, metadata, sha256)
         self.roll_params = from_dict(RollParams, metadata["provenance"].get("roll_params", {}))
+        self.renderer = renderer
+        # The frame-by-frame sampler is a few hundred tiny kernels per frame: launch-bound and slower on a GPU than
+        # on the CPU, so a model loaded onto a GPU samples from a CPU copy (same rolls as on a CPU-only machine).
+        on_cpu = next(model.parameters()).device.type == "cpu"
+        self.sampling_model = model if on_cpu else copy.deepcopy(model).cpu()
+        self.idle_synths: list[ContinuingSynth] = []
+        self.idle_lock = threading.Lock()
+
+    @staticmethod
+    def load_companions(folder: Path, device: torch.device | str, metadata: dict[str, Any],
+                        soundfont: str | Path | None) -> dict[str, Any]:
+        """The soundfont renderer, loaded once for every clip."""
+        return {"renderer": render.SoundfontRenderer(metadata["mel_params_obj"].sample_rate, soundfont)}
 
     def generate(self, mood: torch.Tensor, seconds: float, seed: int, steps: int | None, guidance: float,
-                 key: torch.Tensor | None) -> EngineOutput:
-        active, onset = sample_roll(self.model, mood, self.roll_params.frames_for(seconds), guidance, seed=seed,
-                                    key=key)
+                 key: torch.Tensor | None, instrument: str | None = None) -> EngineOutput:
+        active, onset = sample_roll(self.sampling_model, mood, self.roll_params.frames_for(seconds), guidance,
+                                    seed=seed, key=key)
         pm = midi.midi_from_roll(active[0], onset[0], self.roll_params)
+        out = self.play(pm, seconds, instrument or self.instruments[0])
+        return dataclasses.replace(out, frames=midi.encode_roll(active[0], onset[0]))
+
+    def play(self, pm: pretty_midi.PrettyMIDI, seconds: float, instrument: str) -> EngineOutput:
+        """Render `pm` on `instrument` to exactly `seconds` of audio, with the MIDI that says so."""
+        pm = render.with_instrument(pm, instrument)
         n_samples = int(round(seconds * self.mel_params.sample_rate))
-        wav = midi.render_midi(pm, self.mel_params.sample_rate) if pm.instruments[0].notes else np.zeros(0)
+        wav = self.renderer.render(pm) if pm.instruments[0].notes else np.zeros(0)
         wav = np.pad(wav, (0, max(0, n_samples - len(wav))))[:n_samples].astype(np.float32)
-        buf = io.BytesIO()
-        pm.write(buf)
-        return EngineOutput(audio=wav, mel=None, midi=buf.getvalue())
+        return EngineOutput(audio=wav, mel=None, midi=midi_bytes(pm), render=self.render_record(instrument))
+
+    def render_record(self, instrument: str) -> dict[str, Any]:
+        """How the notes are played, for the JSON sidecar."""
+        return {"instrument": instrument, "program": render.program_for(instrument), "soundfont": self.renderer.name,
+                "soundfont_sha256": self.renderer.sha256}
+
+    def synth(self, instrument: str) -> ContinuingSynth:
+        """A synth that keeps playing from call to call, sounding as `renderer` does (its soundfont, `instrument`'s
+        program and level trim): an idle one when a finished session gave one back (loading a large soundfont
+        takes a second), else a new one."""
+        with self.idle_lock:
+            synth = self.idle_synths.pop() if self.idle_synths else None
+        synth = synth or ContinuingSynth(self.renderer.sample_rate, self.renderer.path, self.renderer.gain_db)
+        program = render.program_for(instrument)
+        return synth.start(program, self.renderer.level_trim_db(program))
+
+    def give_back(self, synth: ContinuingSynth) -> None:
+        """A finished session's synth, kept for the next (at most IDLE_SYNTHS)."""
+        with self.idle_lock:
+            if len(self.idle_synths) < IDLE_SYNTHS:
+                self.idle_synths.append(synth)
+
+    @property
+    def frame_rate(self) -> float:
+        return float(self.roll_params.fps)
+
+    def session(self, seed: int, steps: int | None, guidance: float, before: Continuation | None = None,
+                instrument: str | None = None) -> NoteSession:
+        return NoteSession(self, seed, guidance, before, instrument or self.instruments[0])
 
     @staticmethod
     def default_model_config() -> NoteModelConfig:

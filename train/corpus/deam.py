@@ -8,15 +8,14 @@ is song-level and the same on every machine.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
-
-import numpy as np
 
 from moodgen import audio
 from moodgen.config import MelParams
 from moodgen.deam import DEAM_LICENCE, load_audio_file, read_deam
 from moodgen.mood import quadrant_of
-from train.corpus.cache import CorpusError, Shard, SourceClip
+from train.corpus.cache import CorpusError, Shard, SourceClip, inside
 
 LICENCE = DEAM_LICENCE
 
@@ -35,8 +34,13 @@ def list_clips(root: Path) -> tuple[list[SourceClip], list[dict[str, str]]]:
         raise CorpusError(str(exc)) from None
     clips = []
     for s in songs:
-        if not s.audio_path.is_file():
-            skipped.append({"path": str(s.audio_path), "reason": "mp3 not found"})
+        if not re.fullmatch(r"[0-9]+", s.song_id):  # a song_id names the mp3, so only a number may become a path
+            skipped.append({"path": str(root), "reason": f"song_id {s.song_id[:80]!r} is not a number"})
+            continue
+        reason = ("mp3 not found" if not s.audio_path.is_file()
+                  else f"mp3 resolves outside the dataset folder {root}" if not inside(s.audio_path, root) else None)
+        if reason:
+            skipped.append({"path": str(s.audio_path), "reason": reason})
             continue
         clips.append(SourceClip(f"deam_{s.song_id}", s.audio_path, "deam", s.song_id, split_of(s.song_id),
                                 quadrant_of(s.valence, s.arousal).number, LICENCE, s.valence, s.arousal, s.features))
@@ -46,6 +50,6 @@ def list_clips(root: Path) -> tuple[list[SourceClip], list[dict[str, str]]]:
 def process_audio_clip(clip: SourceClip, key: str, mel_params: MelParams) -> Shard:
     """Decode the song mono at the mel sample rate; its mel, int16 audio and loudness (no piano roll)."""
     y = load_audio_file(clip.path, mel_params.sample_rate)
-    mel = audio.mel_from_audio(y, mel_params).numpy().T.astype(np.float16)
+    mel = audio.mel_from_audio(y, mel_params).numpy().T
     features = {"duration_s": len(y) / mel_params.sample_rate, "rms_db": audio.rms_db(y)}
     return Shard(key, {0: mel}, audio.to_pcm16(y), None, features)

@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
 
 from moodgen import audio, midi
 from moodgen.config import MelParams, RollParams
-from train.corpus.cache import CorpusError, Shard, SourceClip
+from train.corpus.cache import CorpusError, Shard, SourceClip, inside
 from train.corpus.features import midi_features
 
 LICENCE = "CC BY-NC-SA 4.0 (EMOPIA 1.0, Hung et al., ISMIR 2021)"
 SPLITS = ("train", "val", "test")
+CLIP_ID = re.compile(r"Q([1-4])_([A-Za-z0-9_-]+)_([0-9]+)")  # Q<quadrant>_<YouTube id>_<clip number>
 
 
 def read_csv_rows(path: Path, required: set[str]) -> list[dict[str, str]]:
@@ -51,18 +53,27 @@ def list_clips(root: Path) -> tuple[list[SourceClip], list[dict[str, str]]]:
             song_split[row["songID"]] = split
     clips, skipped = [], []
     for row in read_csv_rows(root / "label.csv", {"ID", "4Q"}):
-        clip_id, path = row["ID"], midis / f"{row['ID']}.mid"
-        split = song_split.get(song_of(clip_id))
+        clip_id = row["ID"]
+        valid_id = CLIP_ID.fullmatch(clip_id)
+        # an ID that is not EMOPIA's shape never becomes a path: it could name a file anywhere
+        path = midis / f"{clip_id}.mid" if valid_id else root / "label.csv"
         reason = None
-        if row["4Q"] not in {"1", "2", "3", "4"}:
+        if not valid_id:
+            reason = f"ID {clip_id[:80]!r} is not of the form Q<1-4>_<song>_<n>"
+        elif row["4Q"] not in {"1", "2", "3", "4"}:
             reason = f"quadrant label {row['4Q']!r} is not 1-4"
-        elif split is None:
+        elif row["4Q"] != valid_id.group(1):
+            reason = f"quadrant label {row['4Q']} disagrees with the ID's Q{valid_id.group(1)}"
+        elif song_split.get(song_of(clip_id)) is None:
             reason = "song is in no split file"
         elif not path.is_file():
             reason = "MIDI file not found"
+        elif not inside(path, root):
+            reason = f"MIDI file resolves outside the dataset folder {root}"
         if reason:
             skipped.append({"path": str(path), "reason": reason})
             continue
+        split = song_split[song_of(clip_id)]
         clips.append(SourceClip(clip_id, path, "emopia", song_of(clip_id), split, int(row["4Q"]), LICENCE))
     return sorted(clips, key=lambda c: c.clip_id), skipped
 
@@ -74,7 +85,7 @@ def process_midi_clip(clip: SourceClip, key: str, mel_params: MelParams, roll_pa
     mels, wav = {}, None
     for t in transpositions:
         y = midi.render_midi(midi.transpose(pm, t) if t else pm, mel_params.sample_rate, gain_db=gain_db)
-        mels[t] = audio.mel_from_audio(y, mel_params).numpy().T.astype(np.float16)
+        mels[t] = audio.mel_from_audio(y, mel_params).numpy().T
         if t == 0:
             wav = audio.to_pcm16(y)
     active, onset = midi.roll_from_midi(pm, roll_params)

@@ -18,6 +18,7 @@ from train.corpus.cache import CorpusCache
 from train.evaluation.correlates import contrasts, correlates_by_group, mood_correlates
 from train.evaluation.metrics import EmbeddingSpace, mean_pairwise_distance, nearest_distances
 from train.evaluation.rows import Unit, embeddings, row_metrics
+from train.evaluation.structure import structure_measures, structure_summary
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,17 @@ def center_crop(cache: CorpusCache, item: dict, mel_params: MelParams, seconds: 
     return mel[:, start:start + frames], y[s0:s0 + (frames - 1) * mel_params.hop_length]
 
 
+def clip_features(y: np.ndarray, sample_rate: int, key: str | None = None) -> dict[str, float]:
+    """Mood correlates and musical-structure measures of one (S,) clip."""
+    return {**mood_correlates(y, sample_rate, key), **structure_measures(y, sample_rate)}
+
+
 def real_units(judge: Judge, cache: CorpusCache, items: list[dict], seconds: float, with_features: bool) -> list[Unit]:
     window = judge.mel_params.frames_for(seconds)
     units = []
     for it in tqdm(items, desc="real clips", unit="clip", leave=False):
         mel, y = center_crop(cache, it, judge.mel_params, seconds)
-        feats = mood_correlates(y, judge.mel_params.sample_rate) if with_features else None
+        feats = clip_features(y, judge.mel_params.sample_rate) if with_features else None
         units.append(Unit((it["valence"], it["arousal"]), quadrant_by_number(it["quadrant"]).name, "real",
                           judge.assess_windows(mel, window), feats))
     return units
@@ -114,7 +120,7 @@ def generated_units(generate, judge: Judge, config: EvalConfig, desc: str) -> li
     for kind, group, target, seed in tqdm(targets_for(config), desc=desc, unit="clip", leave=False):
         y, sr, key = generate(*target, seed)
         units.append(Unit(target, group, kind, judge_audio(judge, y, sr, window),
-                          mood_correlates(y, sr, key) if kind == "preset" else None))
+                          clip_features(y, sr, key) if kind == "preset" else None))
     return units
 
 
@@ -143,7 +149,8 @@ def shuffled_units(units: list[Unit], seed: int) -> list[Unit]:
 def pipeline_generator(pipeline, engine: str, seconds: float, guidance: float | None = None):
     def generate(valence: float, arousal: float, seed: int) -> tuple[np.ndarray, int, str | None]:
         g = pipeline.generate(valence, arousal, seconds=seconds, seed=seed, guidance=guidance, engine=engine)
-        return np.asarray(g.audio, dtype=np.float32), int(g.sample_rate), g.key
+        # the mastering gain taken back: real clips are dry renders, and the judge reads level as arousal
+        return g.at_corpus_level(), int(g.sample_rate), g.key
     return generate
 
 
@@ -203,6 +210,8 @@ def evaluate(pipeline, judge: Judge, cache: CorpusCache, config: EvalConfig,
         metrics = row_metrics(units, reference, bank, close, space)
         table.append({"name": name, "note": notes_by_row[name], "metrics": metrics,
                       "correlates": correlates_by_group(units), "contrasts": contrasts(units),
+                      "structure": structure_summary([u.features for u in units if u.features],
+                                                     [u.group for u in units if u.features]),
                       "points": [{"kind": u.kind, "group": u.group, "target": list(u.target),
                                   "judged": [u.assessment.valence, u.assessment.arousal],
                                   "quadrant": u.assessment.quadrant} for u in units]})

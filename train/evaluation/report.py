@@ -17,6 +17,8 @@ COLUMNS = (("quadrant_accuracy", "quadrant acc", "{:.2f}"), ("spearman_valence",
 CORRELATES = (("loudness_db", "loudness dBFS", "{:.1f}"), ("onset_rate", "onsets/s", "{:.2f}"),
               ("tempo_bpm", "tempo BPM", "{:.0f}"), ("mode", "major-minor", "{:+.2f}"),
               ("key_clarity", "key clarity", "{:.2f}"), ("in_mode", "in mode", "{:.2f}"))
+STRUCTURE = (("chroma_change", "chroma change /s"), ("pitch_class_turnover", "pitch-class turnover /s"),
+             ("ioi_entropy", "onset-interval entropy (bits)"), ("beat_spectral_change", "beat-to-beat change (dB)"))
 
 
 def _fmt(fmt: str, x) -> str:
@@ -82,9 +84,30 @@ def markdown(result: dict, plots: dict[str, str]) -> str:
             continue
         cells = [(f"{c['diff']:+.2f} +- {c['se']:.2f}" if (c := row["contrasts"].get(n)) else "-") for n in names]
         lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
-    lines += [""]
+    lines += structure_table(result["rows"])
+    lines += ["", "Music whose mood moves (journeys, continuations, loops, streams): see journeys.md.", ""]
     lines += [f"![{name}]({path})" for name, path in plots.items()]
     return "\n".join(lines) + "\n"
+
+
+def structure_table(rows: list[dict]) -> list[str]:
+    """The "Musical structure" section: each measure's mean +- SE per row (groups weighted equally)."""
+    lines = ["", "## Musical structure", "",
+             "Mean +- one standard error over the clips with correlates (presets x seeds; real rows: the clips, each "
+             "quadrant weighted equally). Regular pulses over a sustained chord score near 0 on every column. "
+             "Chroma change = summed cosine distance between the constant-Q chroma of consecutive 1/4 s blocks, per "
+             "second; pitch-class turnover = pitch classes per second that become strong in a 1 s window; "
+             "onset-interval entropy = entropy of the inter-onset-interval histogram (93 ms bins); beat-to-beat "
+             "change = mean absolute dB difference of the constant-Q spectrum between consecutive beats "
+             "(train/evaluation/structure.py).", "",
+             "| row | " + " | ".join(h for _, h in STRUCTURE) + " |", "|---" * (len(STRUCTURE) + 1) + "|"]
+    for row in rows:
+        if row["name"].startswith("null: shuffled") or not row.get("structure"):
+            continue
+        cells = [f"{(m := row['structure'][k])['mean']:.2f}" + (f" +- {m['se']:.2f}" if np.isfinite(m["se"]) else "")
+                 for k, _ in STRUCTURE]
+        lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def plot(result: dict, out_dir: Path) -> dict[str, str]:

@@ -1,0 +1,89 @@
+"""What a request made: `Generation`, the audio and everything that made it, and its files (WAV + JSON + MIDI)."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from moodgen import audio
+from moodgen.config import shown
+from moodgen.engines import Continuation
+from moodgen.files import write_together
+from moodgen.journey import Waypoint, curve_json
+from moodgen.render import Mastering, at_corpus_level
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A generated clip and every input that made it."""
+
+    valence: float
+    arousal: float
+    seconds: float
+    seed: int
+    steps: int | None  # sampler steps; None for engines that have none (the note engine samples frame by frame)
+    guidance: float
+    engine: str
+    key: str | None  # the musical key the engine was conditioned on ("A minor"); None for engines without keys
+    mel: np.ndarray  # (M, T) normalized log-mel of the clip
+    audio: np.ndarray  # (S,) float32 in [-1, 1]
+    sample_rate: int
+    midi: bytes | None  # standard MIDI file, from engines that play notes
+    judged: tuple[float, float] | None
+    checkpoint_sha256: str
+    render: dict[str, Any]  # how the engine made the audio (instrument, soundfont, ...)
+    mastering: Mastering  # the fixed gain, room and limiter applied (DRY: none)
+    # music whose mood moves (journeys, loops, continuations, streams); valence/arousal above are where it ends
+    waypoints: tuple[Waypoint, ...] | None = None  # a journey's (seconds, valence, arousal)
+    curve: np.ndarray | None = None  # (T, 2) the mood each engine frame was sampled for
+    frame_rate: float | None = None  # of the curve
+    key_changes: tuple[tuple[float, str], ...] = ()  # (seconds, key) where the key starts and changes
+    loop: bool = False  # the end flows into the start
+    extensions: tuple[dict[str, Any], ...] = ()  # each `extend` that made it: seconds, valence, arousal
+    stream: dict[str, Any] | None = None  # a stream's chunk_seconds and the mood of each chunk
+    continuation: Continuation | None = None  # what `extend` continues from
+
+    def params(self) -> dict[str, Any]:
+        """Every input and where it came from, JSON-able."""
+        keys = ("valence", "arousal", "seconds", "seed", "steps", "guidance", "engine", "key", "sample_rate",
+                "checkpoint_sha256")
+        out = {k: getattr(self, k) for k in keys}
+        out["judged"] = list(self.judged) if self.judged is not None else None
+        out["render"] = self.render | {"mastering": "dry" if self.mastering.is_dry else
+                                       dataclasses.asdict(self.mastering)}
+        if self.curve is not None:
+            out |= {"loop": self.loop, "waypoints": [list(w) for w in self.waypoints] if self.waypoints else None,
+                    "extensions": list(self.extensions), "stream": self.stream,
+                    "key_changes": [list(k) for k in self.key_changes],
+                    "mood_curve": curve_json(self.curve, self.frame_rate)}
+        return out
+
+    def at_corpus_level(self) -> np.ndarray:
+        """(S,) the audio with the mastering gain taken back: the level the corpus, the judge and the atlas share."""
+        return at_corpus_level(self.audio, self.mastering)
+
+    @property
+    def nbytes(self) -> int:
+        parts = (self.audio, self.mel, self.curve, *(vars(self.continuation).values() if self.continuation else ()))
+        arrays = {id(p): p for p in parts if isinstance(p, np.ndarray)}  # a dry continuation may share the audio
+        return sum(p.nbytes for p in arrays.values()) + len(self.midi or b"")
+
+    def save(self, path: str | Path, extra: dict[str, Any] | None = None, overwrite: bool = False) -> list[Path]:
+        """Write `path` (a .wav: 16-bit PCM), the JSON of `params()` plus `extra` beside it (same stem) and, when
+        the clip has notes, the MIDI; all three appear together or not at all. Returns the paths written."""
+        path = Path(path)
+        if path.suffix.lower() != ".wav":
+            raise ValueError(f"out must name a .wav file, got {shown(str(path))}")
+        wav = io.BytesIO()
+        sf.write(wav, audio.to_pcm16(self.audio), self.sample_rate, subtype="PCM_16", format="WAV")
+        contents = {path: wav.getvalue(),
+                    path.with_suffix(".json"): json.dumps(self.params() | (extra or {}), indent=1).encode()}
+        if self.midi is not None:
+            contents[path.with_suffix(".mid")] = self.midi
+        return write_together(contents, overwrite=overwrite)

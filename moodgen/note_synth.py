@@ -1,0 +1,83 @@
+"""A soundfont synth that keeps playing across calls, fed the note events of a piano roll frame by frame.
+
+The notes a roll's frames start and stop are exactly those of `midi.midi_from_roll`, at the sample times and in the
+order `render.SoundfontRenderer` plays a whole MIDI file; calls over consecutive frames continue one another without
+a seam, since the synth and its ringing voices persist.
+Shapes: rolls (T, K) uint8 velocities; an event (sample, order, pitch, velocity), order 0 = note off, 1 = note on.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tinysoundfont
+
+from moodgen.config import RollParams
+from moodgen.render import DRAIN_S, PIANO_PROGRAM
+
+Event = tuple[int, int, int, int]
+
+
+def frame_sample(frame: int, params: RollParams, sample_rate: int) -> int:
+    """The sample at which a roll frame begins (as `render_midi` places a note starting there)."""
+    return int(round(float(frame) / params.fps * sample_rate))
+
+
+def roll_events(active: np.ndarray, onset: np.ndarray, before: np.ndarray, first_frame: int, params: RollParams,
+                sample_rate: int) -> list[Event]:
+    """Note offs and ons of frames first_frame.. of the (T, K) rolls, given the (K,) active velocities of the frame
+    before them. A note starts at an onset or where a key turns on; it stops where its key turns off or restarts."""
+    events: list[Event] = []
+    previous = np.asarray(before) > 0
+    for t in range(active.shape[0]):
+        on = active[t] > 0
+        starts = on & ((onset[t] > 0) | ~previous)
+        at = frame_sample(first_frame + t, params, sample_rate)
+        events += [(at, 0, int(k) + params.lowest_pitch, 0) for k in np.flatnonzero(previous & (~on | starts))]
+        events += [(at, 1, int(k) + params.lowest_pitch, int(onset[t, k] or active[t, k]))
+                   for k in np.flatnonzero(starts)]
+        previous = on
+    return events
+
+
+class ContinuingSynth:
+    """A soundfont loaded once, playing one program: `start` readies it for a new piece, then `play` plays events
+    and renders audio up to a given sample, call after call. `trim_db` is the program's level match
+    (`render.SoundfontRenderer.level_trim_db`)."""
+
+    def __init__(self, sample_rate: int, soundfont: str | Path, gain_db: float = 0.0):
+        self.sample_rate = sample_rate
+        self.synth = tinysoundfont.Synth(samplerate=sample_rate, gain=gain_db)
+        self.sfid = self.synth.sfload(str(soundfont))
+        self.scale = np.float32(1.0)
+        self.position = 0  # samples rendered so far
+
+    def start(self, program: int = PIANO_PROGRAM, trim_db: float = 0.0) -> ContinuingSynth:
+        """Silence whatever played before (as `render.SoundfontRenderer` does between renders) and select `program`."""
+        self.synth.sounds_off()
+        self.synth.generate(int(DRAIN_S * self.sample_rate))
+        self.synth.program_select(0, self.sfid, 0, program)
+        self.scale = np.float32(10.0 ** (trim_db / 20.0))
+        self.position = 0
+        return self
+
+    def play(self, events: list[Event], until: int) -> np.ndarray:
+        """Play `events` (sorted; one before `position` plays at once) and render to sample `until` -> (S,)."""
+        start = self.position
+        out = np.zeros(max(0, until - start), dtype=np.float32)
+        for at, order, pitch, velocity in events:
+            at = min(at, until)
+            if at > self.position:
+                out[self.position - start:at - start] = self._generate(at - self.position)
+                self.position = at
+            if order:
+                self.synth.noteon(0, pitch, velocity)
+            else:
+                self.synth.noteoff(0, pitch)
+        if until > self.position:
+            out[self.position - start:] = self._generate(until - self.position)
+            self.position = until
+        return out if self.scale == 1 else out * self.scale
+
+    def _generate(self, samples: int) -> np.ndarray:
+        return np.frombuffer(self.synth.generate(samples), dtype=np.float32).reshape(-1, 2).mean(axis=1)

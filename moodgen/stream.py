@@ -1,0 +1,112 @@
+"""A live stream: chunks of music that follow a mood read before each chunk (`MoodPipeline.stream`).
+
+Each chunk continues one engine session: the frames are sampled after the last ones, so no phrase restarts, and
+the audio continues the audio before it, so consecutive chunks join without a gap or click. The mood eases across
+a chunk from the previous reading to the new one, and the key follows valence as in a journey. Each chunk is mastered
+after the audio before it (moodgen.journey.master_after), so the room's tail carries over.
+Shapes: audio (S,); frames (C, T) in the engine's representation (encoded piano roll or log-mel); curve (T, 2).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from moodgen.config import shown
+from moodgen.engines.base import Session
+from moodgen.journey import MASTERING_WARMUP_SECONDS, KeyState, follow_keys, master_after, mood_curve
+from moodgen.keys import key_name
+from moodgen.mood import validate_mood
+from moodgen.render import Mastering
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of a stream."""
+
+    index: int
+    start_seconds: float  # where its audio starts in the stream
+    audio: np.ndarray  # (S,) float32 mastered audio, continuing the previous chunk's sample for sample
+    frames: np.ndarray  # (C, T) the engine's frames of this chunk (encoded piano roll or log-mel)
+    valence: float  # the mood read for this chunk, reached at its end
+    arousal: float
+    key: str | None  # the key at its end
+
+
+class MoodStream:
+    """Iterate for chunks; `close()` stops and returns what was played as a Generation (None before any chunk)."""
+
+    def __init__(self, session: Session, frame_rate: float, sample_rate: int, chunk_seconds: float,
+                 mood_at: Callable[[], tuple[float, float]], key_for: Callable[[torch.Tensor], torch.Tensor | None],
+                 mastering: Mastering, finish: Callable):
+        self.session, self.frame_rate, self.sample_rate = session, frame_rate, sample_rate
+        self.chunk_seconds = chunk_seconds
+        self.mood_at, self.key_for, self.mastering, self.finish = mood_at, key_for, mastering, finish
+        self.moods: list[tuple[float, float]] = []
+        self.curves: list[np.ndarray] = []
+        self.keys: list[np.ndarray] = []
+        self.audio: list[np.ndarray] = []  # mastered chunks
+        self.dry: list[np.ndarray] = []
+        self.state: KeyState | None = None
+        self.samples = 0
+        self.closed = False
+
+    def __iter__(self) -> MoodStream:
+        return self
+
+    def read_mood(self) -> tuple[float, float]:
+        mood = self.mood_at()
+        try:
+            valence, arousal = mood
+        except (TypeError, ValueError):
+            raise ValueError(f"mood_at() must return (valence, arousal), got {shown(mood)}") from None
+        return validate_mood(valence, arousal)
+
+    def __next__(self) -> Chunk:
+        if self.closed:
+            raise StopIteration
+        mood = self.read_mood()
+        i = len(self.moods)
+        start, end = (int(round(k * self.chunk_seconds * self.frame_rate)) for k in (i, i + 1))
+        previous = self.moods[-1] if self.moods else mood
+        curve = mood_curve([(0.0, *previous), ((end - start) / self.frame_rate, *mood)], end - start,
+                           self.frame_rate, start=1 / self.frame_rate)
+        if not self.moods:
+            first = self.key_for(torch.tensor([mood], dtype=torch.float32))
+            self.state = None if first is None else KeyState.start(int(first[0]), mood[0])
+        keys = None
+        if self.state is not None:
+            keys, self.state = follow_keys(curve[:, 0], self.state, self.frame_rate)
+            self.keys.append(keys)
+        frames = self.session.advance(curve, keys)
+        dry = self.session.render()
+        audio = master_after(self.recent(self.dry), dry, self.recent(self.audio), self.sample_rate, self.mastering)
+        self.dry.append(dry)
+        self.moods.append(mood)
+        self.curves.append(curve)
+        self.audio.append(audio)
+        chunk = Chunk(i, self.samples / self.sample_rate, audio, frames, *mood,
+                      None if keys is None else key_name(int(keys[-1])))
+        self.samples += len(audio)
+        return chunk
+
+    def recent(self, parts: list[np.ndarray]) -> np.ndarray:
+        """The last MASTERING_WARMUP_SECONDS of the chunks so far."""
+        need, out = int(MASTERING_WARMUP_SECONDS * self.sample_rate), []
+        for part in reversed(parts):
+            if need <= 0:
+                break
+            out.insert(0, part[-need:])
+            need -= len(out[0])
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def close(self):
+        """Stop; what was played as a Generation (audio, MIDI for engines with notes, the moods read), or None."""
+        self.closed = True
+        if not self.audio:
+            self.session.close()
+            return None
+        return self.finish(self.session, np.concatenate(self.curves), np.concatenate(self.keys) if self.keys else None,
+                           np.concatenate(self.audio), np.concatenate(self.dry), self.moods)
