@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 from synthetic_emopia import synthetic_clip, write_emopia_folder
 
-from moodgen.atlas import DEAM_STATIC_FILES
+from moodgen.deam import DEAM_STATIC_FILES
 from train.corpus import deam, emopia
 from train.corpus.cache import CorpusCache, CorpusError, shard_path, writing_lock
 from train.prepare import PrepareSettings, main, prepare
