@@ -1,244 +1,289 @@
 """moodgen's Gradio app: pick a mood on the valence/arousal pad, hear a clip, compare it with the nearest real one.
 
-Widgets and callbacks only; every model decision lives in `moodgen.pipeline`. `python app.py` serves on
+Widgets and callbacks only; every model decision lives in `moodgen.pipeline`, what a request makes in
+`app_results`, what a result shows in `app_views`, its files in `app_files`. `python app.py` serves on
 127.0.0.1:7860 (0.0.0.0 on Hugging Face Spaces, where SPACE_ID is set). Options: `python app.py --help`.
 """
 from __future__ import annotations
 
 import argparse
-import functools
-import hashlib
-import json
 import os
-import secrets
-import tempfile
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import librosa.display
-import numpy as np
-import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from gradio.data_classes import FileData
 
-from moodgen.atlas import Atlas, AtlasMatch
-from moodgen.audio import denormalize_db, to_pcm16
-from moodgen.config import Limits, MelParams
-from moodgen.keys import N_KEYS, key_name
-from moodgen.mood import PRESETS, preset, validate_mood
-from moodgen.pipeline import Generation, MoodPipeline
+from app_files import ResultStore
+from app_live import LiveSessions
+from app_results import (
+    AUTO_KEY,
+    FIRST_PRESET,
+    KEYS,
+    Results,
+    default_inputs,
+    make_examples_now,
+    read_journey,
+    read_request,
+    read_settings,
+)
+from moodgen.atlas import Atlas
+from moodgen.config import shown
+from moodgen.mood import PRESETS, validate_mood
+from moodgen.pipeline import NEAREST_BY, MoodPipeline
 
-NEAREST_CHOICES = (("by mood (V/A distance)", "mood"), ("by sound (spectral embedding)", "sound"))
-AUTO_KEY = "auto (drawn for the mood)"
-
-# The pad (app_static/pad.*) is an SVG drawn from its value {valence, arousal, aimed, heard}; the pad area is
-# 0..200 in SVG units with a 12-unit margin, so v = x/100 - 1 and a = 1 - y/100. `aimed`/`heard` mark the last
-# generation's target and where the judge placed it. Click or drag: the point follows the pointer locally
-# (props.value re-renders the template); releasing fires 'pick' with the new mood, which the server turns into
-# slider values and a generation.
 STATIC = Path(__file__).with_name("app_static")
+NEAREST_LABELS = {"mood": "by mood (distance on the pad)", "sound": "by sound (spectral embedding)"}
+# the preset buttons laid out like the pad: angry | happy over sad | relaxed
+PRESET_ORDER = sorted(PRESETS, key=lambda name: (-PRESETS[name][1], PRESETS[name][0]))
+INTRO = ("# moodgen\nPick a mood and hear a short piano clip made for it. **Valence**: how pleasant (left to "
+         "right); **arousal**: how energetic (bottom to top).")
+MAX_UPLOAD = "1kb"  # the app takes no uploads: the route Gradio opens for them refuses anything bigger
+PHONE_WIDTH = 760  # px; the page's one-column layout (app_static/app.css) starts here
 
-# Client-side glue (no server round trip): sliders -> pad point, and the last generation's aimed/heard markers.
+# Client-side glue (no server round trip). The pad's value: its point plus the last result's marks: aimed (the
+# request), heard (the judge) with spread (the judge's typical error per axis), real (the nearest real clip).
 SLIDERS_TO_PAD_JS = "(v, a, pad) => ({...pad, valence: v, arousal: a})"
-PARAMS_TO_PAD_JS = "(params, pad) => ({...pad, aimed: [params.valence, params.arousal], heard: params.judged})"
+PAD_TO_SLIDERS_JS = "(pad) => [pad.valence, pad.arousal]"
+BUSY_JS = "() => 'Generating…'"
+IDLE_JS = "() => 'Generate'"
+MODE_TO_PAD_JS = "(mode, pad) => ({...pad, mode: mode, path: null})"
+# a drawn path [[v, a], ...] -> at most 12 waypoints "t:v,a ..." spaced along it, its length spread over the duration
+PATH_TO_WAYPOINTS_JS = """(pad, seconds) => {
+  const p = pad.path || [], d = [0];
+  for (let i = 1; i < p.length; i++) d.push(d[i - 1] + Math.hypot(p[i][0] - p[i - 1][0], p[i][1] - p[i - 1][1]));
+  const total = d[d.length - 1] || 0, n = Math.min(12, p.length), out = [];
+  let last = -1;
+  for (let k = 0; k < n; k++) {
+    const i = Math.max(0, d.findIndex(x => x >= (n > 1 ? total * k / (n - 1) : 0) - 1e-9));
+    if (i === last) continue;
+    last = i;
+    out.push(`${(total ? seconds * d[i] / total : 0).toFixed(2)}:${p[i][0].toFixed(2)},${p[i][1].toFixed(2)}`);
+  }
+  return out.join(' '); }"""
+MARKS = """{...pad, aimed: [params.valence, params.arousal], heard: params.judged,
+  curve: params.mood_curve || null, path: null, playhead: null,
+  real: params.nearest ? [params.nearest.valence, params.nearest.arousal] : null,
+  announce: `Clip ready, aimed at valence ${params.valence.toFixed(2)}, arousal ${params.arousal.toFixed(2)}`}"""
+MARKS_JS = f"(params, pad) => [{MARKS}, 'Generate']"
+# the same, and on a phone, where the result sits below the pad, the result brought into view
+SHOW_RESULT_JS = f"""(params, pad) => {{
+  if (window.innerWidth <= {PHONE_WIDTH}) document.querySelector('#result')?.scrollIntoView({{block: 'start'}});
+  return [{MARKS}, 'Generate']; }}"""
 
 
-def _error(exc: Exception) -> gr.Error:
-    return gr.Error(str(exc), print_exception=False)
+def wav_player(**options: Any) -> gr.Audio:
+    """A gr.Audio that hands out the 16-bit PCM WAV files this app writes as they are. (Where FFmpeg is installed,
+    gr.Audio runs ffprobe on every file it returns, to learn whether a browser can play it. A subclass would be
+    the usual way, but Gradio writes a .pyi stub beside the module of every component class defined.)"""
+    player = gr.Audio(**options)
+    probed = player.postprocess
+    player.postprocess = lambda value: (FileData(path=str(value), orig_name=Path(value).name)
+                                        if isinstance(value, (str, Path)) else probed(value))
+    return player
 
 
-def resolve_seed(seed: Any, randomize: bool, limits: Limits) -> int:
-    """A fresh random seed when asked to, else `seed` checked against the limits."""
-    return secrets.randbelow(limits.max_seed + 1) if randomize else limits.seed(seed)
-
-
-def mel_image(mel: np.ndarray, mel_params: MelParams, title: str, seconds: float) -> np.ndarray:
-    """Render a normalized log-mel (M, T) as an RGB image (H, W, 3): time in s, mel-spaced Hz axis, absolute dB.
-
-    Every image uses the same colour scale (MelParams' dB range) and `seconds` as the time span, so a generated
-    clip and a real one can be compared side by side.
-    """
-    db = 10.0 * torch.log10(denormalize_db(torch.from_numpy(np.asarray(mel, dtype=np.float32)), mel_params))
-    # fixed axes rectangles (not a layout engine, which doubled the rendering time) keep both images aligned
-    fig = Figure(figsize=(6.4, 3.4), dpi=100)
-    canvas = FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.14, 0.15, 0.68, 0.75))
-    quad = librosa.display.specshow(db.numpy(), sr=mel_params.sample_rate, hop_length=mel_params.hop_length,
-                                    n_fft=mel_params.n_fft, x_axis="time", y_axis="mel", fmin=mel_params.fmin,
-                                    fmax=mel_params.fmax, vmin=mel_params.db_min, vmax=mel_params.db_max,
-                                    cmap="magma", ax=ax)
-    ax.set(title=title, xlim=(0.0, seconds), xlabel="time (s)", ylabel="frequency (Hz, mel scale)")
-    fig.colorbar(quad, cax=fig.add_axes((0.84, 0.15, 0.025, 0.75)), format="%+.0f dB")
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-
-def crop_frames(mel: np.ndarray, mel_params: MelParams, seconds: float) -> np.ndarray:
-    """The first `seconds` of a mel (M, T) -> (M, T'), so a long real clip is drawn on the generated clip's axes."""
-    return mel[:, : mel_params.frames_for(seconds)]
-
-
-def describe_match(match: AtlasMatch) -> str:
-    e = match.entry
-    return (f"Nearest real clip (by {match.by}): **{e.clip_id}** · source {e.source} · licence {e.licence} · "
-            f"V {e.valence:+.2f} / A {e.arousal:+.2f} · distance {match.distance:.3f}")
-
-
-def write_downloads(generation: Generation, extra: dict[str, Any], out_dir: Path) -> list[str]:
-    """WAV (16-bit), JSON of the parameters and, for engines with notes, MIDI; one folder per distinct request."""
-    text = json.dumps(generation.params() | extra, sort_keys=True)
-    folder = out_dir / hashlib.sha256(text.encode()).hexdigest()[:16]
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = (f"moodgen_{generation.engine}_v{generation.valence:+.2f}_a{generation.arousal:+.2f}"
-            f"_{generation.seconds:g}s_seed{generation.seed}")
-    return [str(p) for p in generation.save(folder / f"{stem}.wav", extra=extra, overwrite=True)]
+def checked(read: Any, *args: Any) -> Any:
+    """read(*args), its ValueError (one line naming the field) raised as Gradio's error, without a traceback."""
+    try:
+        return read(*args)
+    except ValueError as exc:
+        raise gr.Error(str(exc), print_exception=False) from exc
 
 
 def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_limit: int = 2,
-               out_dir: str | Path | None = None) -> gr.Blocks:
+               out_dir: str | Path | None = None, make_examples: bool = True) -> gr.Blocks:
     """The app around a loaded `MoodPipeline`.
 
     atlas: where nearest real clips come from (default `pipeline.atlas`; `main` passes a DEAM atlas when a DEAM
-    folder is configured). concurrency_limit: generations run at once (the rest wait in the queue).
-    out_dir: where download files are written (default: a folder in the system temp dir).
+    folder is configured). concurrency_limit: generations run at once (the rest wait in the queue). out_dir: where
+    output files go (default: a per-process temporary folder, removed at exit). make_examples: start making one
+    clip per preset (at the default settings) in the background now, so the first screen plays at once.
     """
     atlas = pipeline.atlas if atlas is None else atlas
-    out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "moodgen-app"
-    mel_params = pipeline.mel_params
+    store = ResultStore(out_dir)
+    results = Results(pipeline, atlas, store)
+    # Files are served from the store's folder as they are (written once, never changed): no copy per request.
+    gr.set_static_paths([store.root])
+    defaults = default_inputs(pipeline)
 
-    limits = pipeline.limits
+    def generate(valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key,
+                 progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
+        return results.outputs(checked(read_request, pipeline, valence, arousal, seconds, seed, randomize, engine,
+                                       steps, guidance, nearest_by, key), progress)
 
-    def generate(valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key=AUTO_KEY):
-        try:
-            v, a = validate_mood(valence, arousal)
-            return respond(v, a, limits.seconds(seconds, field="duration"), resolve_seed(seed, randomize, limits),
-                           pipeline.engine(engine).name, limits.steps(steps), limits.guidance(guidance), nearest_by,
-                           None if key in (None, "", AUTO_KEY) else str(key))
-        except (ValueError, TypeError) as exc:
-            raise _error(exc) from exc
+    def make_journey(path, seed, randomize, engine, steps, guidance, nearest_by, key,
+                     progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
+        return results.outputs(checked(read_journey, pipeline, path, seed, randomize, engine, steps, guidance,
+                                       nearest_by, key), progress)
 
-    # Bounded, and per demo: a repeated request skips re-rendering both spectrograms, the nearest clip and the files.
-    @functools.lru_cache(maxsize=32)
-    def respond(v, a, seconds, seed, engine, steps, guidance, nearest_by, key):
-        gen = pipeline.generate(v, a, seconds=seconds, seed=seed, steps=steps, guidance=guidance, engine=engine,
-                                key=key)
-        extra = {}
-        lines = [f"Generated {gen.seconds:g} s with the **{gen.engine}** engine, seed {gen.seed}, aimed at "
-                 f"V {gen.valence:+.2f} / A {gen.arousal:+.2f}"
-                 + (f", in **{gen.key}** ({'as asked' if key else 'drawn for the mood'})." if gen.key else ".")]
-        if gen.judged is not None:
-            lines.append(f"The judge hears V {gen.judged[0]:+.2f} / A {gen.judged[1]:+.2f} (the diamond on the pad).")
-        real_image = real_audio = None
-        match = pipeline.nearest(gen, nearest_by, atlas)
-        if match is None:
-            lines.append("No reference atlas is loaded, so there is no nearest real clip.")
-        else:
-            lines.append(describe_match(match))
-            e = match.entry
-            extra["nearest"] = match.record()
-            if match.mel is not None:
-                real_image = mel_image(crop_frames(match.mel, atlas.mel_params, gen.seconds), atlas.mel_params,
-                                       f"nearest real: {e.clip_id}", gen.seconds)
-            if match.audio is not None:
-                real_audio = (atlas.mel_params.sample_rate, to_pcm16(match.audio))
-        gen_image = mel_image(gen.mel, mel_params, f"generated: V {gen.valence:+.2f} / A {gen.arousal:+.2f}",
-                              gen.seconds)
-        files = write_downloads(gen, extra, out_dir)
-        return (gen.seed, gen_image, real_image, (gen.sample_rate, to_pcm16(gen.audio)), real_audio, files,
-                gen.params() | extra, "\n\n".join(lines))
+    live = LiveSessions(pipeline, results.recorded, pipeline.limits.max_journey_seconds)
+
+    def play_live(valence, arousal, seed, randomize, engine, steps, guidance, key, request: gr.Request):
+        mood = checked(validate_mood, valence, arousal)
+        settings = checked(read_settings, pipeline, seed, randomize, engine, steps, guidance, "mood", key)
+        del settings["nearest_by"]
+        yield from live.play(request.session_hash, mood, **settings)
+
+    def steer_live(valence, arousal, request: gr.Request):
+        checked(live.steer, request.session_hash, valence, arousal)
+
+    def stop_live(request: gr.Request):
+        outputs = live.stop(request.session_hash)
+        if outputs is None:
+            raise gr.Error("live: nothing is playing; press Play live first", print_exception=False)
+        return outputs
 
     def engine_defaults(name):
         """The sampler settings an engine was exported with: (steps, guidance); steps stay for engines without."""
         eng = pipeline.engine(name)
         return (gr.skip() if eng.default_steps is None else eng.default_steps), eng.default_guidance
 
-    default_guidance = pipeline.engine(None).default_guidance
-    default_steps = next((s for s in (pipeline.engine(e).default_steps for e in pipeline.engines) if s), 16)
-
     def apply_preset(name):
-        try:
-            return preset(name)
-        except ValueError as exc:
-            raise _error(exc) from exc
+        if not isinstance(name, str) or name not in PRESETS:  # checked here: a long name is echoed cut short
+            raise gr.Error(f"preset must be one of {', '.join(PRESETS)}, got {shown(name)}", print_exception=False)
+        return PRESETS[name]
 
-    def on_pick(evt: gr.EventData):
-        try:
-            return validate_mood(evt.valence, evt.arousal)
-        except (ValueError, AttributeError) as exc:
-            raise _error(exc) from exc
-
-    with gr.Blocks(title="moodgen", delete_cache=(3600, 3600)) as demo:
-        gr.Markdown("# moodgen\nPick a mood on the valence/arousal pad (click or drag) or a preset; "
-                    "moodgen writes a short piano clip for it and shows the nearest real clip beside it.")
-        with gr.Row():
-            with gr.Column(scale=1, min_width=320):
-                pad = gr.HTML(value={"valence": 0.0, "arousal": 0.0, "aimed": None, "heard": None},
+    trust = results.trust
+    with gr.Blocks(title="moodgen", fill_width=True) as demo:
+        gr.Markdown(INTRO, elem_id="intro")
+        with gr.Row(elem_id="main"):
+            with gr.Column(elem_id="controls"):
+                pad = gr.HTML(value={"valence": defaults["valence"], "arousal": defaults["arousal"], "aimed": None,
+                                     "heard": None, "real": None, "spread": trust.error if trust else None,
+                                     "announce": "", "mode": "point", "path": None, "curve": None,
+                                     "playhead": None},
                               html_template=(STATIC / "pad.html").read_text(),
                               css_template=(STATIC / "pad.css").read_text(), js_on_load=(STATIC / "pad.js").read_text(),
                               elem_id="mood-pad")
-                with gr.Row():
-                    preset_buttons = [gr.Button(name, size="sm", elem_id=f"preset-{name}") for name in PRESETS]
-                valence = gr.Slider(-1, 1, value=0.0, step=0.01, label="Valence (unpleasant -> pleasant)",
-                                    elem_id="valence")
-                arousal = gr.Slider(-1, 1, value=0.0, step=0.01, label="Arousal (calm -> energetic)",
-                                    elem_id="arousal")
-                seconds = gr.Slider(limits.min_seconds, limits.max_seconds, value=10.0, step=0.5, label="Duration (s)")
-                with gr.Row():
-                    seed = gr.Number(value=0, precision=0, minimum=0, maximum=limits.max_seed, label="Seed (used)")
-                    randomize = gr.Checkbox(value=True, label="randomize")
-                engine = gr.Radio([(pipeline.engine(e).label, e) for e in pipeline.engines],
-                                  value=pipeline.default_engine, label="Engine")
-                nearest_by = gr.Radio(list(NEAREST_CHOICES), value="mood", label="Nearest real clip")
-                with gr.Accordion("Advanced", open=False):
-                    steps = gr.Slider(1, limits.max_steps, value=default_steps, step=1,
-                                      label="Sampling steps (mel engine; the notes engine samples frame by frame)")
-                    guidance = gr.Slider(0.0, limits.max_guidance, value=default_guidance, step=0.1,
-                                         label="Guidance (1 = plain conditional, higher = stronger mood)")
-                    key = gr.Dropdown([AUTO_KEY] + [key_name(k) for k in range(N_KEYS)], value=AUTO_KEY,
-                                      label="Key (engines trained with keys)")
+                with gr.Row(elem_classes="presets"):
+                    preset_buttons = [gr.Button(name, size="md", elem_id=f"preset-{name}") for name in PRESET_ORDER]
+            with gr.Column(elem_id="modes"):  # below the presets; on a phone after the result
+                pad_mode = gr.Radio([("a point: click for a clip", "point"), ("a journey: drag a path", "journey")],
+                                    value="point", label="On the pad", elem_id="pad-mode")
+                with gr.Row(elem_classes="live"):
+                    live_button = gr.Button("Play live", size="md", elem_id="live-play")
+                    stop_button = gr.Button("Stop and keep it", size="md", elem_id="live-stop")
+                live_audio = gr.Audio(label="Live: move the dot and the music follows", streaming=True, autoplay=True,
+                                      interactive=False, buttons=[], elem_id="live-audio")
+            with gr.Column(elem_id="result"):
+                summary = gr.Markdown(elem_id="summary", container=True)
+                with gr.Row(elem_classes="result-row"):
+                    with gr.Column():
+                        gen_audio = wav_player(label="Generated clip", type="filepath", interactive=False,
+                                             buttons=["download"], elem_id="gen-audio")
+                        gen_image = gr.Image(label="Generated clip's mel-spectrogram", show_label=False,
+                                             type="filepath", interactive=False, buttons=[], elem_id="gen-mel")
+                    with gr.Column():
+                        real_audio = wav_player(label="Nearest real clip", type="filepath", interactive=False,
+                                              buttons=["download"], elem_id="real-audio")
+                        real_image = gr.Image(label="Nearest real clip's mel-spectrogram", show_label=False,
+                                              type="filepath", interactive=False, buttons=[], elem_id="real-mel")
+                downloads = gr.File(label="Downloads: WAV, parameters (JSON), MIDI for engines that play notes",
+                                    file_count="multiple", interactive=False, elem_id="downloads")
+                if trust is not None:
+                    with gr.Accordion("How far to trust the judge", open=False):
+                        gr.Markdown(trust.explanation(), elem_id="judge-trust")
+                with gr.Accordion("Parameters (JSON)", open=False):
+                    params_json = gr.JSON(label="Parameters", elem_id="params")
+            with gr.Column(elem_id="settings"):
                 generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
-            with gr.Column(scale=2):
-                summary = gr.Markdown(elem_id="summary")
+                valence = gr.Slider(-1, 1, value=defaults["valence"], step=0.01, elem_id="valence",
+                                    label="Valence: how pleasant (-1 unpleasant, +1 pleasant)")
+                arousal = gr.Slider(-1, 1, value=defaults["arousal"], step=0.01, elem_id="arousal",
+                                    label="Arousal: how energetic (-1 calm, +1 energetic)")
+                limits = pipeline.limits
+                seconds = gr.Slider(limits.min_seconds, limits.max_seconds, value=defaults["seconds"], step=0.5,
+                                    label="Duration (s)", elem_id="duration")
                 with gr.Row():
-                    gen_image = gr.Image(label="Generated mel-spectrogram", show_label=False, type="numpy",
-                                         format="png", interactive=False, elem_id="gen-mel")
-                    real_image = gr.Image(label="Nearest real clip's mel-spectrogram", show_label=False, type="numpy",
-                                          format="png", interactive=False, elem_id="real-mel")
-                with gr.Row():
-                    gen_audio = gr.Audio(label="Generated clip", type="numpy", interactive=False,
-                                         elem_id="gen-audio")
-                    real_audio = gr.Audio(label="Nearest real clip", type="numpy", interactive=False,
-                                          elem_id="real-audio")
-                downloads = gr.File(label="Downloads (WAV, parameters JSON, MIDI for the notes engine)",
-                                    file_count="multiple", interactive=False)
-                params_json = gr.JSON(label="Parameters")
+                    seed = gr.Number(value=defaults["seed"], precision=0, label="Seed (the one used is shown)",
+                                     elem_id="seed")
+                    randomize = gr.Checkbox(value=defaults["randomize"], label="new seed each time",
+                                            elem_id="randomize")
+                engine = gr.Radio([(pipeline.engine(e).label, e) for e in pipeline.engines],
+                                  value=defaults["engine"], label="Engine", elem_id="engine")
+                nearest_by = gr.Radio([(NEAREST_LABELS[b], b) for b in NEAREST_BY], value=defaults["nearest_by"],
+                                      label="Nearest real clip", elem_id="nearest-by")
+                with gr.Accordion("Advanced", open=False):
+                    steps = gr.Slider(1, limits.max_steps, value=defaults["steps"], step=1,
+                                      label="Sampling steps (engines that sample in steps; the notes engine plays "
+                                            "frame by frame)")
+                    guidance = gr.Slider(0.0, limits.max_guidance, value=defaults["guidance"], step=0.1,
+                                         label="Guidance: how strongly the mood steers (1 = plain conditional)")
+                    key = gr.Dropdown([AUTO_KEY, *KEYS], value=AUTO_KEY, label="Key (engines trained with keys)")
+                    journey = gr.Textbox(label="Journey waypoints, seconds:valence,arousal (a path drawn on the "
+                                               "pad lands here; Enter makes the journey)",
+                                         placeholder="0:-0.6,-0.6 10:0.7,0.7", elem_id="journey")
 
         gen_inputs = [valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key]
         gen_outputs = [seed, gen_image, real_image, gen_audio, real_audio, downloads, params_json, summary]
 
-        def wire_generation(listener, **kwargs):
-            # One concurrency group for every path into a generation, so the limit holds across them all; then
-            # the generation's target and the judge's estimate are drawn on the pad.
-            listener(generate, gen_inputs, gen_outputs, concurrency_id="generate",
-                     concurrency_limit=concurrency_limit, **kwargs
-                     ).success(None, [params_json, pad], pad, js=PARAMS_TO_PAD_JS, show_progress="hidden")
+        def wire_generation(start, fn=generate, inputs=gen_inputs, show_result=True, **api):
+            # The button reads "Generating…" while the last result stays in place (progress shows on the summary
+            # only); one concurrency group for every path into a generation, so the limit holds across them all;
+            # then the result's marks go on the pad (after a failure, the previous result and marks stay). A new
+            # request while one runs waits, and only the last one waiting is made.
+            # Inputs reach `generate` raw: it checks them itself.
+            busy = start(None, None, generate_button, js=BUSY_JS, show_progress="hidden", queue=False)
+            made = busy.then(fn, inputs, gen_outputs, concurrency_id="generate", preprocess=False,
+                             concurrency_limit=concurrency_limit, show_progress_on=summary,
+                             trigger_mode="always_last", **api)
+            made.success(None, [params_json, pad], [pad, generate_button],
+                         js=SHOW_RESULT_JS if show_result else MARKS_JS, show_progress="hidden", queue=False)
+            made.failure(None, None, generate_button, js=IDLE_JS, show_progress="hidden", queue=False)
 
         # progress overlays stay hidden on the pad's updates: they would cover the pad and swallow clicks
         gr.on([valence.change, arousal.change], None, [valence, arousal, pad], pad, js=SLIDERS_TO_PAD_JS,
-              show_progress="hidden")
+              show_progress="hidden", queue=False)
+        pad.move(None, pad, [valence, arousal], js=PAD_TO_SLIDERS_JS, show_progress="hidden", queue=False)
         engine.change(engine_defaults, engine, [steps, guidance], api_visibility="private", show_progress="hidden")
         wire_generation(generate_button.click, api_name="generate")
+        for trigger in (valence.release, arousal.release):
+            wire_generation(trigger, api_visibility="private")
         for i, button in enumerate(preset_buttons):
-            picked = button.click(apply_preset, button, [valence, arousal], show_progress="hidden",
+            picked = button.click(apply_preset, button, [valence, arousal], show_progress="hidden", queue=False,
                                   api_name="preset" if i == 0 else None,
                                   api_visibility="public" if i == 0 else "private")
             wire_generation(picked.then, api_visibility="private")
-        picked = pad.pick(on_pick, None, [valence, arousal], api_visibility="private", show_progress="hidden",
-                          trigger_mode="always_last")
+        picked = pad.pick(None, pad, [valence, arousal], js=PAD_TO_SLIDERS_JS, show_progress="hidden", queue=False)
         wire_generation(picked.then, api_visibility="private")
+        # journeys: a path drawn on the pad becomes waypoints over the duration, or waypoints typed in
+        pad_mode.change(None, [pad_mode, pad], pad, js=MODE_TO_PAD_JS, show_progress="hidden", queue=False)
+        journey_inputs = [journey, seed, randomize, engine, steps, guidance, nearest_by, key]
+        drawn = pad.journey(None, [pad, seconds], journey, js=PATH_TO_WAYPOINTS_JS, show_progress="hidden",
+                            queue=False)
+        wire_generation(drawn.then, make_journey, journey_inputs, api_visibility="private")
+        wire_generation(journey.submit, make_journey, journey_inputs, api_name="journey")
+        # live: a stream that plays what the pad says, kept as a clip when stopped
+        live_button.click(play_live, [valence, arousal, seed, randomize, engine, steps, guidance, key], live_audio,
+                          concurrency_id="live", concurrency_limit=concurrency_limit, preprocess=False,
+                          show_progress="hidden", api_name="live")
+        gr.on([valence.change, arousal.change], steer_live, [valence, arousal], None, preprocess=False,
+              queue=False, show_progress="hidden", api_name="live_mood")
+        stop_button.click(stop_live, None, gen_outputs, show_progress_on=summary, api_name="live_stop").success(
+            None, [params_json, pad], [pad, generate_button], js=SHOW_RESULT_JS, show_progress="hidden", queue=False)
+        # the first screen: the first preset's example, made in the background at start
+        loaded = demo.load(lambda: PRESETS[FIRST_PRESET], None, [valence, arousal], show_progress="hidden",
+                           api_visibility="private", queue=False)
+        wire_generation(loaded.then, show_result=False, api_visibility="private")
     demo.queue(max_size=64)
+    if make_examples:  # the first screen's preset first
+        requests = [read_request(pipeline, **default_inputs(pipeline, name))
+                    for name in sorted(PRESETS, key=lambda name: name != FIRST_PRESET)]
+        # not a daemon: at exit the interpreter waits for it rather than stopping it inside a torch call
+        threading.Thread(target=make_examples_now, args=(results, requests), name="moodgen-examples").start()
     return demo
+
+
+def launch_options() -> dict[str, Any]:
+    """What `demo.launch` needs besides the address: the page's theme and CSS, and no uploads."""
+    theme = gr.themes.Default(primary_hue="indigo").set(  # AA contrast for white text on buttons, grey hints
+        button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+        body_text_color_subdued="*neutral_600", block_info_text_color="*neutral_600")
+    return dict(theme=theme, css_paths=[STATIC / "app.css"], js=(STATIC / "page.js").read_text(),
+                max_file_size=MAX_UPLOAD)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -273,9 +318,10 @@ def load_models(args: argparse.Namespace) -> tuple[MoodPipeline, Atlas | None]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     pipeline, atlas = load_models(args)
-    pipeline.warmup()
-    build_demo(pipeline, atlas=atlas, concurrency_limit=args.concurrency).launch(
-        server_name=args.host, server_port=args.port)
+    demo = build_demo(pipeline, atlas=atlas, concurrency_limit=args.concurrency)
+    # SIGTERM ends the server like Ctrl-C, so the output folder is removed on the way out
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    demo.launch(server_name=args.host, server_port=args.port, **launch_options())
 
 
 if __name__ == "__main__":

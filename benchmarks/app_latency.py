@@ -1,7 +1,10 @@
-"""The app as a user meets it: `python app.py` from launch to ready (model load + warm-up + server), a generation's
-latency through the API (fresh seeds), a cache hit's latency (the same request again), and the server's peak RSS.
+"""The app as a user meets it: `python app.py` from launch to ready (the server answers) and to its first screen
+(the first preset's example, made in the background at start, served), a generation's latency through the API
+(fresh seeds), a repeated identical request end to end through `gradio_client` on loopback (answer plus the client
+downloading every file), and the server's peak RSS. A fixed CPU task timed in the same run is the yardstick for
+the machine's load.
 
-    python -m benchmarks.app_latency --launches 3 --repeats 5 --seconds 10
+    python -m benchmarks.app_latency --launches 3 --repeats 9 --seconds 10
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from benchmarks.results import command, machine, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
 TITLE = "App latency (benchmarks/app_latency.py)"
+AUTO_KEY = "auto (drawn for the mood)"
 
 
 def free_port() -> int:
@@ -29,10 +33,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def yardstick_s() -> float:
+    """Seconds for a fixed single-threaded CPU task: about 0.1 s on an idle core of the machine below."""
+    t0 = time.perf_counter()
+    sum(i * i for i in range(1_500_000))
+    return time.perf_counter() - t0
+
+
 def launch(checkpoints: Path, threads: int, timeout_s: float,
-           log: Path | None = None) -> tuple[subprocess.Popen, str, float]:
-    """Start `python app.py` (its stderr to `log`, else discarded) and wait until it answers; (process, url,
-    seconds from start to ready). A file, not a pipe: a pipe nobody reads would stall a long-running server."""
+           log: Path | None = None) -> tuple[subprocess.Popen, str, float, float]:
+    """Start `python app.py` (its stderr to `log`, else discarded: a pipe nobody reads would stall a long-running
+    server); (process, url, seconds to the server answering, seconds to the first screen's example answering)."""
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": str(threads)}
     env.pop("SPACE_ID", None)
@@ -42,18 +53,40 @@ def launch(checkpoints: Path, threads: int, timeout_s: float,
                                  "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=err)
     url = f"http://127.0.0.1:{port}/"
-    while time.perf_counter() - t0 < timeout_s:
+    while True:
         if proc.poll() is not None:
             tail = log.read_text()[-2000:] if log else ""
             raise SystemExit(f"app.py exited with {proc.returncode}: {tail}")
+        if time.perf_counter() - t0 > timeout_s:
+            proc.kill()
+            raise SystemExit(f"app.py not ready after {timeout_s:.0f} s")
         try:
             if httpx.get(url + "gradio_api/info", timeout=2).status_code == 200:
-                return proc, url, time.perf_counter() - t0
+                break
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"app.py not ready after {timeout_s:.0f} s")
+            time.sleep(0.05)
+    ready = time.perf_counter() - t0
+    client = Client(url, verbose=False, httpx_kwargs={"timeout": timeout_s}, analytics_enabled=False)
+    client.predict(0.7, 0.7, 10.0, 0, False, first_engine(client), default_steps(client), default_guidance(client),
+                   "mood", AUTO_KEY, api_name="/generate")
+    return proc, url, ready, time.perf_counter() - t0
+
+
+def api_parameter(client: Client, name: str) -> dict:
+    params = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]["parameters"]
+    return next(p for p in params if p["parameter_name"] == name)
+
+
+def first_engine(client: Client) -> str:
+    return api_parameter(client, "engine")["parameter_default"]
+
+
+def default_steps(client: Client) -> int:
+    return api_parameter(client, "steps")["parameter_default"]
+
+
+def default_guidance(client: Client) -> float:
+    return api_parameter(client, "guidance")["parameter_default"]
 
 
 def memory_mb(pid: int, field: str) -> float:
@@ -68,14 +101,6 @@ def peak_rss_mb(pid: int) -> float:
     return memory_mb(pid, "VmHWM")
 
 
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 def add_app_arguments(ap: argparse.ArgumentParser) -> None:
     """The options of a benchmark that serves the app: which checkpoints, its threads, and where results go."""
     ap.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
@@ -86,14 +111,20 @@ def add_app_arguments(ap: argparse.ArgumentParser) -> None:
 
 def api_engines(client: Client) -> list[str]:
     """The engine names the app's /generate endpoint accepts, in menu order."""
-    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]
-    return next(p["type"]["enum"] for p in info["parameters"] if p["parameter_name"] == "engine")
+    return api_parameter(client, "engine")["type"]["enum"]
 
 
-def timed_generate(client: Client, engine: str, seconds: float, seed: int) -> float:
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def timed_generate(client: Client, engine: str, seconds: float, seed: int, steps: int) -> float:
     t0 = time.perf_counter()
-    client.predict(0.7, 0.7, seconds, seed, False, engine, 16, 2.0, "mood", "auto (drawn for the mood)",
-                   api_name="/generate")
+    client.predict(0.7, 0.7, seconds, seed, False, engine, steps, 2.0, "mood", AUTO_KEY, api_name="/generate")
     return time.perf_counter() - t0
 
 
@@ -101,48 +132,68 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
     ap.add_argument("--launches", type=int, default=3)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS of the app process")
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
 
-    ready = []
+    yard = [yardstick_s()]
+    ready, first_screen = [], []
     for _ in range(args.launches - 1):
-        proc, _, s = launch(args.checkpoints, args.threads, args.timeout)
-        ready.append(s)
+        proc, _, r, f = launch(args.checkpoints, args.threads, args.timeout)
+        ready.append(r)
+        first_screen.append(f)
         stop(proc)
-    proc, url, s = launch(args.checkpoints, args.threads, args.timeout)
-    ready.append(s)
+    proc, url, r, f = launch(args.checkpoints, args.threads, args.timeout)
+    ready.append(r)
+    first_screen.append(f)
     try:
-        client = Client(url, verbose=False, httpx_kwargs={"timeout": args.timeout}, analytics_enabled=False)
-        engines = api_engines(client)
+        # plain HTTP on loopback: no certificate to verify (by default the client builds a TLS context for every
+        # call and every downloaded file, which costs more than the app's answer)
+        options = dict(verbose=False, httpx_kwargs={"timeout": args.timeout}, analytics_enabled=False)
+        client = Client(url, ssl_verify=False, **options)
+        clients = {"end to end": client, "end to end, default client": Client(url, **options),
+                   "answer only": Client(url, ssl_verify=False, download_files=False, **options)}
+        steps = default_steps(client)
         rows = []
-        for engine in engines:
-            fresh = [timed_generate(client, engine, args.seconds, 1000 + i) for i in range(args.repeats)]
-            hits = [timed_generate(client, engine, args.seconds, 1000) for _ in range(args.repeats)]
-            rows.append(f"| {engine} | {statistics.median(fresh):.2f} | {statistics.median(hits):.3f} |")
+        for engine in api_parameter(client, "engine")["type"]["enum"]:
+            fresh = [timed_generate(client, engine, args.seconds, 1000 + i, steps) for i in range(args.repeats)]
+            hits = [statistics.median(timed_generate(c, engine, args.seconds, 1000, steps)
+                                      for _ in range(args.repeats)) for c in clients.values()]
+            rows.append(f"| {engine} | {statistics.median(fresh):.2f} | "
+                        + " | ".join(f"{1000 * h:.0f}" for h in hits) + " |")
         peak = peak_rss_mb(proc.pid)
-        load = os.getloadavg()[1]
+        load = os.getloadavg()[0]
     finally:
         stop(proc)
+    yard.append(yardstick_s())
 
     body = "\n".join([
         f"Machine: {machine()}. Command: `{command()}`. App process with OMP_NUM_THREADS={args.threads}, checkpoint "
-        f"`{args.checkpoints.name}/`, {args.seconds:g} s clips, V/A (0.7, 0.7), through `gradio_client` on localhost. "
-        f"5-minute load average at the end: {load:.1f} (other jobs share the machine: read these as upper bounds).",
+        f"`{args.checkpoints.name}/`, {args.seconds:g} s clips, V/A (0.7, 0.7), through `gradio_client` on "
+        f"loopback. Load: 1-minute load average {load:.1f} at the end; the yardstick (a fixed single-threaded "
+        f"CPU task, about 0.1 s on an idle core) took {yard[0]:.2f} s before and {yard[1]:.2f} s after: the "
+        "larger it is, the more other jobs slowed every number here.",
         "",
-        f"- Launch to ready (`python app.py` until the server answers; model load + warm-up + server start): "
-        f"median {statistics.median(ready):.1f} s over {len(ready)} launches.",
+        f"- Launch to ready (`python app.py` until the server answers: imports, model load, server start; the "
+        f"examples are made in the background): median {statistics.median(ready):.1f} s over {len(ready)} "
+        f"launches (warm file cache).",
+        f"- Launch to the first screen's example served (the first preset at the default settings, made in the "
+        f"background at start): median {statistics.median(first_screen):.1f} s.",
         f"- Peak RSS of the app process after the runs below: {peak:.0f} MB.",
         "",
-        f"Seconds per API call, median of {args.repeats}. A generation is a fresh seed each time. A cache hit "
-        "repeats one request, so the pipeline answers from its LRU; the remaining time is the app's own work "
-        "(spectrogram images, nearest clip, download files) plus Gradio.",
+        f"Median of {args.repeats} API calls each. A generation is a fresh seed each time. A repeated request is "
+        "one request again: the app answers with the paths of the files it wrote the first time (nothing "
+        "re-encoded). *End to end* includes `gradio_client` downloading every output file (two PNGs, the two "
+        "players' WAVs, the downloads: WAV, JSON, MIDI) with `Client(url, ssl_verify=False)`, right for plain "
+        "HTTP on loopback; the *default client* builds a TLS context for each call and each file although none is "
+        "used; *answer only* stops at the answer (`download_files=False`).",
         "",
-        "| engine | generation (s) | cache hit (s) |",
-        "|---|---|---|",
+        "| engine | generation (s) | repeated request, end to end (ms) | the same, default client (ms) "
+        "| repeated request, answer only (ms) |",
+        "|---|---|---|---|---|",
         *rows,
     ])
     print(body)

@@ -46,15 +46,16 @@ class AppTarget:
     """`python app.py` in its own process, called through the API; one `gradio_client.Client` per calling thread."""
 
     def __init__(self, checkpoints: Path, threads: int):
-        self.proc, self.url, _ = launch(checkpoints, threads, 600.0,
-                                        log=Path(tempfile.mkdtemp(prefix="moodgen-soak-")) / "app.log")
+        self.proc, self.url, _, _ = launch(checkpoints, threads, 600.0,
+                                           log=Path(tempfile.mkdtemp(prefix="moodgen-soak-")) / "app.log")
         self.pid, self.local = self.proc.pid, threading.local()
         self.engines = api_engines(Client(self.url, verbose=False, analytics_enabled=False))
         self.what = f"`python app.py` on 127.0.0.1 with OMP_NUM_THREADS={threads}, called through the API"
 
     def call(self, args: tuple) -> None:
         if not hasattr(self.local, "client"):
-            self.local.client = Client(self.url, verbose=False, download_files=tempfile.mkdtemp(prefix="moodgen-soak-"),
+            self.local.client = Client(self.url, verbose=False, ssl_verify=False,  # plain HTTP on loopback
+                                       download_files=tempfile.mkdtemp(prefix="moodgen-soak-"),
                                        httpx_kwargs={"timeout": 600.0}, analytics_enabled=False)
         self.local.client.predict(*args, api_name="/generate")
 

@@ -1,7 +1,11 @@
-"""Make docs/screenshot.png: serve the app from a checkpoints folder, pick a preset and a point on the pad in
-Debian's Chromium, and screenshot the page once both spectrograms are shown.
+"""Make the README's screenshots: serve the app from a checkpoints folder and photograph it in Debian's Chromium.
 
-    .venv/bin/python docs/screenshot.py [--checkpoints checkpoints] [--out docs/screenshot.png]
+    .venv/bin/python docs/screenshot.py [--checkpoints checkpoints] [--out docs]
+
+Writes screenshot-desktop.png (1280 x 800, after a preset click), screenshot-phone.png (390 x 844, the first screen),
+screenshot-phone-result.png (the same phone after a preset click, the result scrolled into view),
+screenshot-journey.png (a path drawn on the pad, its journey playing) and screenshot-live.png (live mode playing
+while the dot moves: the pad and its controls).
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -20,38 +24,102 @@ import app  # noqa: E402  (the repository root is not on sys.path when this file
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+# a result is on screen: the button reads "Generate" again and both spectrograms are decoded
+RESULT_SHOWN = """([v, a]) => document.querySelector('#summary').innerText.includes(`aimed at V ${v} / A ${a}`)
+  && document.querySelector('#generate').innerText.trim() === 'Generate'
+  && ['gen-mel', 'real-mel'].every(id => { const i = document.querySelector(`#${id} img`);
+                                           return i !== null && i.complete && i.naturalWidth > 0; })"""
+
+
+def open_page(browser, url: str, viewport: dict, timeout_ms: int) -> Page:
+    """A page at `viewport` once its first-screen example is shown."""
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(timeout_ms)
+    page.goto(url)
+    page.locator("#mood-pad [data-ready=true] svg.pad").wait_for()
+    page.wait_for_function(RESULT_SHOWN, arg=["+0.70", "+0.70"])
+    return page
+
+
+def click_preset(page: Page, name: str, shown: tuple[str, str]) -> None:
+    page.locator(f"#preset-{name}").click()
+    page.wait_for_function(RESULT_SHOWN, arg=list(shown))
+    page.wait_for_timeout(300)  # let the player draw its waveform
+
+
+def pad_point(page: Page, valence: float, arousal: float) -> tuple[float, float]:
+    box = page.locator("#mood-pad svg.pad").bounding_box()
+    view = page.locator("#mood-pad svg.pad").evaluate("s => [s.viewBox.baseVal.x, s.viewBox.baseVal.width]")
+    scale = box["width"] / view[1]
+    return (box["x"] + ((valence + 1) * 100 - view[0]) * scale, box["y"] + ((1 - arousal) * 100 - view[0]) * scale)
+
+
+def draw_journey(page: Page) -> None:
+    page.locator("#pad-mode label", has_text="journey").click()
+    page.mouse.move(*pad_point(page, -0.7, -0.6))
+    page.mouse.down()
+    for v, a in [(-0.6, 0.1), (-0.1, 0.6), (0.4, 0.3), (0.7, -0.5)]:
+        page.mouse.move(*pad_point(page, v, a), steps=8)
+    page.mouse.up()
+    page.wait_for_function(RESULT_SHOWN, arg=["+0.70", "-0.50 at the end"])
+    page.locator("#gen-audio button.play-pause-button").click()
+    page.wait_for_timeout(4000)  # the playhead on its way along the curve
+
+
+def play_live(page: Page) -> None:
+    page.locator("#live-play").click()
+    page.wait_for_function("() => (document.querySelector('#live-audio audio')?.currentTime || 0) > 1")
+    page.locator("#mood-pad svg.pad").focus()
+    for key in ("Shift+ArrowLeft",) * 4 + ("Shift+ArrowDown",) * 5:
+        page.keyboard.press(key)
+        page.wait_for_timeout(250)
+    page.wait_for_timeout(1500)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for any one step")
     args = ap.parse_args()
     pipeline, atlas = app.load_models(app.parse_args(["--checkpoints", args.checkpoints]))
     demo = app.build_demo(pipeline, atlas=atlas, out_dir=tempfile.mkdtemp(prefix="moodgen-shot-"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **app.launch_options())
+    url, timeout_ms = f"http://127.0.0.1:{port}/", int(args.timeout * 1000)
+    written = []
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(600_000)
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.locator("#mood-pad [data-ready=true] svg.pad").wait_for()
-            page.locator("#preset-happy").click()
-            page.wait_for_function("document.querySelector('#summary').innerText.includes('V +0.70 / A +0.70')")
-            for elem_id in ("gen-mel", "real-mel"):
-                page.wait_for_function("id => { const i = document.querySelector(`#${id} img`);"
-                                       " return i !== null && i.complete && i.naturalWidth > 0; }", arg=elem_id)
-            page.locator("#mood-pad rect.heard").wait_for()
-            page.screenshot(path=args.out, full_page=True)
+            page = open_page(browser, url, DESKTOP, timeout_ms)
+            click_preset(page, "sad", ("-0.70", "-0.70"))
+            page.screenshot(path=args.out / "screenshot-desktop.png")
+            written.append("screenshot-desktop.png")
+            page = open_page(browser, url, PHONE, timeout_ms)
+            page.screenshot(path=args.out / "screenshot-phone.png")
+            click_preset(page, "relaxed", ("+0.70", "-0.70"))
+            page.screenshot(path=args.out / "screenshot-phone-result.png")
+            written += ["screenshot-phone.png", "screenshot-phone-result.png"]
+            page = open_page(browser, url, DESKTOP, timeout_ms)
+            draw_journey(page)
+            page.screenshot(path=args.out / "screenshot-journey.png")
+            page = open_page(browser, url, DESKTOP, timeout_ms)
+            play_live(page)
+            top, bottom = (page.locator(f"#{e}").bounding_box() for e in ("controls", "modes"))
+            page.screenshot(path=args.out / "screenshot-live.png", full_page=True, clip={
+                "x": top["x"], "y": top["y"], "width": top["width"],
+                "height": bottom["y"] + bottom["height"] - top["y"]})
+            written += ["screenshot-journey.png", "screenshot-live.png"]
             browser.close()
     finally:
         demo.close()
-    print(f"wrote {args.out}")
+    print("wrote", ", ".join(str(args.out / name) for name in written))
 
 
 if __name__ == "__main__":

@@ -84,18 +84,16 @@ def add_common(p: argparse.ArgumentParser, out: str) -> None:
 
 
 def add_sampler(p: argparse.ArgumentParser) -> None:
-    # Values the pipeline checks stay strings here: Limits names the field and cuts what it echoes, in one message
-    # for the library, the CLI and the app.
+    # Values stay strings here: the pipeline checks each against moodgen.config.Limits and names the field.
     p.add_argument("--seed", default=0)
     p.add_argument("--steps", default=None, help="sampling steps (default: the checkpoint's)")
     p.add_argument("--guidance", default=None, help="classifier-free guidance (default: the checkpoint's)")
-    p.add_argument("--engine", default=None,
-                   help=f"one of {', '.join(engine_names())} (default: the checkpoint's best engine)")
+    p.add_argument("--engine", default=None, help=f"one of {', '.join(engine_names())} (default: the checkpoint's "
+                                                  "best engine)")
     p.add_argument("--key", default=None, help="musical key, e.g. 'A minor' (default: drawn for the mood)")
     p.add_argument("--loop", action="store_true", help="make the end flow into the start, for music that repeats")
-    p.add_argument("--instrument", default=None,
-                   help=f"what plays the notes (engines with notes): one of {', '.join(INSTRUMENTS)} (default: piano, "
-                        "what the model learned from)")
+    p.add_argument("--instrument", default=None, metavar="|".join(INSTRUMENTS),
+                   help="what plays the notes (engines with notes; default: piano, what the model learned from)")
     p.add_argument("--dry", action="store_true", help="no room, no mastering gain or limiter (research, evaluation)")
 
 
@@ -146,7 +144,7 @@ def make(args: argparse.Namespace, ap: argparse.ArgumentParser):
             ap.error("--seconds goes with --presets; a --path ends at its last waypoint")
         waypoints = parse_path(args.path) if args.path else preset_path(args.presets, args.seconds)
         return pipe.journey(waypoints, **sampler), {"presets": args.presets}
-    valence, arousal = preset(args.preset) if args.preset is not None else (args.valence, args.arousal)
+    valence, arousal = preset(args.preset) if args.preset else (args.valence, args.arousal)
     return pipe.generate(valence, arousal, args.seconds, **sampler), {"preset": args.preset}
 
 
@@ -156,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         args = ap.parse_args(argv)
         if args.command == "generate" and args.preset is not None and args.arousal is not None:
             ap.error("--arousal goes with --valence, not --preset")
-        if args.command == "generate" and args.preset is None and args.arousal is None:
+        if args.command == "generate" and not args.preset and args.arousal is None:
             ap.error("--valence needs --arousal")
         gen, extra = make(args, ap)
         args.out.parent.mkdir(parents=True, exist_ok=True)

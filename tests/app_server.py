@@ -1,7 +1,8 @@
 """Test helper for the app tests: the real app served in-process on a free port.
 
 The pipeline is the real `MoodPipeline` loaded from the tiny random-weights checkpoint (conftest), plus a tiny
-judge and a small atlas of synthetic audio clips written beside it, so every output of the app is exercised.
+judge (with held-out numbers in its provenance, as `train.judge` records them) and a small atlas of synthetic audio
+clips written beside it, so every output of the app is exercised.
 """
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ from moodgen.mood import PRESETS, quadrant_of
 from moodgen.pipeline import MoodPipeline
 
 ATLAS_LICENCE = "synthetic test clip"
+ATLAS_SECONDS = 6.0
+# held-out numbers of the tiny judge, in the layout `train.judge` writes (errors on the [0, 1] scale)
+JUDGE_TEST = {"n": 88, "mae_unit_valence": 0.25, "mae_unit_arousal": 0.1, "spearman_valence": 0.56,
+              "spearman_arousal": 0.94}
 
 
 def free_port() -> int:
@@ -37,7 +42,7 @@ def write_atlas(folder: Path, mel_params: MelParams) -> Path:
     """atlas.npz with one synthetic 6 s chord per preset, played back from WAV files in folder/audio."""
     entries, paths, embeddings = [], [], []
     sr = mel_params.sample_rate
-    t = np.arange(6 * sr) / sr
+    t = np.arange(int(ATLAS_SECONDS * sr)) / sr
     for i, (name, (v, a)) in enumerate(PRESETS.items()):
         path = folder / "audio" / f"{name}.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +58,8 @@ def write_atlas(folder: Path, mel_params: MelParams) -> Path:
 
 def write_tiny_judge(folder: Path, mel_params: MelParams) -> Path:
     net = JudgeNet(JudgeConfig(n_mels=mel_params.n_mels, channels=(8, 8), kernel_sizes=(3, 3), embed_dim=4))
-    provenance = {"git_sha": "test", "data_manifest_hash": "test", "steps": 0, "wall_time_s": 0.0}
+    provenance = {"git_sha": "test", "data_manifest_hash": "test", "steps": 0, "wall_time_s": 0.0,
+                  "test": JUDGE_TEST}
     return save_component(folder / "judge.safetensors", net, mel_params, provenance)
 
 
@@ -66,12 +72,13 @@ def full_checkpoints(tiny_checkpoints: Path, folder: Path) -> Path:
 
 
 @contextmanager
-def serve(checkpoints: Path, out_dir: Path) -> Iterator[str]:
+def serve(checkpoints: Path, out_dir: Path, make_examples: bool = False) -> Iterator[str]:
     """Load the pipeline as `app.main` does, launch the demo without blocking, yield its URL, close it."""
     pipeline = MoodPipeline.from_checkpoint(checkpoints, device="cpu")
-    demo = app.build_demo(pipeline, out_dir=out_dir)
+    demo = app.build_demo(pipeline, out_dir=out_dir, make_examples=make_examples)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **app.launch_options())
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

@@ -70,7 +70,7 @@ def test_journey_bad_input_is_one_line(tiny_checkpoints, tmp_path, capsys, args,
 
 def test_presets_need_seconds(tiny_checkpoints, tmp_path, capsys):
     assert run(tiny_checkpoints, "journey", "--presets", "sad,happy", "--out", str(tmp_path / "x.wav")) == 2
-    assert capsys.readouterr().err == "error: --presets needs --seconds\n"
+    assert "--presets needs --seconds" in capsys.readouterr().err
 
 
 def test_extend_refuses_a_sidecar_from_other_weights(tiny_checkpoints, tmp_path, capsys):

@@ -42,6 +42,7 @@ from train.corpus.features import LABELS_VERSION, arousal_score, place_in_quadra
 
 DEFAULT_ROOTS = {"emopia": "../shared/data/emopia/EMOPIA_1.0", "deam": "../shared/data/deam"}
 SHARD_VERSION = 2  # bump when processing changes in a way the settings do not capture
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,6 @@ def _process(clip: SourceClip, key: str, settings: PrepareSettings, cache_dir: P
     else:
         shard = deam.process_audio_clip(clip, key, settings.mel)
     save_shard(shard_path(cache_dir, clip.clip_id), shard)
-
-
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def _init_worker(parent_pid: int) -> None:

@@ -1,0 +1,146 @@
+"""What the app shows for a result, as pure functions: the spectrogram PNG, file names, the summary's lines, and how
+far the judge can be trusted (from the held-out numbers its checkpoint records)."""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import librosa.display
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+
+from moodgen.atlas import AtlasMatch
+from moodgen.audio import denormalize_db
+from moodgen.config import MelParams
+from moodgen.generation import Generation
+from moodgen.mood import quadrant_by_number, quadrant_of
+
+AXES = ("valence", "arousal")
+
+
+def mel_png(mel: np.ndarray, mel_params: MelParams, title: str, seconds: float) -> bytes:
+    """A normalized log-mel (M, T) drawn as a PNG: time in s, mel-spaced Hz axis, absolute dB.
+
+    Every image uses the same colour scale (MelParams' dB range), figure size and `seconds` as the time span, so a
+    generated clip and a real one can be compared side by side.
+    """
+    db = 10.0 * torch.log10(denormalize_db(torch.from_numpy(np.asarray(mel, dtype=np.float32)), mel_params))
+    # fixed axes rectangles (not a layout engine, which doubled the rendering time) keep both images aligned
+    fig = Figure(figsize=(6.4, 3.4), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.13, 0.15, 0.68, 0.75))
+    quad = librosa.display.specshow(db.numpy(), sr=mel_params.sample_rate, hop_length=mel_params.hop_length,
+                                    n_fft=mel_params.n_fft, x_axis="time", y_axis="mel", fmin=mel_params.fmin,
+                                    fmax=mel_params.fmax, vmin=mel_params.db_min, vmax=mel_params.db_max,
+                                    cmap="magma", ax=ax)
+    ax.set(xlim=(0.0, seconds), xlabel="time (s)", ylabel="frequency (Hz, mel scale)")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(quad, cax=fig.add_axes((0.83, 0.15, 0.025, 0.75)), format="%+.0f dB")
+    canvas.draw()
+    out = io.BytesIO()
+    Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(out, format="PNG", compress_level=3)
+    return out.getvalue()
+
+
+def crop_frames(mel: np.ndarray, mel_params: MelParams, seconds: float) -> np.ndarray:
+    """The first `seconds` of a mel (M, T) -> (M, T'), so a long real clip is drawn on the generated clip's axes."""
+    return mel[:, : mel_params.frames_for(seconds)]
+
+
+def clip_stem(gen: Generation) -> str:
+    where = (f"journey_v{gen.waypoints[0][1]:+.2f}_a{gen.waypoints[0][2]:+.2f}_to_" if gen.waypoints else
+             "live_to_" if gen.stream else "")
+    return (f"moodgen_{gen.engine}_{where}v{gen.valence:+.2f}_a{gen.arousal:+.2f}_{gen.seconds:g}s_seed{gen.seed}"
+            + (f"_{gen.key.replace(' ', '-')}" if gen.key else ""))
+
+
+def mel_title(gen: Generation) -> str:
+    start = f"V {gen.waypoints[0][1]:+.2f} / A {gen.waypoints[0][2]:+.2f} to " if gen.waypoints else ""
+    kind = "journey" if gen.waypoints else "played live" if gen.stream else "generated"
+    return f"{kind} by the {gen.engine} engine: {start}V {gen.valence:+.2f} / A {gen.arousal:+.2f}"
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe version of an atlas clip id (ids come from data files)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80]
+
+
+@dataclass(frozen=True)
+class JudgeTrust:
+    """The judge's held-out agreement with human-labelled real clips, per axis."""
+
+    error: tuple[float, float]  # mean absolute error on the pad's [-1, 1] scale: valence, arousal
+    spearman: tuple[float, float]
+    n: int
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any]) -> JudgeTrust | None:
+        """From a judge checkpoint's provenance (its test split); None when the checkpoint records none."""
+        test = metadata.get("provenance", {}).get("test") or {}
+        try:  # errors are recorded on the [0, 1] scale: twice that on the pad
+            return cls(tuple(2.0 * float(test[f"mae_unit_{a}"]) for a in AXES),
+                       tuple(float(test[f"spearman_{a}"]) for a in AXES), int(test["n"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @staticmethod
+    def words(spearman: float) -> str:
+        return "reliable" if spearman >= 0.8 else "rough" if spearman >= 0.5 else "barely informative"
+
+    def explanation(self) -> str:
+        (ev, ea), (sv, sa) = self.error, self.spearman
+        return ("The **judge** is a small network trained only on real piano recordings; it estimates where a clip "
+                "lands on the pad and never trains or picks the generator. On "
+                f"{self.n} held-out real clips its **arousal** is {self.words(sa)} (Spearman {sa:.2f} with the "
+                f"labels, typical error ±{ea:.2f}) and its **valence** {self.words(sv)} (Spearman {sv:.2f}, "
+                f"typical error ±{ev:.2f}). The shaded ellipse around ◆ on the pad spans those typical errors: "
+                "where the judge disagrees with the target, trust its up-down reading more than its left-right one.")
+
+
+def judge_line(judged: tuple[float, float], trust: JudgeTrust | None) -> str:
+    if trust is None:
+        return f"Judge: V {judged[0]:+.2f} / A {judged[1]:+.2f} (◆ on the pad)."
+    (ev, ea), (sv, sa) = trust.error, trust.spearman
+    return (f"Judge: V {judged[0]:+.2f} ± {ev:.2f} / A {judged[1]:+.2f} ± {ea:.2f} (◆ on the pad). On held-out "
+            f"real songs its arousal is {trust.words(sa)} (Spearman {sa:.2f}), its valence {trust.words(sv)} "
+            f"({sv:.2f}).")
+
+
+def nearest_lines(gen: Generation, match: AtlasMatch, real_seconds: float | None) -> list[str]:
+    """The nearest real clip: what it is and where it sits, whether it is shorter than the generated clip, and a
+    warning when it carries another quadrant's label than the one asked for."""
+    e = match.entry
+    lines = [f"Nearest real clip by {match.by}: `{e.clip_id}` (▲ on the pad: V {e.valence:+.2f} / "
+             f"A {e.arousal:+.2f}; distance {match.distance:.3f}) · {e.source} · {e.licence}."]
+    if real_seconds is not None and real_seconds < gen.seconds - 0.05:
+        lines.append(f"It is a {real_seconds:.0f} s excerpt, shorter than your {gen.seconds:g} s clip: its "
+                     f"spectrogram stops at {real_seconds:.0f} s.")
+    asked, found = quadrant_of(gen.valence, gen.arousal), quadrant_by_number(e.quadrant)
+    if found != asked:
+        lines.append(f"⚠ It sounds alike, but people labelled it **{found.name}**, not {asked.name} as asked."
+                     if match.by == "sound" else
+                     f"⚠ The nearest labelled clip is **{found.name}**, across the line from {asked.name}.")
+    return lines
+
+
+def summary_lines(gen: Generation, key_asked: bool) -> list[str]:
+    key = f" · {gen.key} ({'as asked' if key_asked else 'drawn for the mood'})" if gen.key else ""
+    if gen.stream:
+        (v0, a0), n = gen.stream["moods"][0], len(gen.stream["moods"])
+        return [f"**Played live**: {gen.seconds:.0f} s in {n} chunks following the pad from {quadrant_of(v0, a0).name} "
+                f"(V {v0:+.2f} / A {a0:+.2f}) to {quadrant_of(gen.valence, gen.arousal).name}, aimed at "
+                f"V {gen.valence:+.2f} / A {gen.arousal:+.2f} at the end (the line on the pad) · {gen.engine} engine "
+                f"· seed {gen.seed}{key}."]
+    if gen.waypoints:
+        (_, v0, a0), changes = gen.waypoints[0], gen.key_changes[1:]
+        key += "".join(f", {k} from {t:g} s" for t, k in changes)
+        return [f"**Journey** of {gen.seconds:g} s from {quadrant_of(v0, a0).name} (V {v0:+.2f} / A {a0:+.2f}) "
+                f"to {quadrant_of(gen.valence, gen.arousal).name}, aimed at V {gen.valence:+.2f} / "
+                f"A {gen.arousal:+.2f} at the end, through {len(gen.waypoints)} waypoints (the line on the pad; "
+                f"the ring on it follows the music) · {gen.engine} engine · seed {gen.seed}{key}."]
+    return [f"**{quadrant_of(gen.valence, gen.arousal).name.capitalize()}**, aimed at V {gen.valence:+.2f} / "
+            f"A {gen.arousal:+.2f} · {gen.seconds:g} s · {gen.engine} engine · seed {gen.seed}{key}."]
