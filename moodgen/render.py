@@ -23,6 +23,8 @@ import pyloudnorm
 import tinysoundfont
 from scipy.signal import resample_poly
 
+from moodgen.dynamics import full_expression, low_cut, mono, piano_dynamics
+
 SOUNDFONT_ENV = "MOODGEN_SOUNDFONT"
 # Where Linux distributions install soundfonts; Debian's fluid-soundfont-gm puts FluidR3_GM.sf2 in the first.
 SYSTEM_SOUNDFONT_DIRS = (Path("/usr/share/sounds/sf2"), Path("/usr/share/sounds/sf3"), Path("/usr/share/soundfonts"))
@@ -179,28 +181,30 @@ class SoundfontRenderer:
         synth = self._synth
         synth.sounds_off()  # a previous render's release tail must not reach this one
         synth.generate(int(DRAIN_S * self.sample_rate))
+        full_expression(synth)
         try:
             synth.program_select(0, self._sfid, 0, program)
         except RuntimeError as exc:
             raise ValueError(f"program {program} is not in soundfont {self.name}") from exc
+        dynamics = piano_dynamics(program, self.sample_rate)
         pos = 0
         for t, _, kind, pitch, velocity in events:
             at = min(int(round(t * self.sample_rate)), total)
             if at > pos:
-                out[pos:at] = _mono(synth.generate(at - pos))
+                out[pos:at] = mono(synth.generate(at - pos)) if dynamics is None else dynamics.generate(synth, pos, at)
                 pos = at
             if kind == "on":
                 synth.noteon(0, pitch, int(velocity))
+                if dynamics is not None:
+                    dynamics.note_on(synth, at, pitch, int(velocity))
             else:
                 synth.noteoff(0, pitch)
+                if dynamics is not None:
+                    dynamics.note_off(pitch)
         if total > pos:
-            out[pos:] = _mono(synth.generate(total - pos))
-        return out
-
-
-def _mono(buffer: memoryview) -> np.ndarray:
-    stereo = np.frombuffer(buffer, dtype=np.float32).reshape(-1, 2)
-    return stereo.mean(axis=1)
+            out[pos:] = mono(synth.generate(total - pos)) if dynamics is None else dynamics.generate(synth, pos, total)
+        cut = low_cut(program, self.sample_rate)
+        return out if cut is None else cut(out)
 
 
 @dataclass(frozen=True)
