@@ -34,6 +34,7 @@ from moodgen.atlas import Atlas
 from moodgen.config import shown
 from moodgen.mood import PRESETS, validate_mood
 from moodgen.pipeline import NEAREST_BY, MoodPipeline
+from moodgen.render import SOUNDFONT_ENV, find_soundfonts
 
 STATIC = Path(__file__).with_name("app_static")
 NEAREST_LABELS = {"mood": "by mood (distance on the pad)", "sound": "by sound (spectral embedding)"}
@@ -311,13 +312,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     p.add_argument("--concurrency", type=int, default=2, help="generations run at once")
+    p.add_argument("--soundfont", default=None,
+                   help=f"what plays the notes (default: ${SOUNDFONT_ENV}, else the first found: "
+                        f"{', '.join(str(f) for f in find_soundfonts())})")
     return p.parse_args(argv)
 
 
 def load_models(args: argparse.Namespace) -> tuple[MoodPipeline, Atlas | None]:
     """The pipeline (local checkpoints, else the Hub repo) and, when a DEAM folder is configured, a DEAM atlas."""
     try:
-        pipeline = MoodPipeline.from_checkpoint(args.checkpoints)
+        pipeline = MoodPipeline.from_checkpoint(args.checkpoints, soundfont=args.soundfont)
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"moodgen app: cannot load the model: {exc}") from exc
     atlas = None

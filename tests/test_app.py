@@ -30,6 +30,7 @@ from PIL import Image
 import app
 from app_results import AUTO_KEY, default_inputs, read_request, wav_bytes
 from app_views import JudgeTrust, mel_png
+from moodgen import render
 from moodgen.config import MelParams
 from moodgen.deam import read_deam
 from moodgen.mood import PRESETS
@@ -484,6 +485,15 @@ def test_deam_folder_becomes_the_atlas(tiny_checkpoints, shared_data, tmp_path):
     assert match.audio is not None and match.mel.shape[0] == MelParams().n_mels
     with pytest.raises(SystemExit, match="DEAM"):
         app.load_models(app.parse_args(["--checkpoints", str(tiny_checkpoints), "--deam-dir", str(tmp_path / "x")]))
+
+
+def test_soundfont_option_plays_the_notes(tiny_checkpoints, tmp_path):
+    bundled = render.bundled_soundfont()
+    pipeline, _ = app.load_models(app.parse_args(["--checkpoints", str(tiny_checkpoints), "--soundfont", str(bundled)]))
+    played = pipeline.generate(0.5, 0.5, seconds=1.0, engine="notes", instrument="harp").params()["render"]
+    assert played["soundfont"] == bundled.name and played["instrument"] == "harp"
+    with pytest.raises(SystemExit, match="soundfont"):
+        app.load_models(app.parse_args(["--checkpoints", str(tiny_checkpoints), "--soundfont", str(tmp_path)]))
 
 
 def test_server_address_follows_space_id(monkeypatch):
