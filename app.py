@@ -87,6 +87,16 @@ def wav_player(**options: Any) -> gr.Audio:
     return player
 
 
+def soundfont_line(pipeline: MoodPipeline) -> str | None:
+    """Which soundfont plays the notes, and the others found, which `--soundfont` chooses at start."""
+    playing = sorted({s for s in (pipeline.engine(e).soundfont for e in pipeline.engines) if s})
+    if not playing:
+        return None
+    others = [f.name for f in find_soundfonts() if f.name not in playing]
+    return (f"Played with {', '.join(playing)}"
+            + (f"; also installed: {', '.join(others)} (start the app with --soundfont to use it)" if others else ""))
+
+
 def checked(read: Any, *args: Any) -> Any:
     """read(*args), its ValueError (one line naming the field) raised as Gradio's error, without a traceback."""
     try:
@@ -215,7 +225,7 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                 instrument = gr.Dropdown([(i.replace("-", " "), i) for i in instruments(pipeline)],
                                          value=defaults["instrument"], interactive=defaults["instrument"] is not None,
                                          label="Instrument (engines that play notes; the model learned from piano)",
-                                         elem_id="instrument")
+                                         info=soundfont_line(pipeline), elem_id="instrument")
                 nearest_by = gr.Radio([(NEAREST_LABELS[b], b) for b in NEAREST_BY], value=defaults["nearest_by"],
                                       label="Nearest real clip", elem_id="nearest-by")
                 with gr.Accordion("Advanced", open=False):

@@ -496,6 +496,15 @@ def test_soundfont_option_plays_the_notes(tiny_checkpoints, tmp_path):
         app.load_models(app.parse_args(["--checkpoints", str(tiny_checkpoints), "--soundfont", str(tmp_path)]))
 
 
+def test_the_instrument_menu_says_which_soundfont_plays_and_what_else_is_installed(tiny_pipeline, monkeypatch):
+    playing = tiny_pipeline.engine("notes").soundfont
+    monkeypatch.setattr(app, "find_soundfonts", lambda: [Path("/sf/Other.sf2"), Path(f"/sf/{playing}")])
+    assert app.soundfont_line(tiny_pipeline) == (f"Played with {playing}; also installed: Other.sf2 (start the app "
+                                                 "with --soundfont to use it)")
+    monkeypatch.setattr(app, "find_soundfonts", lambda: [Path(f"/sf/{playing}")])
+    assert app.soundfont_line(tiny_pipeline) == f"Played with {playing}"
+
+
 def test_server_address_follows_space_id(monkeypatch):
     monkeypatch.delenv("SPACE_ID", raising=False)
     assert app.parse_args([]).host == "127.0.0.1"

@@ -182,6 +182,10 @@ class NoteEngine(Engine):
         wav = np.pad(wav, (0, max(0, n_samples - len(wav))))[:n_samples].astype(np.float32)
         return EngineOutput(audio=wav, mel=None, midi=midi_bytes(pm), render=self.render_record(instrument))
 
+    @property
+    def soundfont(self) -> str:
+        return self.renderer.name
+
     def render_record(self, instrument: str) -> dict[str, Any]:
         """How the notes are played, for the JSON sidecar."""
         return {"instrument": instrument, "program": render.program_for(instrument), "soundfont": self.renderer.name,
