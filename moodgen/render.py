@@ -1,9 +1,10 @@
 """The render chain: MIDI -> soundfont audio -> room and mastering -> loudness measures.
 
-`SoundfontRenderer` loads its soundfont once and plays any number of PrettyMIDIs with it. `master` is a pure
-function over (S,) audio: a fixed gain (not per-clip normalisation: arousal is carried by loudness, so the level
-differences between moods must survive), a reverb, then a true-peak limiter. `measure_loudness` reports ITU-R
-BS.1770 integrated loudness, true peak and EBU Tech 3342 loudness range.
+`SoundfontRenderer` loads its soundfont once and plays any number of PrettyMIDIs with it; it also lends loaded copies
+of the soundfont to synths that keep playing across calls (streams), keeping one idle copy rather than one per use.
+`master` is a pure function over (S,) audio: a fixed gain (not per-clip normalisation: arousal is carried by
+loudness, so the level differences between moods must survive), a reverb, then a true-peak limiter.
+`measure_loudness` reports ITU-R BS.1770 integrated loudness, true peak and EBU Tech 3342 loudness range.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 import pedalboard
@@ -29,6 +31,8 @@ SYSTEM_SOUNDFONT_DIRS = (Path("/usr/share/sounds/sf2"), Path("/usr/share/sounds/
 PREFERRED_SOUNDFONTS = ("FluidR3_GM.sf2",)  # best first, ahead of any other soundfont found
 RELEASE_TAIL_S = 0.5
 DRAIN_S = 0.05  # longer than tinysoundfont's 10 ms quick release, so "all sound off" leaves no voice behind
+# Loaded soundfont copies kept idle for the next render or stream: one of FluidR3 GM (285 MB), many of TimGM6mb.
+IDLE_SYNTH_BYTES = 320 << 20
 
 # General MIDI program numbers (0-based) of the instruments offered; the note engine learned from piano only.
 PIANO_PROGRAM = 0
@@ -82,6 +86,18 @@ def with_instrument(pm: pretty_midi.PrettyMIDI, instrument: str) -> pretty_midi.
     return out
 
 
+def loaded_bytes(soundfont: Path) -> int:
+    """About what a soundfont takes in memory once loaded: tinysoundfont holds its samples as float32, twice an
+    .sf2's 16-bit samples (FluidR3 GM, 148 MB: 285 MB measured) and about ten times an .sf3's compressed ones."""
+    return soundfont.stat().st_size * (10 if soundfont.suffix.lower() == ".sf3" else 2)
+
+
+class LoadedSoundfont(NamedTuple):
+    """One tinysoundfont synth with the soundfont loaded, and the font's id in it."""
+    synth: tinysoundfont.Synth
+    sfid: int
+
+
 def level_reference(program: int) -> pretty_midi.PrettyMIDI:
     """The 4 s phrase instruments and soundfonts are level-matched on: held two-note chords (velocity 60) under a
     six-notes-a-second melody over two octaves (velocity 80). On the note engine's happy clips its loudness
@@ -118,14 +134,42 @@ class SoundfontRenderer:
         with self.path.open("rb") as f:  # streamed: FluidR3 is 148 MB
             self.sha256 = hashlib.file_digest(f, "sha256").hexdigest()
         self.gain_db = float(gain_db)
-        self._synth = tinysoundfont.Synth(samplerate=self.sample_rate, gain=self.gain_db)
-        try:
-            self._sfid = self._synth.sfload(str(self.path))
-        except Exception as exc:  # the extension raises a bare Exception/RuntimeError on malformed files
-            raise ValueError(f"soundfont: {self.path} is not a readable soundfont ({exc})") from exc
-        self._lock = threading.Lock()
+        self.nbytes = loaded_bytes(self.path)
+        self.copies_loaded = 0
+        self._idle_lock = threading.Lock()
+        self._lock = threading.Lock()  # whole renders one at a time: each takes milliseconds, a new copy 0.4 s
+        self._idle = [self._load()]  # loaded now, so a bad file fails here
         self._reference_lufs: dict[int, float] = {}
         self._trims_db: dict[int, float] = {}
+
+    def _load(self) -> LoadedSoundfont:
+        synth = tinysoundfont.Synth(samplerate=self.sample_rate, gain=self.gain_db)
+        try:
+            sfid = synth.sfload(str(self.path))
+        except Exception as exc:  # the extension raises a bare Exception/RuntimeError on malformed files
+            raise ValueError(f"soundfont: {self.path} is not a readable soundfont ({exc})") from exc
+        with self._idle_lock:
+            self.copies_loaded += 1
+        return LoadedSoundfont(synth, sfid)
+
+    def borrow(self) -> LoadedSoundfont:
+        """A loaded copy of the soundfont for the caller alone until `give_back`: an idle one, else a new one."""
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._load()
+
+    def give_back(self, loaded: LoadedSoundfont) -> None:
+        """Keep a borrowed copy for the next borrower while the idle copies stay within IDLE_SYNTH_BYTES (at least
+        one is always kept: the renderer loaded one to begin with)."""
+        with self._idle_lock:
+            if not self._idle or (len(self._idle) + 1) * self.nbytes <= IDLE_SYNTH_BYTES:
+                self._idle.append(loaded)
+
+    @property
+    def idle_copies(self) -> int:
+        with self._idle_lock:
+            return len(self._idle)
 
     def render(self, pm: pretty_midi.PrettyMIDI) -> np.ndarray:
         """Every pitched note of `pm` on its tracks' program (one for all) -> (S,) float32, level-matched, lasting
@@ -165,7 +209,7 @@ class SoundfontRenderer:
         return self._trims_db[program]
 
     def _play(self, pm: pretty_midi.PrettyMIDI, program: int) -> np.ndarray:
-        """The synth loop, under the lock, on channel 0."""
+        """`pm`'s notes played on a borrowed copy, under the lock."""
         events = []  # (time, order, kind, pitch, velocity): note-offs sort before note-ons at the same instant
         for track in pm.instruments:
             if not track.is_drum:
@@ -175,12 +219,20 @@ class SoundfontRenderer:
         events.sort()
         end_time = (max(e[0] for e in events) if events else 0.0) + RELEASE_TAIL_S
         total = int(round(end_time * self.sample_rate))
+        loaded = self.borrow()
+        try:
+            return self._play_on(loaded, events, total, program)
+        finally:
+            self.give_back(loaded)
+
+    def _play_on(self, loaded: LoadedSoundfont, events: list[tuple], total: int, program: int) -> np.ndarray:
+        """The synth loop on channel 0, from silence."""
         out = np.zeros(total, dtype=np.float32)
-        synth = self._synth
+        synth = loaded.synth
         synth.sounds_off()  # a previous render's release tail must not reach this one
         synth.generate(int(DRAIN_S * self.sample_rate))
         try:
-            synth.program_select(0, self._sfid, 0, program)
+            synth.program_select(0, loaded.sfid, 0, program)
         except RuntimeError as exc:
             raise ValueError(f"program {program} is not in soundfont {self.name}") from exc
         pos = 0
