@@ -7,14 +7,11 @@ Shapes: rolls (T, K) uint8 velocities; an event (sample, order, pitch, velocity)
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import tinysoundfont
 
 from moodgen.config import RollParams
 from moodgen.dynamics import LowCut, PianoDynamics, full_expression, low_cut, mono, piano_dynamics
-from moodgen.render import DRAIN_S, PIANO_PROGRAM
+from moodgen.render import DRAIN_S, PIANO_PROGRAM, LoadedSoundfont
 
 Event = tuple[int, int, int, int]
 
@@ -41,22 +38,15 @@ def roll_events(active: np.ndarray, onset: np.ndarray, before: np.ndarray, first
     return events
 
 
-def loaded_bytes(soundfont: Path) -> int:
-    """About what a soundfont takes in memory once loaded: tinysoundfont holds its samples as float32, twice an
-    .sf2's 16-bit samples (FluidR3 GM, 148 MB: 285 MB measured) and about ten times an .sf3's compressed ones."""
-    return soundfont.stat().st_size * (10 if soundfont.suffix.lower() == ".sf3" else 2)
-
-
 class ContinuingSynth:
-    """A soundfont loaded once, playing one program: `start` readies it for a new piece, then `play` plays events
-    and renders audio up to a given sample, call after call. `trim_db` is the program's level match
-    (`render.SoundfontRenderer.level_trim_db`)."""
+    """A loaded soundfont (`render.SoundfontRenderer.borrow`) playing one program: `start` readies it for a new
+    piece, then `play` plays events and renders audio up to a given sample, call after call. `trim_db` is the
+    program's level match (`render.SoundfontRenderer.level_trim_db`)."""
 
-    def __init__(self, sample_rate: int, soundfont: str | Path, gain_db: float = 0.0):
+    def __init__(self, loaded: LoadedSoundfont, sample_rate: int):
+        self.loaded = loaded
         self.sample_rate = sample_rate
-        self.synth = tinysoundfont.Synth(samplerate=sample_rate, gain=gain_db)
-        self.sfid = self.synth.sfload(str(soundfont))
-        self.nbytes = loaded_bytes(Path(soundfont))
+        self.synth, self.sfid = loaded
         self.scale = np.float32(1.0)
         self.position = 0  # samples rendered so far
         self.dynamics: PianoDynamics | None = None

@@ -60,7 +60,7 @@ def test_dense_loud_playing_stays_5_lu_above_sparse_soft_playing(bundled):
 @pytest.mark.parametrize("program", [STRINGS, PAD])
 def test_a_render_in_chunks_equals_the_whole_render(program):
     def played(cuts: list[int]) -> np.ndarray:
-        synth = ContinuingSynth(SR, render.bundled_soundfont()).start(program)
+        synth = ContinuingSynth(render.SoundfontRenderer(SR, render.bundled_soundfont()).borrow(), SR).start(program)
         events = [(0, 1, 60, 90), (3000, 1, 67, 60), (9000, 0, 60, 0), (15000, 1, 64, 100), (20000, 0, 67, 0)]
         parts, done = [], 0
         for cut in cuts:
