@@ -208,3 +208,14 @@ def test_renderer_lends_loaded_copies_and_keeps_idle_ones_within_a_byte_budget(m
     for loaded in extra:
         single.give_back(loaded)
     assert single.idle_copies == 1
+
+
+def test_true_peak_in_blocks_is_the_whole_clips_bit_for_bit():
+    from scipy.signal import resample_poly
+    rng = np.random.default_rng(7)
+    for n, sr in ((3 * render.TRUE_PEAK_BLOCK + 17, 22050), (render.TRUE_PEAK_BLOCK - 5, 44100), (50, 48000)):
+        y = (rng.standard_normal(n) * 0.3).astype(np.float32)
+        y[rng.integers(n)] = 0.99  # one sharp peak, wherever it lands relative to the blocks
+        factor = 8 if sr == 22050 else 4
+        whole = 20.0 * np.log10(np.abs(resample_poly(y.astype(np.float64), factor, 1)).max())
+        assert render.true_peak_dbtp(y, sr) == whole
