@@ -86,7 +86,8 @@ def main() -> None:
     ])
     print(body)
     if not args.no_write:
-        update_section("Generation latency (benchmarks/latency.py)", body)
+        update_section(f"Generation latency, {args.threads} thread{'s' if args.threads > 1 else ''} "
+                       "(benchmarks/latency.py)", body)
 
 
 if __name__ == "__main__":
