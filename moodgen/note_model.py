@@ -152,7 +152,12 @@ class NoteModel(nn.Module, Component):
         for queue, weights, projection in zip(queues, context.weights, context.cond_projections):
             queue.append(h)
             h = block_step(h, queue.pop(0), weights, projection)
-        return self.out(h[..., None])[..., 0]
+        # One row at a time: a 1x1 conv of one row runs inline, where a batch takes torch's multi-threaded path
+        # (an OpenMP region costing more than the product itself, and far more on a busy machine). Each row's
+        # arithmetic is the one-thread batch's, so rolls stay the same.
+        act, conv = self.out
+        h = act(h)[:, :, None]
+        return torch.cat([F.conv1d(h[i:i + 1], conv.weight, conv.bias) for i in range(len(h))])[..., 0]
 
     def forward(self, x: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor,
                 key: torch.Tensor | None = None) -> torch.Tensor:
