@@ -85,6 +85,14 @@ def wav_player(**options: Any) -> gr.Audio:
     return player
 
 
+def checked(read: Any, *args: Any) -> Any:
+    """read(*args), its ValueError (one line naming the field) raised as Gradio's error, without a traceback."""
+    try:
+        return read(*args)
+    except ValueError as exc:
+        raise gr.Error(str(exc), print_exception=False) from exc
+
+
 def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_limit: int = 2,
                out_dir: str | Path | None = None, make_examples: bool = True) -> gr.Blocks:
     """The app around a loaded `MoodPipeline`.
@@ -103,37 +111,24 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
 
     def generate(valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key,
                  progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
-        try:
-            request = read_request(pipeline, valence, arousal, seconds, seed, randomize, engine, steps, guidance,
-                                   nearest_by, key)
-        except ValueError as exc:
-            raise gr.Error(str(exc), print_exception=False) from exc
-        return results.outputs(request, progress)
+        return results.outputs(checked(read_request, pipeline, valence, arousal, seconds, seed, randomize, engine,
+                                       steps, guidance, nearest_by, key), progress)
 
     def make_journey(path, seed, randomize, engine, steps, guidance, nearest_by, key,
                      progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
-        try:
-            request = read_journey(pipeline, path, seed, randomize, engine, steps, guidance, nearest_by, key)
-        except ValueError as exc:
-            raise gr.Error(str(exc), print_exception=False) from exc
-        return results.outputs(request, progress)
+        return results.outputs(checked(read_journey, pipeline, path, seed, randomize, engine, steps, guidance,
+                                       nearest_by, key), progress)
 
     live = LiveSessions(pipeline, results.recorded, pipeline.limits.max_journey_seconds)
 
     def play_live(valence, arousal, seed, randomize, engine, steps, guidance, key, request: gr.Request):
-        try:
-            mood = validate_mood(valence, arousal)
-            settings = read_settings(pipeline, seed, randomize, engine, steps, guidance, "mood", key)
-        except ValueError as exc:
-            raise gr.Error(str(exc), print_exception=False) from exc
+        mood = checked(validate_mood, valence, arousal)
+        settings = checked(read_settings, pipeline, seed, randomize, engine, steps, guidance, "mood", key)
         del settings["nearest_by"]
         yield from live.play(request.session_hash, mood, **settings)
 
     def steer_live(valence, arousal, request: gr.Request):
-        try:
-            live.steer(request.session_hash, valence, arousal)
-        except ValueError as exc:
-            raise gr.Error(str(exc), print_exception=False) from exc
+        checked(live.steer, request.session_hash, valence, arousal)
 
     def stop_live(request: gr.Request):
         outputs = live.stop(request.session_hash)

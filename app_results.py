@@ -75,8 +75,8 @@ def read_settings(pipeline: MoodPipeline, seed: Any, randomize: Any, engine: Any
         raise ValueError(f"nearest must be one of {', '.join(NEAREST_BY)}, got {shown(nearest_by)}")
     if key not in (None, "", AUTO_KEY, *KEYS):
         raise ValueError(f"key must be one of {AUTO_KEY!r} or a key like 'A minor', got {shown(key)}")
-    return dict(seed=secrets.randbelow(limits.max_seed + 1) if randomize else whole("seed", limits.seed, seed),
-                engine=eng.name, steps=whole("steps", limits.steps, steps) if eng.uses_steps else None,
+    return dict(seed=secrets.randbelow(limits.max_seed + 1) if randomize else limits.seed(seed),
+                engine=eng.name, steps=limits.steps(steps) if eng.uses_steps else None,
                 guidance=limits.guidance(guidance), nearest_by=nearest_by, key=key if key in KEYS else None)
 
 
@@ -101,14 +101,6 @@ def read_journey(pipeline: MoodPipeline, path: Any, seed: Any, randomize: Any, e
     seconds, v, a = points[-1]
     return Request(v, a, seconds, **read_settings(pipeline, seed, randomize, engine, steps, guidance, nearest_by,
                                                   key), waypoints=points)
-
-
-def whole(field: str, check: Any, value: Any) -> int:
-    """An integer field through its `Limits` check, with an infinite value ("1e999") refused by name too."""
-    try:
-        return check(value)
-    except OverflowError:
-        raise ValueError(f"{field} must be a finite integer, got {shown(value)}") from None
 
 
 def wav_bytes(audio: Any, sample_rate: int) -> bytes:

@@ -84,13 +84,15 @@ def add_common(p: argparse.ArgumentParser, out: str) -> None:
 
 
 def add_sampler(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the checkpoint's)")
-    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default: the checkpoint's)")
-    p.add_argument("--engine", choices=engine_names(), default=None, help="default: the checkpoint's best engine")
+    # Values stay strings here: the pipeline checks each against moodgen.config.Limits and names the field.
+    p.add_argument("--seed", default=0)
+    p.add_argument("--steps", default=None, help="sampling steps (default: the checkpoint's)")
+    p.add_argument("--guidance", default=None, help="classifier-free guidance (default: the checkpoint's)")
+    p.add_argument("--engine", default=None, help=f"one of {', '.join(engine_names())} (default: the checkpoint's "
+                                                  "best engine)")
     p.add_argument("--key", default=None, help="musical key, e.g. 'A minor' (default: drawn for the mood)")
     p.add_argument("--loop", action="store_true", help="make the end flow into the start, for music that repeats")
-    p.add_argument("--instrument", choices=list(INSTRUMENTS), default=None,
+    p.add_argument("--instrument", default=None, metavar="|".join(INSTRUMENTS),
                    help="what plays the notes (engines with notes; default: piano, what the model learned from)")
     p.add_argument("--dry", action="store_true", help="no room, no mastering gain or limiter (research, evaluation)")
 
@@ -101,10 +103,10 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate", help="generate a clip for a mood")
     where = g.add_mutually_exclusive_group(required=True)
-    where.add_argument("--preset", choices=list(PRESETS))
-    where.add_argument("--valence", type=float)
-    g.add_argument("--arousal", type=float)
-    g.add_argument("--seconds", type=float, default=10.0)
+    where.add_argument("--preset", help=f"one of {', '.join(PRESETS)}")
+    where.add_argument("--valence", help="-1 (unpleasant) to 1 (pleasant); needs --arousal")
+    g.add_argument("--arousal", help="-1 (calm) to 1 (energetic)")
+    g.add_argument("--seconds", default=10.0)
     add_sampler(g)
     add_common(g, "clip.wav")
     j = sub.add_parser("journey", help="music whose mood moves along a path on the pad")

@@ -12,17 +12,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pedalboard
 
 from moodgen.config import Limits, shown
 from moodgen.mood import preset, validate_mood
-from moodgen.render import Mastering, master
+from moodgen.render import LIMITER_MARGIN_DB, REVERB_DAMPING, REVERB_UNITY_DRY, Mastering, master
 
 Waypoint = tuple[float, float, float]
 PHRASE_SECONDS = 2.0  # key changes wait for a phrase boundary: one bar of 4/4 at 120 BPM
 HYSTERESIS = 0.15  # after valence crosses zero it must pass this far beyond before the mode follows
 CURVE_JSON_HZ = 4  # the mood curve in a JSON sidecar, sampled this often
 DECLICK_SECONDS = 0.005  # an offset at a join fades out over this long
-MASTERING_WARMUP_SECONDS = 1.0  # audio before a join that mastering hears again, so its reverb and limiter carry on
+MASTERING_WARMUP_SECONDS = 5.0  # audio before a join that mastering hears again, so its reverb and limiter carry on
 
 
 def derived_seed(seed: int, *salt: int) -> int:
@@ -193,3 +194,38 @@ def master_loop(dry: np.ndarray, sample_rate: int, settings: Mastering) -> np.nd
         return np.asarray(dry, np.float32)
     warmup = dry[len(dry) - min(len(dry), int(MASTERING_WARMUP_SECONDS * sample_rate)):]
     return master(np.concatenate([warmup, dry]), sample_rate, settings)[len(warmup):]
+
+
+class ContinuingMaster:
+    """`render.master` for audio that arrives in pieces (a stream's chunks): the same gain, reverb and true-peak
+    limiter, their state kept from piece to piece, so the pieces together are the whole mastered at once, delayed
+    by the limiter's lookahead (the first piece gives it up; `flush` returns it at the end). An inter-sample over
+    cannot rescale audio already played, so that last step of `master` is left out."""
+
+    def __init__(self, settings: Mastering, sample_rate: int):
+        self.settings, self.sample_rate = settings, sample_rate
+        self.gain = np.float32(10.0 ** (settings.gain_db / 20.0))
+        self.reverb = None if settings.reverb_wet <= 0 else pedalboard.Reverb(
+            room_size=settings.room_size, damping=REVERB_DAMPING, wet_level=settings.reverb_wet,
+            dry_level=REVERB_UNITY_DRY)
+        self.limiter = None if settings.ceiling_dbtp is None else pedalboard.BrickwallLimiter(
+            ceiling_db=settings.ceiling_dbtp - LIMITER_MARGIN_DB, true_peak=True)
+        self.held = 0  # samples in, not yet out
+
+    def __call__(self, dry: np.ndarray) -> np.ndarray:
+        """(S,) dry audio in -> the mastered audio that comes out now (S minus what the lookahead holds, at first)."""
+        y = np.asarray(dry, np.float32)
+        if self.settings.is_dry or not y.size:
+            return y
+        y = y * self.gain
+        if self.reverb is not None:
+            y = self.reverb.process(y, self.sample_rate, reset=False)
+        if self.limiter is not None:
+            y = self.limiter.process(y, self.sample_rate, reset=False)
+        self.held += len(dry) - len(y)
+        return np.clip(y, -1.0, 1.0).astype(np.float32)
+
+    def flush(self) -> np.ndarray:
+        """The mastered audio the lookahead still holds (fed silence to push it out)."""
+        held, self.held = self.held, 0
+        return self(np.zeros(held, np.float32))[:held] if held else np.zeros(0, np.float32)

@@ -290,7 +290,7 @@ class MoodPipeline:
                           **record)
 
     def extend(self, generation: Generation, seconds: float, valence: float | None = None,
-                arousal: float | None = None) -> Generation:
+               arousal: float | None = None) -> Generation:
         """`generation` continued by `seconds` from its end: its audio unchanged, then more music, easing from its
         last mood to (valence, arousal) (either left out: as it ends), in its key unless valence crosses zero, on
         its instrument and mastering. The same engine and checkpoint must be loaded; the total stays within the

@@ -2,8 +2,8 @@
 
 Each chunk continues one engine session: the frames are sampled after the last ones, so no phrase restarts, and
 the audio continues the audio before it, so consecutive chunks join without a gap or click. The mood eases across
-a chunk from the previous reading to the new one, and the key follows valence as in a journey. Each chunk is mastered
-after the audio before it (moodgen.journey.master_after), so the room's tail carries over.
+a chunk from the previous reading to the new one, and the key follows valence as in a journey. One mastering chain
+runs through the whole stream (moodgen.journey.ContinuingMaster), so the room and the limiter carry over the joins.
 Shapes: audio (S,); frames (C, T) in the engine's representation (encoded piano roll or log-mel); curve (T, 2).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 
 from moodgen.config import shown
 from moodgen.engines.base import Session
-from moodgen.journey import MASTERING_WARMUP_SECONDS, KeyState, follow_keys, master_after, mood_curve
+from moodgen.journey import ContinuingMaster, KeyState, follow_keys, mood_curve
 from moodgen.keys import key_name
 from moodgen.mood import validate_mood
 from moodgen.render import Mastering
@@ -43,7 +43,8 @@ class MoodStream:
                  mastering: Mastering, finish: Callable):
         self.session, self.frame_rate, self.sample_rate = session, frame_rate, sample_rate
         self.chunk_seconds = chunk_seconds
-        self.mood_at, self.key_for, self.mastering, self.finish = mood_at, key_for, mastering, finish
+        self.mood_at, self.key_for, self.finish = mood_at, key_for, finish
+        self.master = ContinuingMaster(mastering, sample_rate)
         self.moods: list[tuple[float, float]] = []
         self.curves: list[np.ndarray] = []
         self.keys: list[np.ndarray] = []
@@ -82,7 +83,7 @@ class MoodStream:
             self.keys.append(keys)
         frames = self.session.advance(curve, keys)
         dry = self.session.render()
-        audio = master_after(self.recent(self.dry), dry, self.recent(self.audio), self.sample_rate, self.mastering)
+        audio = self.master(dry)
         self.dry.append(dry)
         self.moods.append(mood)
         self.curves.append(curve)
@@ -92,21 +93,13 @@ class MoodStream:
         self.samples += len(audio)
         return chunk
 
-    def recent(self, parts: list[np.ndarray]) -> np.ndarray:
-        """The last MASTERING_WARMUP_SECONDS of the chunks so far."""
-        need, out = int(MASTERING_WARMUP_SECONDS * self.sample_rate), []
-        for part in reversed(parts):
-            if need <= 0:
-                break
-            out.insert(0, part[-need:])
-            need -= len(out[0])
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
-
     def close(self):
-        """Stop; what was played as a Generation (audio, MIDI for engines with notes, the moods read), or None."""
+        """Stop; what was played as a Generation (audio, MIDI for engines with notes, the moods read), or None.
+        Its audio ends with what the mastering lookahead still held."""
         self.closed = True
         if not self.audio:
             self.session.close()
             return None
+        self.audio.append(self.master.flush())
         return self.finish(self.session, np.concatenate(self.curves), np.concatenate(self.keys) if self.keys else None,
                            np.concatenate(self.audio), np.concatenate(self.dry), self.moods)

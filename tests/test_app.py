@@ -277,8 +277,8 @@ LONG = "9" * 1_000_000
     (dict(nearest_by="taste"), "nearest must be one of mood, sound, got 'taste'"),
     (dict(key="H dorian"), "key must be one of"),
     (dict(valence=LONG), "valence must be in \\[-1, 1\\]"),
-    (dict(seed=LONG), "seed must be a finite integer"),
-    (dict(steps="1e999"), "steps must be a finite integer"),
+    (dict(seed=LONG), "seed must be an integer in \\[0, 2147483647\\], got inf"),
+    (dict(steps="1e999"), "steps must be an integer in \\[1, 100\\], got inf"),
     (dict(key=LONG), "key must be one of"),
     (dict(engine=LONG), "engine must be one of"),
 ])

@@ -11,7 +11,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from moodgen import audio, notes
+from moodgen import audio, midi
 from moodgen.config import MelParams, RollParams, to_dict
 from moodgen.mood import quadrant_by_number
 from train.corpus import emopia
@@ -130,7 +130,7 @@ def test_stored_mels_and_audio_match_a_fresh_render(prepared):
     cache, mp = CorpusCache(out), MelParams()
     assert cache.mels.raw.dtype == np.uint8 and cache.mels[0:3].dtype == np.float32
     for it in cache.select(transpose=0):
-        y = notes.render_midi(notes.apply_sustain(notes.load_midi(root / "midis" / f"{it['clip_id']}.mid")),
+        y = midi.render_midi(midi.apply_sustain(midi.load_midi(root / "midis" / f"{it['clip_id']}.mid")),
                               mp.sample_rate)
         np.testing.assert_array_equal(cache.audio(it), audio.to_pcm16(y) / np.float32(32767.0))
         assert cache.audio_length(it) == len(y)

@@ -10,9 +10,11 @@ import pytest
 import torch
 from torch import nn
 
+from moodgen import render
 from moodgen.checkpoint import Component, save_component
 from moodgen.config import MelParams, RollParams
-from moodgen.engines import Engine, EngineOutput, base, engine_class, engine_names, register
+from moodgen.engines import Engine, EngineOutput, base, engine_class, engine_names, notes, register
+from moodgen.note_synth import loaded_bytes
 from moodgen.pipeline import MoodPipeline
 from tests.conftest import tiny_note_model
 from train.train import TrainConfig
@@ -131,3 +133,19 @@ def test_incremental_steps_equal_the_teacher_forced_pass_and_are_causal():
     after = model(changed, mood, drop, key)
     assert torch.equal(after[..., :26], forward[..., :26])  # logits at t see frames < t only
     assert not torch.equal(after[..., 26:], forward[..., 26:])
+
+
+def test_idle_synths_are_bounded_in_bytes(tiny_checkpoints, monkeypatch):
+    bundled = render.bundled_soundfont()
+    eng = MoodPipeline.from_checkpoint(tiny_checkpoints, soundfont=bundled).engine("notes")
+    synths = [eng.synth("piano") for _ in range(3)]  # three sessions at once: three loaded synths
+    assert synths[0].nbytes == loaded_bytes(bundled) == 2 * bundled.stat().st_size
+    monkeypatch.setattr(notes, "IDLE_SYNTH_BYTES", 2 * synths[0].nbytes + 1)
+    for synth in synths:
+        eng.give_back(synth)
+    assert eng.idle_synths == synths[:2]  # the third would pass the budget
+    assert eng.synth("piano") is synths[1]  # the next session reuses one
+    eng.idle_synths.clear()
+    synths[2].nbytes = notes.IDLE_SYNTH_BYTES + 1  # a soundfont larger than the whole budget is never kept
+    eng.give_back(synths[2])
+    assert eng.idle_synths == []

@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 from synthetic_emopia import synthetic_clip, write_emopia_folder
 
-from moodgen.atlas import DEAM_STATIC_FILES
+from moodgen.deam import DEAM_STATIC_FILES
 from train.corpus import deam, emopia
 from train.corpus.cache import CorpusCache, CorpusError, shard_path, writing_lock
 from train.prepare import PrepareSettings, main, prepare
@@ -68,7 +68,7 @@ def test_deam_song_ids_must_be_numbers(tmp_path):
         sf.write(path, tone, 16000, format="MP3")
     clips, skipped = deam.list_clips(root)
     assert [c.clip_id for c in clips] == ["deam_2"]
-    assert [s["reason"] for s in skipped] == ["song_id '../../outside/x' is not a number"]
+    assert len(skipped) == 1 and "song_id '../../outside/x' is not a number" in skipped[0]["reason"]
 
 
 def test_a_second_prepare_on_the_same_cache_is_refused(tmp_path):

@@ -29,11 +29,12 @@ def test_chunks_are_contiguous_and_follow_the_mood(pipe, engine):
     happy, sad = (0.7, 0.7), (-0.7, -0.7)
     chunks, played = play(pipe, [happy] * 3 + [sad] * 3, engine)
     audio = np.concatenate([c.audio for c in chunks])
-    assert np.array_equal(played.audio, np.clip(audio, -1, 1))  # what close() returns is what was played
+    assert np.array_equal(played.audio[:len(audio)], audio)  # what close() returns is what was played
+    assert len(played.audio) - len(audio) < 0.02 * SR  # and what the mastering lookahead still held
     assert [c.index for c in chunks] == list(range(6))
     starts = np.cumsum([0] + [len(c.audio) for c in chunks[:-1]]) / SR
     assert [c.start_seconds for c in chunks] == pytest.approx(list(starts))
-    assert abs(len(audio) - 6 * SR) <= MelParams().hop_length  # about chunk_seconds each, no gap
+    assert abs(len(audio) - 6 * SR) < 0.02 * SR  # about chunk_seconds each, no gap
     for at in np.cumsum([len(c.audio) for c in chunks[:-1]]):
         assert within_own_jumps(audio, at)  # no click at a join
     assert [(c.valence, c.arousal) for c in chunks] == [happy] * 3 + [sad] * 3

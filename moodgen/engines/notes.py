@@ -45,7 +45,9 @@ def shift_roll(roll: np.ndarray, shift: int) -> np.ndarray:
     return out
 
 
-IDLE_SYNTHS = 2  # loaded synths a note engine keeps for its next sessions
+# Loaded synths a note engine keeps for its next sessions, bounded in bytes: each holds a whole soundfont (one
+# FluidR3 GM, the default where installed, is 285 MB; the bundled TimGM6mb 11 MB).
+IDLE_SYNTH_BYTES = 320 << 20
 
 
 def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
@@ -196,9 +198,9 @@ class NoteEngine(Engine):
         return synth.start(program, self.renderer.level_trim_db(program))
 
     def give_back(self, synth: ContinuingSynth) -> None:
-        """A finished session's synth, kept for the next (at most IDLE_SYNTHS)."""
+        """A finished session's synth, kept for the next while the idle ones stay within IDLE_SYNTH_BYTES."""
         with self.idle_lock:
-            if len(self.idle_synths) < IDLE_SYNTHS:
+            if sum(s.nbytes for s in self.idle_synths) + synth.nbytes <= IDLE_SYNTH_BYTES:
                 self.idle_synths.append(synth)
 
     @property
