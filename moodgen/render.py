@@ -13,15 +13,14 @@ import math
 import os
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 import pedalboard
 import pretty_midi
-import pyloudnorm
 import tinysoundfont
-from scipy.signal import resample_poly
 
 SOUNDFONT_ENV = "MOODGEN_SOUNDFONT"
 # Where Linux distributions install soundfonts; Debian's fluid-soundfont-gm puts FluidR3_GM.sf2 in the first.
@@ -115,8 +114,6 @@ class SoundfontRenderer:
         if not self.path.is_file():
             raise ValueError(f"soundfont: {self.path} is not a file (pass a .sf2/.sf3 path or unset ${SOUNDFONT_ENV})")
         self.name = self.path.name
-        with self.path.open("rb") as f:  # streamed: FluidR3 is 148 MB
-            self.sha256 = hashlib.file_digest(f, "sha256").hexdigest()
         self.gain_db = float(gain_db)
         self._synth = tinysoundfont.Synth(samplerate=self.sample_rate, gain=self.gain_db)
         try:
@@ -126,6 +123,12 @@ class SoundfontRenderer:
         self._lock = threading.Lock()
         self._reference_lufs: dict[int, float] = {}
         self._trims_db: dict[int, float] = {}
+
+    @cached_property
+    def sha256(self) -> str:
+        """The soundfont file's SHA-256, read on first use (FluidR3 is 148 MB: ~0.3 s that an app's start skips)."""
+        with self.path.open("rb") as f:  # streamed
+            return hashlib.file_digest(f, "sha256").hexdigest()
 
     def render(self, pm: pretty_midi.PrettyMIDI) -> np.ndarray:
         """Every pitched note of `pm` on its tracks' program (one for all) -> (S,) float32, level-matched, lasting
@@ -270,6 +273,7 @@ def true_peak_dbtp(audio: np.ndarray, sample_rate: int) -> float:
     y = _mono_input(audio, sample_rate).astype(np.float64)
     if not y.any():
         return -math.inf
+    from scipy.signal import resample_poly  # deferred with pyloudnorm: see SCIPY_DEFERRED
     factor = max(4, math.ceil(176_400 / sample_rate))
     return float(20.0 * np.log10(np.abs(resample_poly(y, factor, 1)).max()))
 
@@ -281,6 +285,8 @@ class Loudness:
     lra_lu: float  # EBU Tech 3342 loudness range, LU; NaN for clips under 3 s or too quiet to gate
 
 
+# SCIPY_DEFERRED: pyloudnorm and scipy.signal are imported where loudness is measured, not with this module: they
+# import scipy.stats, ~0.7 s CPU of an app's start before it can answer, and nothing before the first clip needs them
 SHORT_TERM_S, SHORT_TERM_STEP_S = 3.0, 0.1  # EBU Tech 3342: 3 s short-term loudness, at least 10 per second
 
 
@@ -289,6 +295,7 @@ def measure_loudness(audio: np.ndarray, sample_rate: int) -> Loudness:
     y = _mono_input(audio, sample_rate).astype(np.float64)
     if y.size < 0.4 * sample_rate:
         raise ValueError(f"audio must last at least 0.4 s to measure loudness, got {y.size / sample_rate:.3f} s")
+    import pyloudnorm  # see SCIPY_DEFERRED
     lufs = float(pyloudnorm.Meter(sample_rate).integrated_loudness(y))
     return Loudness(lufs, true_peak_dbtp(y, sample_rate), _loudness_range(y, sample_rate))
 
@@ -298,6 +305,7 @@ def _loudness_range(y: np.ndarray, sample_rate: int) -> float:
     of silence, which on a 10 s clip widens a steady tone's range from 0 to 2 LU."""
     if y.size < SHORT_TERM_S * sample_rate:
         return math.nan
+    import pyloudnorm  # see SCIPY_DEFERRED
     meter = pyloudnorm.Meter(sample_rate, block_size=SHORT_TERM_S, overlap=1 - SHORT_TERM_STEP_S / SHORT_TERM_S)
     meter.integrated_loudness(y)  # fills blockwise_loudness with the short-term loudness
     short = np.asarray(meter.blockwise_loudness)
