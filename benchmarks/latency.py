@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.results import command, machine, update_section
+from benchmarks.results import command, machine, threads_title, update_section
 from moodgen import audio, cgan
 from moodgen.keys import sample_keys
 from moodgen.pipeline import MoodPipeline
@@ -86,8 +86,7 @@ def main() -> None:
     ])
     print(body)
     if not args.no_write:
-        update_section(f"Generation latency, {args.threads} thread{'s' if args.threads > 1 else ''} "
-                       "(benchmarks/latency.py)", body)
+        update_section(threads_title("Generation latency", args.threads), body)
 
 
 if __name__ == "__main__":

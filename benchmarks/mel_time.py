@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.app_latency import yardstick_s
-from benchmarks.results import command, machine, update_section
+from benchmarks.results import command, machine, threads_title, update_section
 from moodgen.flow_model import FlowModel, sample
 from moodgen.inverter import default_inversion
 from moodgen.keys import sample_keys
@@ -129,8 +129,7 @@ def main() -> None:
     ]).rstrip() + "\n"
     print(body)
     if not args.no_write:
-        update_section(f"Mel engine time, {args.threads} thread{'s' if args.threads > 1 else ''} "
-                       "(benchmarks/mel_time.py)", body)
+        update_section(threads_title("Mel engine time", args.threads), body)
 
 
 if __name__ == "__main__":
