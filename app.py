@@ -106,13 +106,15 @@ def checked(read: Any, *args: Any) -> Any:
 
 
 def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_limit: int = 2,
-               out_dir: str | Path | None = None, make_examples: bool = True) -> gr.Blocks:
+               out_dir: str | Path | None = None, make_examples: bool = True,
+               server_up: threading.Event | None = None) -> gr.Blocks:
     """The app around a loaded `MoodPipeline`.
 
     atlas: where nearest real clips come from (default `pipeline.atlas`; `main` passes a DEAM atlas when a DEAM
     folder is configured). concurrency_limit: generations run at once (the rest wait in the queue). out_dir: where
     output files go (default: a per-process temporary folder, removed at exit). make_examples: start making one
-    clip per preset (at the default settings) in the background now, so the first screen plays at once.
+    clip per preset (at the default settings) in the background now, so the first screen plays at once; with
+    `server_up`, once it is set and only if the server is running (they would slow its start on a small machine).
     """
     atlas = pipeline.atlas if atlas is None else atlas
     store = ResultStore(out_dir)
@@ -297,8 +299,12 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
     if make_examples:  # the first screen's preset first
         requests = [read_request(pipeline, **default_inputs(pipeline, name))
                     for name in sorted(PRESETS, key=lambda name: name != FIRST_PRESET)]
+        def make_examples_when_up() -> None:
+            if server_up is None or (server_up.wait() and demo.is_running):
+                make_examples_now(results, requests)
+
         # not a daemon: at exit the interpreter waits for it rather than stopping it inside a torch call
-        threading.Thread(target=make_examples_now, args=(results, requests), name="moodgen-examples").start()
+        threading.Thread(target=make_examples_when_up, name="moodgen-examples").start()
     return demo
 
 
@@ -346,10 +352,15 @@ def load_models(args: argparse.Namespace) -> tuple[MoodPipeline, Atlas | None]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     pipeline, atlas = load_models(args)
-    demo = build_demo(pipeline, atlas=atlas, concurrency_limit=args.concurrency)
+    server_up = threading.Event()
+    demo = build_demo(pipeline, atlas=atlas, concurrency_limit=args.concurrency, server_up=server_up)
     # SIGTERM ends the server like Ctrl-C, so the output folder is removed on the way out
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    demo.launch(server_name=args.host, server_port=args.port, **launch_options())
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True, **launch_options())
+    finally:
+        server_up.set()  # the examples start now, or (the launch failed) end at once
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -6,11 +6,8 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-import librosa.display
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from PIL import Image
 
 from moodgen.atlas import AtlasMatch
@@ -28,6 +25,11 @@ def mel_png(mel: np.ndarray, mel_params: MelParams, title: str, seconds: float) 
     Every image uses the same colour scale (MelParams' dB range), figure size and `seconds` as the time span, so a
     generated clip and a real one can be compared side by side.
     """
+    # imported here, not with the module: matplotlib is ~0.5 s CPU of the app's start, before it can answer
+    import librosa.display
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     db = 10.0 * torch.log10(denormalize_db(torch.from_numpy(np.asarray(mel, dtype=np.float32)), mel_params))
     # fixed axes rectangles (not a layout engine, which doubled the rendering time) keep both images aligned
     fig = Figure(figsize=(6.4, 3.4), dpi=100)

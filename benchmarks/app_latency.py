@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from gradio_client import Client
@@ -40,10 +41,23 @@ def yardstick_s() -> float:
     return time.perf_counter() - t0
 
 
-def launch(checkpoints: Path, threads: int, timeout_s: float,
-           log: Path | None = None) -> tuple[subprocess.Popen, str, float, float]:
+class Launch(NamedTuple):
+    proc: subprocess.Popen
+    url: str
+    ready_s: float  # seconds to the server answering
+    first_screen_s: float  # seconds to the first screen's example answering
+    cpu_at_ready_s: float  # CPU seconds the app process had used when it first answered (all its threads)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def launch(checkpoints: Path, threads: int, timeout_s: float, log: Path | None = None) -> Launch:
     """Start `python app.py` (its stderr to `log`, else discarded: a pipe nobody reads would stall a long-running
-    server); (process, url, seconds to the server answering, seconds to the first screen's example answering)."""
+    server) and wait for it to answer, then for its first screen's example."""
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": str(threads)}
     env.pop("SPACE_ID", None)
@@ -65,11 +79,11 @@ def launch(checkpoints: Path, threads: int, timeout_s: float,
                 break
         except httpx.HTTPError:
             time.sleep(0.05)
-    ready = time.perf_counter() - t0
+    ready, cpu_at_ready = time.perf_counter() - t0, cpu_seconds(proc.pid)
     client = Client(url, verbose=False, httpx_kwargs={"timeout": timeout_s}, analytics_enabled=False)
     client.predict(0.7, 0.7, 10.0, 0, False, first_engine(client), default_steps(client), default_guidance(client),
                    "mood", AUTO_KEY, api_name="/generate")
-    return proc, url, ready, time.perf_counter() - t0
+    return Launch(proc, url, ready, time.perf_counter() - t0, cpu_at_ready)
 
 
 def api_parameter(client: Client, name: str) -> dict:
@@ -139,16 +153,12 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
 
-    yard = [yardstick_s()]
-    ready, first_screen = [], []
-    for _ in range(args.launches - 1):
-        proc, _, r, f = launch(args.checkpoints, args.threads, args.timeout)
-        ready.append(r)
-        first_screen.append(f)
-        stop(proc)
-    proc, url, r, f = launch(args.checkpoints, args.threads, args.timeout)
-    ready.append(r)
-    first_screen.append(f)
+    yard, load = [yardstick_s()], [os.getloadavg()[0]]
+    launches = [launch(args.checkpoints, args.threads, args.timeout)]
+    for _ in range(args.launches - 1):  # every launch but the last is stopped at once
+        stop(launches[-1].proc)
+        launches.append(launch(args.checkpoints, args.threads, args.timeout))
+    proc, url = launches[-1].proc, launches[-1].url
     try:
         # plain HTTP on loopback: no certificate to verify (by default the client builds a TLS context for every
         # call and every downloaded file, which costs more than the app's answer)
@@ -160,40 +170,45 @@ def main() -> None:
         rows = []
         for engine in api_parameter(client, "engine")["type"]["enum"]:
             fresh = [timed_generate(client, engine, args.seconds, 1000 + i, steps) for i in range(args.repeats)]
-            hits = [statistics.median(timed_generate(c, engine, args.seconds, 1000, steps)
-                                      for _ in range(args.repeats)) for c in clients.values()]
-            rows.append(f"| {engine} | {statistics.median(fresh):.2f} | "
-                        + " | ".join(f"{1000 * h:.0f}" for h in hits) + " |")
+            hits = [[timed_generate(c, engine, args.seconds, 1000, steps) for _ in range(args.repeats)]
+                    for c in clients.values()]
+            rows.append(f"| {engine} | {statistics.median(fresh):.2f} | {min(fresh):.2f} | "
+                        + " | ".join(f"{1000 * statistics.median(h):.0f} | {1000 * min(h):.0f}" for h in hits) + " |")
         peak = peak_rss_mb(proc.pid)
-        load = os.getloadavg()[0]
     finally:
         stop(proc)
     yard.append(yardstick_s())
+    load.append(os.getloadavg()[0])
+
+    def spread(values: list[float]) -> str:
+        return f"median {statistics.median(values):.1f} s, min {min(values):.1f} s"
 
     body = "\n".join([
         f"Machine: {machine()}. Command: `{command()}`. App process with OMP_NUM_THREADS={args.threads}, checkpoint "
         f"`{args.checkpoints.name}/`, {args.seconds:g} s clips, V/A (0.7, 0.7), through `gradio_client` on "
-        f"loopback. Load: 1-minute load average {load:.1f} at the end; the yardstick (a fixed single-threaded "
-        f"CPU task, about 0.1 s on an idle core) took {yard[0]:.2f} s before and {yard[1]:.2f} s after: the "
-        "larger it is, the more other jobs slowed every number here.",
+        f"loopback. Load: 1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the end, on "
+        f"{os.cpu_count()} cores; the yardstick (a fixed single-threaded CPU task, about 0.1 s on an idle core) took "
+        f"{yard[0]:.2f} s before and {yard[1]:.2f} s after: the larger it is, the more other jobs slowed every wall "
+        "time here (medians are then upper bounds, minima nearer an idle machine; CPU seconds depend little on load).",
         "",
         f"- Launch to ready (`python app.py` until the server answers: imports, model load, server start; the "
-        f"examples are made in the background): median {statistics.median(ready):.1f} s over {len(ready)} "
-        f"launches (warm file cache).",
+        f"examples are made in the background once it answers), {len(launches)} launches, warm file cache: "
+        f"{spread([x.ready_s for x in launches])}; the app process had used "
+        f"{spread([x.cpu_at_ready_s for x in launches]).replace(' s', ' CPU s')} by then.",
         f"- Launch to the first screen's example served (the first preset at the default settings, made in the "
-        f"background at start): median {statistics.median(first_screen):.1f} s.",
+        f"background): {spread([x.first_screen_s for x in launches])}.",
         f"- Peak RSS of the app process after the runs below: {peak:.0f} MB.",
         "",
-        f"Median of {args.repeats} API calls each. A generation is a fresh seed each time. A repeated request is "
-        "one request again: the app answers with the paths of the files it wrote the first time (nothing "
-        "re-encoded). *End to end* includes `gradio_client` downloading every output file (two PNGs, the two "
-        "players' WAVs, the downloads: WAV, JSON, MIDI) with `Client(url, ssl_verify=False)`, right for plain "
+        f"Median and minimum of {args.repeats} API calls each. A generation is a fresh seed each time. A repeated "
+        "request is one request again: the app answers with the paths of the files it wrote the first time "
+        "(nothing re-encoded). *End to end* includes `gradio_client` downloading every output file (two PNGs, the "
+        "two players' WAVs, the downloads: WAV, JSON, MIDI) with `Client(url, ssl_verify=False)`, right for plain "
         "HTTP on loopback; the *default client* builds a TLS context for each call and each file although none is "
         "used; *answer only* stops at the answer (`download_files=False`).",
         "",
-        "| engine | generation (s) | repeated request, end to end (ms) | the same, default client (ms) "
-        "| repeated request, answer only (ms) |",
-        "|---|---|---|---|---|",
+        "| engine | generation, median (s) | min (s) | repeated request, end to end, median (ms) | min (ms) "
+        "| the same, default client, median (ms) | min (ms) | repeated request, answer only, median (ms) | min (ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
     ])
     print(body)

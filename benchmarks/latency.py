@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.results import command, machine, update_section
+from benchmarks.results import command, machine, threads_title, update_section
 from moodgen import audio, cgan
 from moodgen.keys import sample_keys
 from moodgen.pipeline import MoodPipeline
@@ -72,7 +72,7 @@ def main() -> None:
     rows = [f"| {label} | {statistics.median(times[label]):.3f} | {min(times[label]):.3f} | {what} |"
             for label, (_, what) in todo.items()]
     body = "\n".join([
-        f"Machine: {machine()}. Command: `{command()}`. Warm, torch {torch.__version__}, {args.threads} threads, "
+        f"Machine: {machine()}. Command: `{command()}`. Warm, torch {torch.__version__}, {args.threads} thread(s), "
         f"{args.seconds:g} s clip at valence/arousal (0.7, 0.7), {args.repeats} round-robin repeats. 1-minute load "
         f"average {load_before[0]:.2f} before, {load_after[0]:.2f} after, on {os.cpu_count()} cores "
         "(above ~0.3 other jobs shared the cores: the medians are then upper bounds, the minima nearer an idle "
@@ -86,7 +86,7 @@ def main() -> None:
     ])
     print(body)
     if not args.no_write:
-        update_section("Generation latency (benchmarks/latency.py)", body)
+        update_section(threads_title("Generation latency", args.threads), body)
 
 
 if __name__ == "__main__":

@@ -162,7 +162,7 @@ def main() -> int:
     args = ap.parse_args()
 
     log = Path(tempfile.mkdtemp(prefix="moodgen-load-")) / "app.log"
-    proc, url, _, _ = launch(args.checkpoints, args.threads, args.timeout, log=log)
+    proc, url, *_ = launch(args.checkpoints, args.threads, args.timeout, log=log)
     try:
         engines = api_engines(Client(url, verbose=False, analytics_enabled=False))
         distinct, distinct_wall = distinct_users(url, engines, args.clients, args.requests, args.seconds,

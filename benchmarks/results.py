@@ -30,6 +30,11 @@ def command() -> str:
     return " ".join(["python -m", f"benchmarks.{Path(sys.argv[0]).stem}", *sys.argv[1:]])
 
 
+def threads_title(what: str, threads: int, noun: str = "thread") -> str:
+    """A section title naming the thread count and this script: "<what>, 2 threads (benchmarks/<name>.py)"."""
+    return f"{what}, {threads} {noun}{'s' if threads > 1 else ''} (benchmarks/{Path(sys.argv[0]).stem}.py)"
+
+
 def git_head() -> str:
     """The short commit the benchmarked code is at."""
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parents[1],

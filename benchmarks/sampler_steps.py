@@ -72,7 +72,7 @@ def main() -> None:
                 lines.append(f"{lead} {preset} | " + " | ".join(cells) + " |")
         lines.append("")
     body = "\n".join([
-        f"Machine: {machine()}. Command: `{command()}`. torch {torch.__version__}, {args.threads} threads, "
+        f"Machine: {machine()}. Command: `{command()}`. torch {torch.__version__}, {args.threads} thread(s), "
         f"{args.seconds:g} s clips; 1-minute load average at the end {os.getloadavg()[0]:.2f} on {os.cpu_count()} "
         "cores (clip times are upper bounds when other jobs share the cores; their ratios hold). Judged on the "
         "engine's audio before mastering.", "", *lines])

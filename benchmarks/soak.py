@@ -46,7 +46,7 @@ class AppTarget:
     """`python app.py` in its own process, called through the API; one `gradio_client.Client` per calling thread."""
 
     def __init__(self, checkpoints: Path, threads: int):
-        self.proc, self.url, _, _ = launch(checkpoints, threads, 600.0,
+        self.proc, self.url, *_ = launch(checkpoints, threads, 600.0,
                                            log=Path(tempfile.mkdtemp(prefix="moodgen-soak-")) / "app.log")
         self.pid, self.local = self.proc.pid, threading.local()
         self.engines = api_engines(Client(self.url, verbose=False, analytics_enabled=False))

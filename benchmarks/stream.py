@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.results import command, machine, update_section
+from benchmarks.results import command, machine, threads_title, update_section
 from moodgen.pipeline import MoodPipeline
 from train.evaluation.correlates import mood_correlates
 
@@ -110,8 +110,7 @@ def main() -> None:
         "Chunks until each correlate moves after the mood switches from sad to happy (1 = the first chunk in the new "
         "mood; per stream; halfway from its level before the switch to its level at the end):", "",
         "| engine | " + " | ".join(CORRELATES) + " |", "|---" * (len(CORRELATES) + 1) + "|", *reactions])
-    update_section(f"Live stream, {args.threads} torch thread{'s' if args.threads > 1 else ''} (benchmarks/stream.py)",
-                   body)
+    update_section(threads_title("Live stream", args.threads, noun="torch thread"), body)
     print(body)
 
 

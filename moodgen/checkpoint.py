@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
@@ -131,7 +132,8 @@ def load_component(path: str | Path, cls: type, device: torch.device | str = "cp
         config = from_dict(cls.config_class, meta["config"])
         meta["mel_params_obj"] = from_dict(MelParams, meta["mel_params"])
         with torch.device("meta"):  # shapes only: a hostile config (a layer of 10^12 channels) allocates nothing
-            reference = {name: (t.shape, t.dtype) for name, t in cls(config).state_dict().items()}
+            module = cls(config)
+        reference = {name: (t.shape, t.dtype) for name, t in module.state_dict().items()}
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, OverflowError) as exc:
         raise CheckpointError(f"{path}: invalid config in the metadata ({reason(exc)})") from None
     try:
@@ -149,11 +151,24 @@ def load_component(path: str | Path, cls: type, device: torch.device | str = "cp
                                           f"the config needs {tuple(shape)}")
                 if t.is_floating_point() != dtype.is_floating_point:
                     raise CheckpointError(f"{path}: tensor {name} is {t.dtype}, the config needs {dtype}")
-                if t.is_floating_point() and not torch.isfinite(t).all():
-                    raise CheckpointError(f"{path}: tensor {name} holds NaN or infinite values")
-                state[name] = t.to(dtype)
+                state[name] = single_threaded_cast(t, dtype)
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{path}: unreadable tensors ({reason(exc)})") from None
-    module = cls(config)
-    module.load_state_dict(state, strict=True)
+    if bad := next(iter(non_finite(state)), None):
+        raise CheckpointError(f"{path}: tensor {bad} holds NaN or infinite values")
+    module.load_state_dict(state, strict=True, assign=True)  # the loaded tensors become the meta module's own
     return module.to(device).eval(), meta
+
+
+def single_threaded_cast(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """`t.to(dtype)`, by numpy where it can (fp16 weights to float32): torch would split the copy over its thread
+    team, which on a machine shared with other jobs waits for a descheduled thread (~1 s of an app's start)."""
+    if t.dtype == torch.float16 and dtype == torch.float32:
+        return torch.from_numpy(t.numpy().astype(np.float32))
+    return t.to(dtype)
+
+
+def non_finite(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding NaN or infinity, checked by numpy (one thread, as above)."""
+    return [name for name, t in state.items()
+            if t.is_floating_point() and not np.isfinite(t.float().numpy()).all()]

@@ -31,7 +31,11 @@ class KeyCondition(nn.Module):
 
     def __init__(self, cond_dim: int):
         super().__init__()
-        self.embed = nn.Embedding(N_KEYS, cond_dim)
+        self.embed = nn.Embedding(N_KEYS, cond_dim, _weight=torch.empty(N_KEYS, cond_dim))
+        # nn.Embedding's own init, skipped on the meta device (checkpoint loading builds shapes only there), where
+        # normal_ runs Python code that imports torch._dynamo (~1 s of an app's start)
+        if not self.embed.weight.is_meta:
+            nn.init.normal_(self.embed.weight)
         self.register_buffer("prior", torch.zeros(N_KEYS, PRIOR_FEATURES))
 
 

@@ -24,6 +24,7 @@ from torch import nn
 from moodgen.checkpoint import Component
 from moodgen.conditioning import KeyCondition, condition_embedding, mood_mlp
 from moodgen.midi import ONSET_FLOOR
+from moodgen.threads import one_blas_thread
 
 ONSET_THRESHOLD = (ONSET_FLOOR - 1.0) / 2.0  # midway between "no onset" (-1) and the weakest onset
 
@@ -152,7 +153,12 @@ class NoteModel(nn.Module, Component):
         for queue, weights, projection in zip(queues, context.weights, context.cond_projections):
             queue.append(h)
             h = block_step(h, queue.pop(0), weights, projection)
-        return self.out(h[..., None])[..., 0]
+        # One row at a time: a 1x1 conv of one row runs inline, where a batch takes torch's multi-threaded path
+        # (an OpenMP region costing more than the product itself, and far more on a busy machine). Each row's
+        # arithmetic is the one-thread batch's, so rolls stay the same.
+        act, conv = self.out
+        h = act(h)[:, :, None]
+        return torch.cat([F.conv1d(h[i:i + 1], conv.weight, conv.bias) for i in range(len(h))])[..., 0]
 
     def forward(self, x: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor,
                 key: torch.Tensor | None = None) -> torch.Tensor:
@@ -248,9 +254,10 @@ class NoteSampler:
         (T, 2, D); `sounding` (K,) = the last frame's velocities. After a receptive field of frames the state is
         what sampling them would have left."""
         known = torch.from_numpy(np.asarray(frames, np.float32)).to(self.device)
-        for frame, context in zip(known, self.contexts(len(known), conditions)):
-            self.model.step(self.frame, self.queues, None, context)
-            self.frame = frame.expand(2 * self.batch, -1)
+        with one_blas_thread():
+            for frame, context in zip(known, self.contexts(len(known), conditions)):
+                self.model.step(self.frame, self.queues, None, context)
+                self.frame = frame.expand(2 * self.batch, -1)
         self.velocity = np.broadcast_to(np.asarray(sounding, np.uint8), self.velocity.shape).copy()
 
     @torch.no_grad()
@@ -263,19 +270,21 @@ class NoteSampler:
         active = np.zeros((b, frames, k), dtype=np.uint8)
         onset = np.zeros_like(active)
         current_vel = self.velocity
-        for t, context in enumerate(self.contexts(frames, conditions)):
-            logits = self.model.step(self.frame, self.queues, None, context).cpu()
-            lc, lu = logits[:b], logits[b:]
-            guided = (lu + self.guidance * (lc - lu)) / self.temperature
-            p_onset, p_sound = torch.sigmoid(guided[:, :k]).numpy(), torch.sigmoid(guided[:, k:2 * k]).numpy()
-            vel = torch.sigmoid(lc[:, 2 * k:]).numpy()
-            new = uniform[t, 0] < p_onset
-            sounding = new | ((current_vel > 0) & (uniform[t, 1] < p_sound))
-            current_vel = np.where(new, (1 + vel * 126).round().astype(np.uint8), np.where(sounding, current_vel, 0))
-            onset[:, t] = np.where(new, current_vel, 0)
-            active[:, t] = current_vel
-            enc = np.concatenate([np.where(sounding, 1.0, -1.0).astype(np.float32),
-                                  np.where(new, self.onset_code[current_vel], -1.0).astype(np.float32)], axis=1)
-            self.frame = torch.from_numpy(np.concatenate([enc, enc])).to(dev)
+        with one_blas_thread():  # tiny products: a second thread costs more than it saves (moodgen.threads)
+            for t, context in enumerate(self.contexts(frames, conditions)):
+                logits = self.model.step(self.frame, self.queues, None, context).cpu()
+                lc, lu = logits[:b], logits[b:]
+                guided = (lu + self.guidance * (lc - lu)) / self.temperature
+                p_onset, p_sound = torch.sigmoid(guided[:, :k]).numpy(), torch.sigmoid(guided[:, k:2 * k]).numpy()
+                vel = torch.sigmoid(lc[:, 2 * k:]).numpy()
+                new = uniform[t, 0] < p_onset
+                sounding = new | ((current_vel > 0) & (uniform[t, 1] < p_sound))
+                current_vel = np.where(new, (1 + vel * 126).round().astype(np.uint8),
+                                       np.where(sounding, current_vel, 0))
+                onset[:, t] = np.where(new, current_vel, 0)
+                active[:, t] = current_vel
+                enc = np.concatenate([np.where(sounding, 1.0, -1.0).astype(np.float32),
+                                      np.where(new, self.onset_code[current_vel], -1.0).astype(np.float32)], axis=1)
+                self.frame = torch.from_numpy(np.concatenate([enc, enc])).to(dev)
         self.velocity = current_vel
         return active, onset

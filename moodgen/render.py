@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
@@ -22,9 +23,7 @@ from typing import NamedTuple
 import numpy as np
 import pedalboard
 import pretty_midi
-import pyloudnorm
 import tinysoundfont
-from scipy.signal import resample_poly
 
 from moodgen.dynamics import full_expression, low_cut, mono, piano_dynamics
 from moodgen.soundfont import SoundfontFormatError
@@ -137,8 +136,6 @@ class SoundfontRenderer:
         if not self.path.is_file():
             raise ValueError(f"soundfont: {self.path} is not a file (pass a .sf2/.sf3 path or unset ${SOUNDFONT_ENV})")
         self.name = self.path.name
-        with self.path.open("rb") as f:  # streamed: FluidR3 is 148 MB
-            self.sha256 = hashlib.file_digest(f, "sha256").hexdigest()
         self.programs = tuple(sorted(set(programs)))
         # Only the programs played: FluidR3 GM loads as 39 MB instead of 285 MB (moodgen.soundfont). The subset
         # moves samples, which changes the audio by about 1e-6, so the bundled soundfont, which rendered the corpus
@@ -159,6 +156,12 @@ class SoundfontRenderer:
         self._idle = [self._load()]  # loaded now, so a bad file fails here
         self._reference_lufs: dict[int, float] = {}
         self._trims_db: dict[int, float] = {}
+
+    @cached_property
+    def sha256(self) -> str:
+        """The soundfont file's SHA-256, read on first use (FluidR3 is 148 MB: ~0.3 s that an app's start skips)."""
+        with self.path.open("rb") as f:  # streamed
+            return hashlib.file_digest(f, "sha256").hexdigest()
 
     def _load(self) -> LoadedSoundfont:
         synth = tinysoundfont.Synth(samplerate=self.sample_rate, gain=self.gain_db)
@@ -348,6 +351,7 @@ def true_peak_dbtp(audio: np.ndarray, sample_rate: int) -> float:
     y = _mono_input(audio, sample_rate)
     if not y.any():
         return -math.inf
+    from scipy.signal import resample_poly  # deferred with pyloudnorm: see SCIPY_DEFERRED
     factor = max(4, math.ceil(176_400 / sample_rate))
     # In blocks with a margin wider than the interpolation filter (10 input samples each side), so each
     # oversampled value is computed from the same neighbours as over the whole clip: the same peak, bit for bit,
@@ -371,6 +375,8 @@ class Loudness:
     lra_lu: float  # EBU Tech 3342 loudness range, LU; NaN for clips under 3 s or too quiet to gate
 
 
+# SCIPY_DEFERRED: pyloudnorm and scipy.signal are imported where loudness is measured, not with this module: they
+# import scipy.stats, ~0.7 s CPU of an app's start before it can answer, and nothing before the first clip needs them
 SHORT_TERM_S, SHORT_TERM_STEP_S = 3.0, 0.1  # EBU Tech 3342: 3 s short-term loudness, at least 10 per second
 
 
@@ -379,6 +385,7 @@ def measure_loudness(audio: np.ndarray, sample_rate: int) -> Loudness:
     y = _mono_input(audio, sample_rate).astype(np.float64)
     if y.size < 0.4 * sample_rate:
         raise ValueError(f"audio must last at least 0.4 s to measure loudness, got {y.size / sample_rate:.3f} s")
+    import pyloudnorm  # see SCIPY_DEFERRED
     lufs = float(pyloudnorm.Meter(sample_rate).integrated_loudness(y))
     return Loudness(lufs, true_peak_dbtp(y, sample_rate), _loudness_range(y, sample_rate))
 
@@ -388,6 +395,7 @@ def _loudness_range(y: np.ndarray, sample_rate: int) -> float:
     of silence, which on a 10 s clip widens a steady tone's range from 0 to 2 LU."""
     if y.size < SHORT_TERM_S * sample_rate:
         return math.nan
+    import pyloudnorm  # see SCIPY_DEFERRED
     meter = pyloudnorm.Meter(sample_rate, block_size=SHORT_TERM_S, overlap=1 - SHORT_TERM_STEP_S / SHORT_TERM_S)
     meter.integrated_loudness(y)  # fills blockwise_loudness with the short-term loudness
     short = np.asarray(meter.blockwise_loudness)

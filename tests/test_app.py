@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -405,6 +406,20 @@ def test_one_example_per_preset_is_made_at_start(checkpoints, tmp_path):
             assert time.monotonic() < deadline, "the examples were not made"
             time.sleep(0.2)
         assert {p.name for p in tmp_path.iterdir()} == folders
+    finally:
+        demo.close()
+
+
+def test_examples_wait_for_the_server_and_skip_when_it_did_not_start(tiny_pipeline, tmp_path):
+    server_up = threading.Event()
+    demo = app.build_demo(tiny_pipeline, out_dir=tmp_path, make_examples=True, server_up=server_up)
+    try:
+        maker = next(t for t in threading.enumerate() if t.name == "moodgen-examples")
+        time.sleep(0.3)
+        assert maker.is_alive() and not any(tmp_path.iterdir())  # waiting for the server
+        server_up.set()  # set without a running server: a failed launch
+        maker.join(timeout=60)
+        assert not maker.is_alive() and not any(tmp_path.iterdir())
     finally:
         demo.close()
 

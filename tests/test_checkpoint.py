@@ -222,3 +222,22 @@ def test_no_traceback_from_the_command_line(full_folder, tmp_path):
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith(f"error: {folder / 'note_model.safetensors'}: tensor ")
     assert done.stderr.endswith("holds NaN or infinite values\n") and done.stderr.count("\n") == 1
+
+
+def test_a_non_finite_value_names_its_tensor(saved, tmp_path):
+    _, good = saved
+    name = "stem.weight"
+    bad = rewrite(good, tmp_path / "inf.safetensors",
+                  tensors=lambda s: s | {name: s[name].clone().index_put_((torch.tensor([0]),), torch.tensor(1e39))})
+    with pytest.raises(CheckpointError, match=rf"tensor {name} holds NaN or infinite values"):
+        FlowModel.from_file(bad)
+
+
+def test_loading_a_key_conditioned_model_imports_no_compiler(tmp_path):
+    """Building the shapes on the meta device must not run torch's Python-level random init (it imports
+    torch._dynamo, about a second of an app's start)."""
+    path = save_component(tmp_path / "k.safetensors", tiny_flow(12, seed=3, keys=True), MelParams(), {})
+    code = ("import sys; from moodgen.flow_model import FlowModel; "
+            f"FlowModel.from_file({str(path)!r}); print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

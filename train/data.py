@@ -12,6 +12,7 @@ import torch
 from moodgen import midi
 from moodgen.engines import Engine
 from moodgen.keys import estimate_key, transpose_key
+from train.corpus.arrays import DequantizedRows
 from train.corpus.cache import CorpusCache, CorpusError
 
 
@@ -69,24 +70,31 @@ class CropSampler:
         return x, mood, key
 
 
+def stored(array: Any) -> np.ndarray:
+    """A cache array as stored on disk: an 8-bit mel array's codes, anything else itself."""
+    return array.raw if isinstance(array, DequantizedRows) else array
+
+
 class DeviceCropSampler:
     """`CropSampler`'s batches drawn on a torch device: the rows of the sampler's clips are copied once into one
-    tensor there (the cache's dtype: float16 mels, uint8 rolls), and each batch is a few indexing ops (clips drawn
-    in proportion to their length, a window gathered per crop, shifted and encoded by the engine's
-    `encode_crops`), with no Python loop over crops and no host-to-device copy per step. Seeded by `generator`,
-    a torch Generator on the same device; x (B, C, T) float32, mood (B, 2) float32, key (B,) int64.
+    tensor there, as the cache stores them (uint8 mel codes, dequantized per batch; uint8 rolls), and each batch is
+    a few indexing ops (clips drawn in proportion to their length, a window gathered per crop, shifted and encoded
+    by the engine's `encode_crops`), with no Python loop over crops and no host-to-device copy per step. Seeded by
+    `generator`, a torch Generator on the same device; x (B, C, T) float32, mood (B, 2) float32, key (B,) int64.
     """
 
     def __init__(self, sampler: CropSampler, device: torch.device | str, generator: torch.Generator):
         self.engine, self.frames, self.max_shift = sampler.engine, sampler.frames, sampler.max_shift
         self.device, self.generator = torch.device(device), generator
+        self.codes = sampler.array if isinstance(sampler.array, DequantizedRows) else None
+        array = stored(sampler.array)
         spans = [it[sampler.engine.cache_field] for it in sampler.items]
         lengths = [n for _, n in spans]
-        self.rows = torch.empty((sum(lengths), *sampler.array.shape[1:]),
-                                dtype=torch.from_numpy(np.zeros(0, sampler.array.dtype)).dtype, device=self.device)
+        dtype = torch.from_numpy(np.zeros(0, array.dtype)).dtype
+        self.rows = torch.empty((sum(lengths), *array.shape[1:]), dtype=dtype, device=self.device)
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         for (off, n), start in zip(spans, offsets):  # one clip at a time: the host never holds the whole copy
-            self.rows[start:start + n] = torch.from_numpy(np.array(sampler.array[off:off + n]))
+            self.rows[start:start + n] = torch.from_numpy(np.array(array[off:off + n]))
         as_tensor = partial(torch.as_tensor, device=self.device)
         self.offsets, self.lengths = as_tensor(offsets), as_tensor(lengths, dtype=torch.int64)
         self.weights = as_tensor(sampler.weights, dtype=torch.float32)
@@ -98,14 +106,22 @@ class DeviceCropSampler:
     def nbytes(sampler: CropSampler) -> int:
         """The device memory the copy of `sampler`'s clips takes."""
         rows = sum(it[sampler.engine.cache_field][1] for it in sampler.items)
-        return rows * int(np.prod(sampler.array.shape[1:])) * sampler.array.dtype.itemsize
+        array = stored(sampler.array)
+        return rows * int(np.prod(array.shape[1:])) * array.dtype.itemsize
+
+    def window_rows(self, start: torch.Tensor) -> torch.Tensor:
+        """The rows of windows starting at `start` (B,) -> (B, T, ...), read back as the host sampler reads them."""
+        raw = self.rows[start[:, None] + self.window]
+        if self.codes is None:
+            return raw
+        return (raw.float() - self.codes.zero) / self.codes.scale  # DequantizedRows' arithmetic, on the device
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         g = self.generator
         idx = torch.multinomial(self.weights, size, replacement=True, generator=g)
         room = self.lengths[idx] - self.frames + 1  # start positions per drawn clip
         start = self.offsets[idx] + torch.randint(0, 2 ** 62, (size,), generator=g, device=self.device) % room
-        raw = self.rows[start[:, None] + self.window]  # (B, T, ...)
+        raw = self.window_rows(start)
         if not self.max_shift:
             return self.engine.encode_crops(raw, None), self.moods[idx], self.keys[idx]
         shift = torch.randint(-self.max_shift, self.max_shift + 1, (size,), generator=g, device=self.device)
