@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import struct
 import threading
 import time
 
@@ -20,8 +19,7 @@ from moodgen.config import MelParams, RollParams, to_dict
 from moodgen.pipeline import CheckpointNotFound, MoodPipeline, resolve_checkpoint_dir
 from moodgen.render import true_peak_dbtp
 from moodgen.sidecar import read_sidecar, remake
-from moodgen.soundfont import subset
-from tests.conftest import tiny_note_model
+from tests.conftest import other_soundfont, tiny_note_model
 
 
 @pytest.fixture(scope="module")
@@ -230,22 +228,10 @@ def test_identical_requests_at_once_share_one_computation(tiny_checkpoints):
         MoodPipeline(pipe.engines_by_name, workers=0)
 
 
-def piano_that_is_an_electric_piano(tmp_path):
-    """A soundfont file whose piano (program 0) is the bundled soundfont's electric piano: another sound, another
-    hash, and no need for any soundfont beyond the bundled one."""
-    font = bytearray(subset(render.bundled_soundfont().read_bytes(), [4]))
-    at = font.index(b"phdr") + 8 + 20  # the only preset's program number, after its 20-byte name
-    assert struct.unpack_from("<H", font, at)[0] == 4
-    struct.pack_into("<H", font, at, 0)
-    path = tmp_path / "Other.sf2"
-    path.write_bytes(bytes(font))
-    return path
-
-
 @pytest.fixture
 def two_soundfonts(tiny_checkpoints, tmp_path, monkeypatch):
     """A pipeline that finds the bundled soundfont (its default) and Other.sf2."""
-    other = piano_that_is_an_electric_piano(tmp_path)
+    other = other_soundfont(tmp_path)
     monkeypatch.setattr(render, "find_soundfonts", lambda: [other, render.bundled_soundfont()])
     return MoodPipeline.from_checkpoint(tiny_checkpoints, soundfont=render.bundled_soundfont())
 
