@@ -55,7 +55,7 @@ def tiny_note_model(seed: int, keys: bool = False) -> NoteModel:
 
 
 def other_soundfont(folder: Path) -> Path:
-    """folder/Other.sf2: a soundfont whose piano (program 0) is the bundled soundfont's electric piano, so tests
+    """folder/Other.sf2: a soundfont with only a piano (program 0), the bundled soundfont's electric piano, so tests
     have a second soundfont, with another sound and another hash, wherever only the bundled one is installed."""
     font = bytearray(subset(render.bundled_soundfont().read_bytes(), [4]))
     at = font.index(b"phdr") + 8 + 20  # the only preset's program number, after its 20-byte name
