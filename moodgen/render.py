@@ -137,8 +137,8 @@ class SoundfontRenderer:
         if not self.path.is_file():
             raise ValueError(f"soundfont: {self.path} is not a file (pass a .sf2/.sf3 path or unset ${SOUNDFONT_ENV})")
         self.name = self.path.name
-        data = self.path.read_bytes()
-        self.sha256 = hashlib.sha256(data).hexdigest()
+        with self.path.open("rb") as f:  # streamed: FluidR3 is 148 MB
+            self.sha256 = hashlib.file_digest(f, "sha256").hexdigest()
         self.programs = tuple(sorted(set(programs)))
         # Only the programs played: FluidR3 GM loads as 39 MB instead of 285 MB (moodgen.soundfont). The subset
         # moves samples, which changes the audio by about 1e-6, so the bundled soundfont, which rendered the corpus
@@ -147,11 +147,11 @@ class SoundfontRenderer:
         self.nbytes = loaded_bytes(self.path)
         if self.path.resolve() != bundled_soundfont().resolve():
             try:
-                self._font = soundfont_subset(data, self.programs)
+                with self.path.open("rb") as f:
+                    self._font = soundfont_subset(f, self.programs)
                 self.nbytes = 2 * len(self._font)  # tinysoundfont holds the 16-bit samples as float32
             except SoundfontFormatError:
                 pass
-        del data
         self.gain_db = float(gain_db)
         self.copies_loaded = 0
         self._idle_lock = threading.Lock()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 
 # pdta record layouts (SoundFont 2.04, section 7), in file order
 RECORDS = {b"phdr": "<20sHHHIII", b"pbag": "<HH", b"pmod": "<HHhHH", b"pgen": "<HH", b"inst": "<20sH",
@@ -30,34 +31,59 @@ def chunks(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]
         start += 8 + size + (size & 1)
 
 
+def file_chunks(f: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """As `chunks`, reading only the chunk headers of the file `f`."""
+    while start + 8 <= end:
+        f.seek(start)
+        header = f.read(8)
+        if len(header) < 8:
+            return
+        cid, size = header[:4], struct.unpack("<I", header[4:])[0]
+        yield cid, start + 8, size
+        start += 8 + size + (size & 1)
+
+
 def chunk(cid: bytes, body: bytes) -> bytes:
     return cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) & 1 else b"")
 
 
-def read_tables(data: bytes) -> tuple[dict[bytes, bytes], dict[bytes, list[tuple]], bytes]:
-    """The sfbk's LIST chunks by type, the pdta tables as record tuples, and the 16-bit sample data."""
-    if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
+def read_tables(f: BinaryIO) -> tuple[bytes, dict[bytes, list[tuple]], tuple[int, int]]:
+    """The INFO list, the pdta tables as record tuples, and where the 16-bit sample data lies in `f` (offset,
+    bytes); the samples themselves are not read."""
+    f.seek(0)
+    header = f.read(12)
+    if header[:4] != b"RIFF" or header[8:12] != b"sfbk":
         raise SoundfontFormatError("not a SoundFont 2 file (no RIFF sfbk header)")
-    lists = {data[off:off + 4]: data[off + 4:off + size] for cid, off, size in chunks(data, 12, len(data))
-             if cid == b"LIST"}
+    end = min(8 + struct.unpack("<I", header[4:8])[0], f.seek(0, 2))
+    lists = {}
+    for cid, off, size in file_chunks(f, 12, end):
+        if cid == b"LIST":
+            f.seek(off)
+            lists[f.read(4)] = (off + 4, size - 4)
     if not {b"INFO", b"sdta", b"pdta"} <= lists.keys():
         raise SoundfontFormatError("a SoundFont 2 file needs INFO, sdta and pdta lists")
-    samples = {cid: lists[b"sdta"][off:off + size] for cid, off, size in chunks(lists[b"sdta"], 0, len(lists[b"sdta"]))}
+    samples = {cid: (off, size) for cid, off, size in file_chunks(f, lists[b"sdta"][0], sum(lists[b"sdta"]))}
+
+    def read(where: tuple[int, int]) -> bytes:
+        f.seek(where[0])
+        return f.read(where[1])
+
     tables = {}
-    pdta = lists[b"pdta"]
+    pdta = read(lists[b"pdta"])
     for cid, off, size in chunks(pdta, 0, len(pdta)):
         if cid in RECORDS:
             width = struct.calcsize(RECORDS[cid])
             tables[cid] = [struct.unpack_from(RECORDS[cid], pdta, off + i) for i in range(0, size - width + 1, width)]
     if tables.keys() != RECORDS.keys() or b"smpl" not in samples:
         raise SoundfontFormatError("pdta tables or the smpl chunk missing")
-    return lists, tables, samples[b"smpl"]
+    return read(lists[b"INFO"]), tables, samples[b"smpl"]
 
 
-def subset(data: bytes, programs: Iterable[int], bank: int = 0) -> bytes:
+def subset(f: BinaryIO, programs: Iterable[int], bank: int = 0) -> bytes:
     """A SoundFont 2 file holding only `bank`'s presets for `programs` (General MIDI numbers, 0-based; those the
-    file lacks are left out, as playing them would fail on the whole file too), as bytes."""
-    lists, t, smpl = read_tables(data)
+    file lacks are left out, as playing them would fail on the whole file too), as bytes. `f` is the whole file,
+    open for reading; only its tables and the kept samples are read."""
+    info, t, (smpl_at, smpl_bytes) = read_tables(f)
     wanted = set(programs)
     out: dict[bytes, list[tuple]] = {cid: [] for cid in RECORDS}
     instrument_index: dict[int, int] = {}
@@ -77,9 +103,10 @@ def subset(data: bytes, programs: Iterable[int], bank: int = 0) -> bytes:
     def add_sample(index: int) -> int:
         if index not in sample_index:
             name, start, end, loop_start, loop_end, rate, pitch, correction, link, kind = t[b"shdr"][index]
-            stop = min(end + SAMPLE_PADDING, len(smpl) // 2)
+            stop = min(end + SAMPLE_PADDING, smpl_bytes // 2)
             shift = len(sample_data) // 2 - start
-            sample_data.extend(smpl[2 * start:2 * stop])
+            f.seek(smpl_at + 2 * start)
+            sample_data.extend(f.read(2 * (stop - start)))
             sample_index[index] = len(out[b"shdr"])
             out[b"shdr"].append((name, start + shift, end + shift, loop_start + shift, loop_end + shift, rate,
                                  pitch, correction, link, kind))
@@ -105,6 +132,6 @@ def subset(data: bytes, programs: Iterable[int], bank: int = 0) -> bytes:
                  b"shdr": (b"EOS", 0, 0, 0, 0, 0, 0, 0, 0, 0)}
     pdta = b"".join(chunk(cid, b"".join(struct.pack(RECORDS[cid], *r) for r in [*out[cid], terminals[cid]]))
                     for cid in RECORDS)
-    body = (b"sfbk" + chunk(b"LIST", b"INFO" + lists[b"INFO"]) + chunk(b"LIST", b"sdta" + chunk(b"smpl", sample_data))
+    body = (b"sfbk" + chunk(b"LIST", b"INFO" + info) + chunk(b"LIST", b"sdta" + chunk(b"smpl", sample_data))
             + chunk(b"LIST", b"pdta" + pdta))
     return chunk(b"RIFF", body)

@@ -42,3 +42,4 @@ def test_a_failing_task_still_trims_and_raises():
         workers.submit(lambda: 1 / 0).result()
     assert calls == [0]
     workers.shutdown()
+
