@@ -57,7 +57,8 @@ def tiny_note_model(seed: int, keys: bool = False) -> NoteModel:
 def other_soundfont(folder: Path) -> Path:
     """folder/Other.sf2: a soundfont with only a piano (program 0), the bundled soundfont's electric piano, so tests
     have a second soundfont, with another sound and another hash, wherever only the bundled one is installed."""
-    font = bytearray(subset(render.bundled_soundfont().read_bytes(), [4]))
+    with render.bundled_soundfont().open("rb") as f:
+        font = bytearray(subset(f, [4]))
     at = font.index(b"phdr") + 8 + 20  # the only preset's program number, after its 20-byte name
     assert struct.unpack_from("<H", font, at)[0] == 4
     struct.pack_into("<H", font, at, 0)

@@ -152,7 +152,7 @@ class NoteEngine(Engine):
         self.roll_params = from_dict(RollParams, metadata["provenance"].get("roll_params", {}))
         self.renderer = renderer  # the default soundfont's
         # The other soundfonts it may play with, by file name; each is loaded on first use and kept: cut down to
-        # the offered programs, a loaded copy is small (README, Instruments and soundfonts).
+        # the offered programs, a loaded copy is small (README, Sound).
         self.soundfont_paths = {renderer.name: renderer.path,
                                 **{n: p for n, p in (soundfont_paths or {}).items() if n != renderer.name}}
         self._renderers = {renderer.name: renderer}
@@ -184,10 +184,8 @@ class NoteEngine(Engine):
         return dataclasses.replace(out, frames=midi.encode_roll(active[0], onset[0]))
 
     def play(self, pm: pretty_midi.PrettyMIDI, seconds: float, instrument: str,
-             renderer: render.SoundfontRenderer | None = None) -> EngineOutput:
-        """Render `pm` on `instrument` with `renderer` (default: the default soundfont's) to exactly `seconds` of
-        audio, with the MIDI that says so."""
-        renderer = renderer or self.renderer
+             renderer: render.SoundfontRenderer) -> EngineOutput:
+        """Render `pm` on `instrument` with `renderer` to exactly `seconds` of audio, with the MIDI that says so."""
         pm = render.with_instrument(pm, instrument)
         n_samples = int(round(seconds * self.mel_params.sample_rate))
         wav = renderer.render(pm) if pm.instruments[0].notes else np.zeros(0)
