@@ -88,13 +88,8 @@ def wav_player(**options: Any) -> gr.Audio:
 
 
 def soundfont_line(pipeline: MoodPipeline) -> str | None:
-    """Which soundfont plays the notes, and the others found, which `--soundfont` chooses at start."""
-    playing = sorted({s for s in (pipeline.engine(e).soundfont for e in pipeline.engines) if s})
-    if not playing:
-        return None
-    others = [f.name for f in find_soundfonts() if f.name not in playing]
-    return (f"Played with {', '.join(playing)}"
-            + (f"; also installed: {', '.join(others)} (start the app with --soundfont to use it)" if others else ""))
+    """Which soundfont plays the notes when there is no other to choose (else the Soundfont menu says it)."""
+    return f"Played with {pipeline.soundfonts[0]}" if len(pipeline.soundfonts) == 1 else None
 
 
 def checked(read: Any, *args: Any) -> Any:
@@ -123,23 +118,24 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
     gr.set_static_paths([store.root])
     defaults = default_inputs(pipeline)
 
+    # instrument and soundfont came last and are optional: clients written before them keep working
     def generate(valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key,
-                 instrument=None, progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
+                 instrument=None, soundfont=None, progress=gr.Progress()):  # noqa: B008 (Gradio's progress)
         return results.outputs(checked(read_request, pipeline, valence, arousal, seconds, seed, randomize, engine,
-                                       steps, guidance, nearest_by, key, instrument), progress)
+                                       steps, guidance, nearest_by, key, instrument, soundfont), progress)
 
     def make_journey(path, seed, randomize, engine, steps, guidance, nearest_by, key, instrument=None,
-                     progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
+                     soundfont=None, progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
         return results.outputs(checked(read_journey, pipeline, path, seed, randomize, engine, steps, guidance,
-                                       nearest_by, key, instrument), progress)
+                                       nearest_by, key, instrument, soundfont), progress)
 
     live = LiveSessions(pipeline, results.recorded, pipeline.limits.max_journey_seconds)
 
-    def play_live(valence, arousal, seed, randomize, engine, steps, guidance, key, instrument=None,
+    def play_live(valence, arousal, seed, randomize, engine, steps, guidance, key, instrument=None, soundfont=None,
                   request: gr.Request = None):
         mood = checked(validate_mood, valence, arousal)
         settings = checked(read_settings, pipeline, seed, randomize, engine, steps, guidance, "mood", key,
-                           instrument)
+                           instrument, soundfont)
         del settings["nearest_by"]
         yield from live.play(request.session_hash, mood, **settings)
 
@@ -158,8 +154,10 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
         return (gr.skip() if eng.default_steps is None else eng.default_steps), eng.default_guidance
 
     def engine_instruments(name):
-        """The instrument menu, usable only for engines that play notes (the others make audio directly)."""
-        return gr.Dropdown(interactive=bool(pipeline.engine(name).instruments))
+        """The instrument and soundfont menus, usable only for engines that play notes (the others make audio
+        directly)."""
+        eng = pipeline.engine(name)
+        return gr.Dropdown(interactive=bool(eng.instruments)), gr.Dropdown(interactive=bool(eng.soundfonts))
 
     def apply_preset(name):
         if not isinstance(name, str) or name not in PRESETS:  # checked here: a long name is echoed cut short
@@ -228,6 +226,10 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                                          value=defaults["instrument"], interactive=defaults["instrument"] is not None,
                                          label="Instrument (engines that play notes; the model learned from piano)",
                                          info=soundfont_line(pipeline), elem_id="instrument")
+                soundfont = gr.Dropdown(list(pipeline.soundfonts), value=defaults["soundfont"],
+                                        interactive=bool(pipeline.engine(defaults["engine"]).soundfonts),
+                                        visible=len(pipeline.soundfonts) > 1, elem_id="soundfont",
+                                        label="Soundfont: the sampled instruments that play the notes")
                 nearest_by = gr.Radio([(NEAREST_LABELS[b], b) for b in NEAREST_BY], value=defaults["nearest_by"],
                                       label="Nearest real clip", elem_id="nearest-by")
                 with gr.Accordion("Advanced", open=False):
@@ -241,7 +243,8 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                                                "pad lands here; Enter makes the journey)",
                                          placeholder="0:-0.6,-0.6 10:0.7,0.7", elem_id="journey")
 
-        gen_inputs = [valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key, instrument]
+        gen_inputs = [valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key, instrument,
+                      soundfont]
         gen_outputs = [seed, gen_image, real_image, gen_audio, real_audio, downloads, params_json, summary]
 
         def wire_generation(start, fn=generate, inputs=gen_inputs, show_result=True, **api):
@@ -263,8 +266,8 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
               show_progress="hidden", queue=False)
         pad.move(None, pad, [valence, arousal], js=PAD_TO_SLIDERS_JS, show_progress="hidden", queue=False)
         engine.change(engine_defaults, engine, [steps, guidance], api_visibility="private", show_progress="hidden")
-        engine.change(engine_instruments, engine, instrument, api_visibility="private", show_progress="hidden",
-                      queue=False)
+        engine.change(engine_instruments, engine, [instrument, soundfont], api_visibility="private",
+                      show_progress="hidden", queue=False)
         wire_generation(generate_button.click, api_name="generate")
         for trigger in (valence.release, arousal.release):
             wire_generation(trigger, api_visibility="private")
@@ -277,14 +280,14 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
         wire_generation(picked.then, api_visibility="private")
         # journeys: a path drawn on the pad becomes waypoints over the duration, or waypoints typed in
         pad_mode.change(None, [pad_mode, pad], pad, js=MODE_TO_PAD_JS, show_progress="hidden", queue=False)
-        journey_inputs = [journey, seed, randomize, engine, steps, guidance, nearest_by, key, instrument]
+        journey_inputs = [journey, seed, randomize, engine, steps, guidance, nearest_by, key, instrument, soundfont]
         drawn = pad.journey(None, [pad, seconds], journey, js=PATH_TO_WAYPOINTS_JS, show_progress="hidden",
                             queue=False)
         wire_generation(drawn.then, make_journey, journey_inputs, api_visibility="private")
         wire_generation(journey.submit, make_journey, journey_inputs, api_name="journey")
         # live: a stream that plays what the pad says, kept as a clip when stopped
-        live_button.click(play_live, [valence, arousal, seed, randomize, engine, steps, guidance, key, instrument],
-                          live_audio,
+        live_button.click(play_live, [valence, arousal, seed, randomize, engine, steps, guidance, key, instrument,
+                                      soundfont], live_audio,
                           concurrency_id="live", concurrency_limit=concurrency_limit, preprocess=False,
                           show_progress="hidden", api_name="live")
         gr.on([valence.change, arousal.change], steer_live, [valence, arousal], None, preprocess=False,
@@ -329,8 +332,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     p.add_argument("--concurrency", type=int, default=2, help="generations run at once")
     p.add_argument("--soundfont", default=None,
-                   help=f"what plays the notes (default: ${SOUNDFONT_ENV}, else the first found: "
-                        f"{', '.join(str(f) for f in find_soundfonts())})")
+                   help=f"what plays the notes by default; the page offers the others found (default: "
+                        f"${SOUNDFONT_ENV}, else the first found: {', '.join(str(f) for f in find_soundfonts())})")
     return p.parse_args(argv)
 
 

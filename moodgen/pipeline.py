@@ -67,6 +67,7 @@ class Request:
     guidance: float
     key: str | None  # as asked; None: drawn for the mood
     instrument: str | None
+    soundfont: str | None  # None for engines without notes
     mastering: Mastering
 
 
@@ -127,6 +128,11 @@ class MoodPipeline:
     def default_engine(self) -> str:
         return self.engines[0]
 
+    @property
+    def soundfonts(self) -> tuple[str, ...]:
+        """The soundfonts (file names) some loaded engine plays notes with, each engine's default first."""
+        return tuple(dict.fromkeys(s for e in self.engines for s in self.engines_by_name[e].soundfonts))
+
     def engine(self, name: str | None) -> Engine:
         """The loaded engine `name` (None: the default); ValueError naming the choices otherwise."""
         if name is None:
@@ -152,24 +158,24 @@ class MoodPipeline:
     def generate(self, valence: float, arousal: float, seconds: float = 10.0, seed: int = 0,
                  steps: int | None = None, guidance: float | None = None, engine: str | None = None,
                  key: str | None = None, instrument: str | None = None, dry: bool = False,
-                 loop: bool = False) -> Generation:
+                 loop: bool = False, soundfont: str | None = None) -> Generation:
         """A clip for the mood (valence, arousal); identical inputs give identical outputs.
 
         `key` ("A minor") fixes the musical key; by default the engine's prior draws one for the mood (seeded).
-        `instrument` plays the notes of engines that have them (`pipe.engine(name).instruments`). The audio is
+        `instrument` plays the notes of engines that have them (`pipe.engine(name).instruments`), with `soundfont`
+        (a file name from `pipe.soundfonts`; None: the engine's default; engines without notes ignore it). The audio is
         mastered with the engine's fixed gain, room and limiter unless `dry`. `loop`: the end flows into the start,
         for music that repeats. Every bad input raises ValueError naming the field."""
         valence, arousal = validate_mood(valence, arousal)
-        r = self._request(engine, seed, steps, guidance, key, instrument, dry)
+        r = self._request(engine, seed, steps, guidance, key, instrument, dry, soundfont)
         seconds = self.limits.seconds(seconds)
         request = (r.engine.name, valence, arousal, seconds, r.seed, r.steps, r.guidance, r.key, r.instrument,
-                   r.mastering, bool(loop))
+                   r.soundfont, r.mastering, bool(loop))
         def compute() -> Generation:
             if loop:
                 curve = np.tile([valence, arousal], (loop_frames(r.engine, seconds), 1))
                 return self._moving(r, seconds, curve, True)
-            return self._generate(r.engine, valence, arousal, seconds, r.seed, r.steps, r.guidance, r.key,
-                                  r.instrument, r.mastering)
+            return self._generate(r, valence, arousal, seconds)
 
         with self._lock:
             if request in self._cache:
@@ -193,7 +199,7 @@ class MoodPipeline:
         return result
 
     def _request(self, engine: str | None, seed: int, steps: int | None, guidance: float | None, key: str | None,
-                 instrument: str | None, dry: bool) -> Request:
+                 instrument: str | None, dry: bool, soundfont: str | None = None) -> Request:
         eng = self.engine(engine)
         seed = self.limits.seed(seed)
         steps = None if steps is None else self.limits.steps(steps)  # checked even where the engine ignores it
@@ -208,7 +214,10 @@ class MoodPipeline:
             choices = f"one of {', '.join(eng.instruments)}" if eng.instruments else f"unset for engine {eng.name!r}"
             raise ValueError(f"instrument must be {choices}, got {shown(instrument)}")
         instrument = instrument or (eng.instruments[0] if eng.instruments else None)
-        return Request(eng, seed, steps, guidance, key, instrument, DRY if dry else eng.mastering)
+        if soundfont is not None and soundfont not in self.soundfonts:  # checked even where the engine ignores it
+            raise ValueError(f"soundfont must be one of {', '.join(self.soundfonts)}, got {shown(soundfont)}")
+        soundfont = (soundfont or eng.soundfont) if eng.soundfonts else None
+        return Request(eng, seed, steps, guidance, key, instrument, soundfont, DRY if dry else eng.mastering)
 
     @staticmethod
     def _key_index(eng: Engine, key: str | None, mood: torch.Tensor, seed: int) -> torch.Tensor | None:
@@ -217,12 +226,12 @@ class MoodPipeline:
             return None
         return torch.tensor([parse_key(key)]) if key is not None else sample_keys(eng.key_prior, mood, seed)
 
-    def _generate(self, eng: Engine, valence: float, arousal: float, seconds: float, seed: int, steps: int | None,
-                  guidance: float, key: str | None, instrument: str | None, mastering: Mastering) -> Generation:
+    def _generate(self, r: Request, valence: float, arousal: float, seconds: float) -> Generation:
+        eng, mastering = r.engine, r.mastering
         mood = torch.tensor([[valence, arousal]], dtype=torch.float32)
-        key_index = self._key_index(eng, key, mood, seed)
+        key_index = self._key_index(eng, r.key, mood, r.seed)
         key = None if key_index is None else key_name(int(key_index[0]))
-        out = eng.generate(mood, seconds, seed, steps, guidance, key_index, instrument)
+        out = eng.generate(mood, seconds, r.seed, r.steps, r.guidance, key_index, r.instrument, r.soundfont)
         wav = np.clip(master(out.audio, self.mel_params.sample_rate, mastering), -1.0, 1.0).astype(np.float32)
         # Judge and display at the corpus' level: the judge reads level as arousal, and the real clip beside this
         # one is a dry render on the same absolute dB scale.
@@ -233,18 +242,19 @@ class MoodPipeline:
             frames = out.frames.shape[1]
             continuation = Continuation(out.frames, np.tile([valence, arousal], (frames, 1)),
                                         None if key_index is None else np.full(frames, int(key_index[0])), out.audio)
-        return Generation(valence, arousal, seconds, seed, steps, guidance, eng.name, key,
+        return Generation(valence, arousal, seconds, r.seed, r.steps, r.guidance, eng.name, key,
                           heard if out.mel is None else out.mel, wav, self.mel_params.sample_rate, out.midi, judged,
                           eng.sha256, out.render, mastering, continuation=continuation)
 
     def journey(self, waypoints: Iterable[Waypoint], seed: int = 0, engine: str | None = None,
                 steps: int | None = None, guidance: float | None = None, key: str | None = None,
-                instrument: str | None = None, dry: bool = False, loop: bool = False) -> Generation:
+                instrument: str | None = None, dry: bool = False, loop: bool = False,
+                soundfont: str | None = None) -> Generation:
         """Music whose mood follows waypoints (seconds, valence, arousal): at least two, times increasing, the
         length the last one's time (10 s to 10 min). The mood eases from one waypoint to the next; the key starts
         as asked or drawn for the first mood and modulates when valence crosses zero. The result holds the mood
         curve used (`curve`, per engine frame) and the key changes."""
-        r = self._request(engine, seed, steps, guidance, key, instrument, dry)
+        r = self._request(engine, seed, steps, guidance, key, instrument, dry, soundfont)
         points = validate_waypoints(waypoints, self.limits)
         frames = loop_frames(r.engine, points[-1][0]) if loop else r.engine.frames_for(points[-1][0])
         curve = mood_curve(points, frames, r.engine.frame_rate)
@@ -256,7 +266,7 @@ class MoodPipeline:
         key_index = self._key_index(eng, r.key, torch.tensor(curve[:1], dtype=torch.float32), r.seed)
         keys = None if key_index is None else follow_keys(
             curve[:, 0], KeyState.start(int(key_index[0]), float(curve[0, 0])), eng.frame_rate)[0]
-        session = eng.session(r.seed, r.steps, r.guidance, instrument=r.instrument)
+        session = eng.session(r.seed, r.steps, r.guidance, instrument=r.instrument, soundfont=r.soundfont)
         if loop:
             wrap = session.loop_overrun_frames
             back = mood_curve([(0.0, *curve[-1]), (wrap / eng.frame_rate, *curve[0])], wrap, eng.frame_rate)
@@ -295,8 +305,8 @@ class MoodPipeline:
                arousal: float | None = None) -> Generation:
         """`generation` continued by `seconds` from its end: its audio unchanged, then more music, easing from its
         last mood to (valence, arousal) (either left out: as it ends), in its key unless valence crosses zero, on
-        its instrument and mastering. The same engine and checkpoint must be loaded; the total stays within the
-        journey limit."""
+        its instrument, soundfont and mastering. The same engine and checkpoint must be loaded; the total stays
+        within the journey limit."""
         return self._workers.submit(self._extend, generation, seconds, valence, arousal).result()
 
     def _extend(self, generation: Generation, seconds: float, valence: float | None = None,
@@ -326,8 +336,8 @@ class MoodPipeline:
                                    eng.frame_rate)
             keys = follow_keys(curve[:, 0], state, eng.frame_rate)[0]
         r = Request(eng, generation.seed, generation.steps, generation.guidance, None,
-                    generation.render.get("instrument"), generation.mastering)
-        session = eng.session(derived_seed(r.seed, old), r.steps, r.guidance, before, r.instrument)
+                    generation.render.get("instrument"), generation.render.get("soundfont"), generation.mastering)
+        session = eng.session(derived_seed(r.seed, old), r.steps, r.guidance, before, r.instrument, r.soundfont)
         session.advance(curve, keys)
         sr = self.mel_params.sample_rate
         dry = fit(session.render(), int(round(total * sr)) - len(before.audio))
@@ -341,12 +351,13 @@ class MoodPipeline:
 
     def stream(self, mood_at: Callable[[], tuple[float, float]], chunk_seconds: float = 1.0, seed: int = 0,
                engine: str | None = None, steps: int | None = None, guidance: float | None = None,
-               key: str | None = None, instrument: str | None = None, dry: bool = False) -> MoodStream:
+               key: str | None = None, instrument: str | None = None, dry: bool = False,
+               soundfont: str | None = None) -> MoodStream:
         """A live stream: iterate it for chunks of about `chunk_seconds` of audio, each continuing the last.
         `mood_at()` is called before each chunk and returns the current (valence, arousal); the chunk eases from
         the previous mood to it. `close()` ends it and returns what was played as a Generation (`.save()` writes
         WAV, JSON and MIDI)."""
-        r = self._request(engine, seed, steps, guidance, key, instrument, dry)
+        r = self._request(engine, seed, steps, guidance, key, instrument, dry, soundfont)
         chunk_seconds = self.limits.chunk_seconds(chunk_seconds)
         sr = self.mel_params.sample_rate
 
@@ -355,7 +366,8 @@ class MoodPipeline:
             return self._finish(r, session, curve, keys, wav, dry_audio, len(wav) / sr, [],
                                 stream={"chunk_seconds": chunk_seconds, "moods": [list(m) for m in moods]})
 
-        return MoodStream(r.engine.session(r.seed, r.steps, r.guidance, instrument=r.instrument),
+        return MoodStream(r.engine.session(r.seed, r.steps, r.guidance, instrument=r.instrument,
+                                           soundfont=r.soundfont),
                           r.engine.frame_rate, sr, chunk_seconds, mood_at,
                           lambda mood: self._key_index(r.engine, r.key, mood, r.seed), r.mastering, finish)
 
@@ -377,8 +389,7 @@ class MoodPipeline:
         for name in self.engines:
             eng = self.engines_by_name[name]
             steps = 2 if eng.uses_steps else None  # 2 flow steps
-            self._generate(eng, 0.0, 0.0, 2.0, 0, steps, 1.0, None, eng.instruments[0] if eng.instruments else None,
-                           eng.mastering)
+            self._generate(self._request(name, 0, steps, 1.0, None, None, False), 0.0, 0.0, 2.0)
             try:
                 live = self.stream(lambda: (0.0, 0.0), chunk_seconds=0.25, engine=name, steps=steps)
             except ValueError:  # an engine without sessions

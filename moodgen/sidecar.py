@@ -35,8 +35,11 @@ def remake(pipe, params: dict[str, Any], source: str = "the sidecar"):
         raise ValueError(f"{source}: made with other weights for engine {name!r} "
                          f"({str(params['checkpoint_sha256'])[:12]}..., loaded {eng.sha256[:12]}...)")
     played = params.get("render") or {}
+    # the soundfont that played the notes when one of that name is here; else the default (the hash check below
+    # refuses a different file)
+    soundfont = played.get("soundfont") if played.get("soundfont") in pipe.soundfonts else None
     common = {"seed": params["seed"], "engine": name, "steps": params.get("steps"), "guidance": params["guidance"],
-              "instrument": played.get("instrument"), "dry": played.get("mastering") == "dry"}
+              "instrument": played.get("instrument"), "dry": played.get("mastering") == "dry", "soundfont": soundfont}
     stream = params.get("stream")
     if stream:
         moods = iter([tuple(m) for m in stream["moods"]])
@@ -52,7 +55,7 @@ def remake(pipe, params: dict[str, Any], source: str = "the sidecar"):
                                    loop=bool(params.get("loop")), **common)
     if generation.render.get("soundfont_sha256") != played.get("soundfont_sha256"):
         raise ValueError(f"{source}: its notes were played on soundfont {played.get('soundfont')!r}, this pipeline "
-                         f"plays {generation.render.get('soundfont')!r} (choose it with --soundfont)")
+                         f"plays {generation.render.get('soundfont')!r} (install it, or choose it with --soundfont)")
     for ext in params.get("extensions") or []:
         generation = pipe.extend(generation, ext["seconds"], ext["valence"], ext["arousal"])
     return generation

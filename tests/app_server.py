@@ -72,9 +72,10 @@ def full_checkpoints(tiny_checkpoints: Path, folder: Path) -> Path:
 
 
 @contextmanager
-def serve(checkpoints: Path, out_dir: Path, make_examples: bool = False) -> Iterator[str]:
+def serve(checkpoints: Path, out_dir: Path, make_examples: bool = False,
+          soundfont: Path | None = None) -> Iterator[str]:
     """Load the pipeline as `app.main` does, launch the demo without blocking, yield its URL, close it."""
-    pipeline = MoodPipeline.from_checkpoint(checkpoints, device="cpu")
+    pipeline = MoodPipeline.from_checkpoint(checkpoints, device="cpu", soundfont=soundfont)
     demo = app.build_demo(pipeline, out_dir=out_dir, make_examples=make_examples)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import pytest
 import torch
 
+from moodgen import render
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams, RollParams, to_dict
 from moodgen.flow_model import FlowConfig, FlowModel
 from moodgen.keys import parse_key
 from moodgen.note_model import NoteModel, NoteModelConfig
+from moodgen.soundfont import subset
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -49,6 +52,19 @@ def tiny_note_model(seed: int, keys: bool = False) -> NoteModel:
         model.out[-1].bias[:RollParams().n_keys] = -2.5
         model.out[-1].weight.normal_(0, 0.5)
     return model
+
+
+def other_soundfont(folder: Path) -> Path:
+    """folder/Other.sf2: a soundfont with only a piano (program 0), the bundled soundfont's electric piano, so tests
+    have a second soundfont, with another sound and another hash, wherever only the bundled one is installed."""
+    with render.bundled_soundfont().open("rb") as f:
+        font = bytearray(subset(f, [4]))
+    at = font.index(b"phdr") + 8 + 20  # the only preset's program number, after its 20-byte name
+    assert struct.unpack_from("<H", font, at)[0] == 4
+    struct.pack_into("<H", font, at, 0)
+    path = folder / "Other.sf2"
+    path.write_bytes(bytes(font))
+    return path
 
 
 def write_tiny_checkpoints(folder: Path) -> Path:

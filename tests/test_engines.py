@@ -48,7 +48,7 @@ class ToneEngine(Engine):
     cache_field = "mel"
     transposes_on_the_fly = False
 
-    def generate(self, mood, seconds, seed, steps, guidance, key, instrument=None) -> EngineOutput:
+    def generate(self, mood, seconds, seed, steps, guidance, key, instrument=None, soundfont=None) -> EngineOutput:
         v, a = (float(x) for x in mood[0])
         t = np.arange(int(round(seconds * self.mel_params.sample_rate))) / self.mel_params.sample_rate
         level = float(self.model.level.detach()) * (1.5 + a)

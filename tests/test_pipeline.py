@@ -1,6 +1,7 @@
 """MoodPipeline and the `python -m moodgen generate` CLI on a tiny random-weights checkpoint."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import threading
@@ -11,12 +12,14 @@ import pretty_midi
 import pytest
 import soundfile as sf
 
+from moodgen import render
 from moodgen.__main__ import main as cli
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams, RollParams, to_dict
 from moodgen.pipeline import CheckpointNotFound, MoodPipeline, resolve_checkpoint_dir
 from moodgen.render import true_peak_dbtp
-from tests.conftest import tiny_note_model
+from moodgen.sidecar import read_sidecar, remake
+from tests.conftest import other_soundfont, tiny_note_model
 
 
 @pytest.fixture(scope="module")
@@ -223,3 +226,48 @@ def test_identical_requests_at_once_share_one_computation(tiny_checkpoints):
     assert pipe._in_flight == {}
     with pytest.raises(ValueError, match="workers must be at least 1"):
         MoodPipeline(pipe.engines_by_name, workers=0)
+
+
+@pytest.fixture
+def two_soundfonts(tiny_checkpoints, tmp_path, monkeypatch):
+    """A pipeline that finds the bundled soundfont (its default) and Other.sf2."""
+    other = other_soundfont(tmp_path)
+    monkeypatch.setattr(render, "find_soundfonts", lambda: [other, render.bundled_soundfont()])
+    return MoodPipeline.from_checkpoint(tiny_checkpoints, soundfont=render.bundled_soundfont())
+
+
+def test_the_soundfont_is_chosen_per_request(two_soundfonts, tmp_path):
+    pipe, bundled = two_soundfonts, render.bundled_soundfont()
+    assert pipe.soundfonts == (bundled.name, "Other.sf2") and pipe.engine("mel").soundfonts == ()
+    default = pipe.generate(0.7, 0.7, seconds=2.0, seed=3, engine="notes")
+    other = pipe.generate(0.7, 0.7, seconds=2.0, seed=3, engine="notes", soundfont="Other.sf2")
+    assert pipe.generate(0.7, 0.7, seconds=2.0, seed=3, engine="notes", soundfont=bundled.name) is default
+    assert other is not default and not np.allclose(other.audio, default.audio, atol=1e-3)  # its own cache entry
+    assert default.midi == other.midi  # the same notes, played on another soundfont
+    other.save(tmp_path / "other.wav")
+    played = json.loads((tmp_path / "other.json").read_text())["render"]
+    assert played["soundfont"] == "Other.sf2"
+    assert played["soundfont_sha256"] == hashlib.sha256((tmp_path / "Other.sf2").read_bytes()).hexdigest()
+    assert default.params()["render"]["soundfont"] == bundled.name
+    pipe._cache.clear()
+    again = pipe.generate(0.7, 0.7, seconds=2.0, seed=3, engine="notes", soundfont="Other.sf2")
+    assert np.array_equal(again.audio, other.audio)
+    # sessions play it too, and engines without notes ignore it
+    journey = pipe.journey([(0, -0.5, -0.5), (10, 0.5, 0.5)], seed=3, soundfont="Other.sf2")
+    assert journey.params()["render"]["soundfont"] == "Other.sf2"
+    mel = pipe.generate(0.7, 0.7, seconds=2.0, seed=3, engine="mel", steps=2, soundfont="Other.sf2")
+    assert "soundfont" not in mel.params()["render"]
+
+
+def test_a_bad_soundfont_name_names_the_field_and_the_choices(two_soundfonts):
+    with pytest.raises(ValueError, match=r"soundfont must be one of TimGM6mb.sf2, Other.sf2, got 'FluidR3_GM.sf2'"):
+        two_soundfonts.generate(0.0, 0.0, seconds=2.0, soundfont="FluidR3_GM.sf2")
+    with pytest.raises(ValueError, match="soundfont must be one of"):
+        two_soundfonts.stream(lambda: (0.0, 0.0), engine="mel", soundfont="/usr/share/sounds/sf2/x.sf2")
+
+
+def test_a_sidecar_replays_on_the_soundfont_it_names(two_soundfonts, tmp_path):
+    made = two_soundfonts.generate(0.3, -0.2, seconds=2.0, seed=6, engine="notes", soundfont="Other.sf2")
+    made.save(tmp_path / "clip.wav")
+    again = remake(two_soundfonts, read_sidecar(tmp_path / "clip.json"))
+    assert again.render["soundfont"] == "Other.sf2" and np.array_equal(again.audio, made.audio)

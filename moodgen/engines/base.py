@@ -147,9 +147,16 @@ class Engine(ABC):
         return {}
 
     @property
+    def soundfonts(self) -> tuple[str, ...]:
+        """The soundfonts (file names) it can play its notes with, the default first; () for engines that make
+        audio without notes."""
+        return ()
+
+    @property
     def soundfont(self) -> str | None:
-        """The name of the soundfont that plays its notes; None for engines that make audio without notes."""
-        return None
+        """The name of the soundfont that plays its notes by default; None for engines that make audio without
+        notes."""
+        return self.soundfonts[0] if self.soundfonts else None
 
     @property
     def key_prior(self) -> torch.Tensor | None:
@@ -158,9 +165,11 @@ class Engine(ABC):
 
     @abstractmethod
     def generate(self, mood: torch.Tensor, seconds: float, seed: int, steps: int | None, guidance: float,
-                 key: torch.Tensor | None, instrument: str | None = None) -> EngineOutput:
+                 key: torch.Tensor | None, instrument: str | None = None,
+                 soundfont: str | None = None) -> EngineOutput:
         """One clip of `seconds` for mood (1, 2) and key (1,) or None, its notes played on `instrument` (one of
-        `instruments`; None: the first); identical inputs give identical outputs."""
+        `instruments`; None: the first) with `soundfont` (one of `soundfonts`; None: the first); identical inputs
+        give identical outputs."""
 
     @property
     def frame_rate(self) -> float:
@@ -172,9 +181,9 @@ class Engine(ABC):
         return int(round(seconds * self.frame_rate))
 
     def session(self, seed: int, steps: int | None, guidance: float, before: Continuation | None = None,
-                instrument: str | None = None) -> Session:
+                instrument: str | None = None, soundfont: str | None = None) -> Session:
         """A new sampler that keeps going (see `Session`), continuing `before` when given, its notes played on
-        `instrument` (engines with `instruments`; None: the first)."""
+        `instrument` with `soundfont` (engines with `instruments` and `soundfonts`; None: the first)."""
         raise ValueError(f"engine {self.name!r} cannot make journeys, continuations, loops or streams")
 
     # Training: the training loop, the probes and the crop sampler call these on the class.

@@ -179,7 +179,8 @@ class MelEngine(Engine):
         return {"inverter": load_inverter(folder, device)}
 
     def generate(self, mood: torch.Tensor, seconds: float, seed: int, steps: int | None, guidance: float,
-                 key: torch.Tensor | None, instrument: str | None = None) -> EngineOutput:
+                 key: torch.Tensor | None, instrument: str | None = None,
+                 soundfont: str | None = None) -> EngineOutput:
         n_samples = int(round(seconds * self.mel_params.sample_rate))
         frames = -(-n_samples // self.mel_params.hop_length) + 1  # enough frames to cover every sample
         mel = sample(self.model, mood, frames, steps, guidance, seed, key)[0].clamp(-1, 1).cpu().numpy()
@@ -194,7 +195,7 @@ class MelEngine(Engine):
         return -(-int(round(seconds * self.mel_params.sample_rate)) // self.mel_params.hop_length) + 1
 
     def session(self, seed: int, steps: int | None, guidance: float, before: Continuation | None = None,
-                instrument: str | None = None) -> MelSession:
+                instrument: str | None = None, soundfont: str | None = None) -> MelSession:
         return MelSession(self.model, self.inverter, self.mel_params, seed, steps or self.default_steps, guidance,
                           before)
 

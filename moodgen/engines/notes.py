@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import pretty_midi
 import torch
 
 from moodgen import midi, render
-from moodgen.config import MelParams, RollParams, from_dict
+from moodgen.config import MelParams, RollParams, from_dict, shown
 from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, register
 from moodgen.keys import key_profile_scores
 from moodgen.note_model import NoteModel, NoteModelConfig, NoteSampler, note_loss, sample_roll
@@ -57,11 +59,13 @@ class NoteSession(Session):
     loop_crossfade_seconds = 0.5  # lets the notes ringing at the loop point die away into the head
     loop_overrun_frames = 10
 
-    def __init__(self, engine: NoteEngine, seed: int, guidance: float, before: Continuation | None, instrument: str):
+    def __init__(self, engine: NoteEngine, seed: int, guidance: float, before: Continuation | None, instrument: str,
+                 soundfont: str | None):
         self.engine, self.params, self.sample_rate = engine, engine.roll_params, engine.mel_params.sample_rate
         self.instrument = instrument
+        self.renderer = engine.renderer_for(soundfont)
         self.sampler = NoteSampler(engine.sampling_model, guidance, seed)
-        self.synth = engine.synth(instrument)
+        self.synth = engine.synth(instrument, self.renderer)
         self.active: list[np.ndarray] = []  # (t, K) uint8 parts of the rolls
         self.onset: list[np.ndarray] = []
         self.length = self.rendered = 0
@@ -112,11 +116,11 @@ class NoteSession(Session):
 
     @property
     def render_record(self) -> dict[str, Any]:
-        return self.engine.render_record(self.instrument)
+        return self.engine.render_record(self.instrument, self.renderer)
 
     def close(self) -> None:
         if self.synth is not None:
-            self.engine.give_back(self.synth)
+            self.renderer.give_back(self.synth.loaded)  # the soundfont copy waits for the next session
             self.synth = None
 
     def midi(self, start_frame: int, end_frame: int, key_changes: list[tuple[float, int]],
@@ -143,10 +147,16 @@ class NoteEngine(Engine):
     transposes_on_the_fly = True
 
     def __init__(self, model: NoteModel, metadata: dict[str, Any], sha256: str,
-                 renderer: render.SoundfontRenderer):
+                 renderer: render.SoundfontRenderer, soundfont_paths: Mapping[str, Path] | None = None):
         super().__init__(model, metadata, sha256)
         self.roll_params = from_dict(RollParams, metadata["provenance"].get("roll_params", {}))
-        self.renderer = renderer
+        self.renderer = renderer  # the default soundfont's
+        # The other soundfonts it may play with, by file name; each is loaded on first use and kept: cut down to
+        # the offered programs, a loaded copy is small (README, Sound).
+        self.soundfont_paths = {renderer.name: renderer.path,
+                                **{n: p for n, p in (soundfont_paths or {}).items() if n != renderer.name}}
+        self._renderers = {renderer.name: renderer}
+        self._renderers_lock = threading.Lock()
         # The frame-by-frame sampler is a few hundred tiny kernels per frame: launch-bound and slower on a GPU than
         # on the CPU, so a model loaded onto a GPU samples from a CPU copy (same rolls as on a CPU-only machine).
         on_cpu = next(model.parameters()).device.type == "cpu"
@@ -155,52 +165,70 @@ class NoteEngine(Engine):
     @staticmethod
     def load_companions(folder: Path, device: torch.device | str, metadata: dict[str, Any],
                         soundfont: str | Path | None) -> dict[str, Any]:
-        """The soundfont renderer, loaded once for every clip."""
-        return {"renderer": render.SoundfontRenderer(metadata["mel_params_obj"].sample_rate, soundfont)}
+        """The default soundfont's renderer, loaded once for every clip, and the soundfonts found (by file name; the
+        best of those sharing a name) to choose from per request."""
+        found: dict[str, Path] = {}
+        for path in render.find_soundfonts():
+            found.setdefault(path.name, path)
+        return {"renderer": render.SoundfontRenderer(metadata["mel_params_obj"].sample_rate, soundfont),
+                "soundfont_paths": found}
 
     def generate(self, mood: torch.Tensor, seconds: float, seed: int, steps: int | None, guidance: float,
-                 key: torch.Tensor | None, instrument: str | None = None) -> EngineOutput:
+                 key: torch.Tensor | None, instrument: str | None = None,
+                 soundfont: str | None = None) -> EngineOutput:
+        renderer = self.renderer_for(soundfont)  # a bad name fails before sampling
         active, onset = sample_roll(self.sampling_model, mood, self.roll_params.frames_for(seconds), guidance,
                                     seed=seed, key=key)
         pm = midi.midi_from_roll(active[0], onset[0], self.roll_params)
-        out = self.play(pm, seconds, instrument or self.instruments[0])
+        out = self.play(pm, seconds, instrument or self.instruments[0], renderer)
         return dataclasses.replace(out, frames=midi.encode_roll(active[0], onset[0]))
 
-    def play(self, pm: pretty_midi.PrettyMIDI, seconds: float, instrument: str) -> EngineOutput:
-        """Render `pm` on `instrument` to exactly `seconds` of audio, with the MIDI that says so."""
+    def play(self, pm: pretty_midi.PrettyMIDI, seconds: float, instrument: str,
+             renderer: render.SoundfontRenderer) -> EngineOutput:
+        """Render `pm` on `instrument` with `renderer` to exactly `seconds` of audio, with the MIDI that says so."""
         pm = render.with_instrument(pm, instrument)
         n_samples = int(round(seconds * self.mel_params.sample_rate))
-        wav = self.renderer.render(pm) if pm.instruments[0].notes else np.zeros(0)
+        wav = renderer.render(pm) if pm.instruments[0].notes else np.zeros(0)
         wav = np.pad(wav, (0, max(0, n_samples - len(wav))))[:n_samples].astype(np.float32)
-        return EngineOutput(audio=wav, mel=None, midi=midi_bytes(pm), render=self.render_record(instrument))
+        return EngineOutput(audio=wav, mel=None, midi=midi_bytes(pm), render=self.render_record(instrument, renderer))
 
     @property
-    def soundfont(self) -> str:
-        return self.renderer.name
+    def soundfonts(self) -> tuple[str, ...]:
+        return tuple(self.soundfont_paths)
 
-    def render_record(self, instrument: str) -> dict[str, Any]:
+    def renderer_for(self, soundfont: str | None) -> render.SoundfontRenderer:
+        """The renderer of soundfont `soundfont` (a file name from `soundfonts`; None: the default), loaded on first
+        use and kept; ValueError naming the choices otherwise."""
+        name = self.renderer.name if soundfont is None else soundfont
+        with self._renderers_lock:
+            if name not in self._renderers:
+                if not isinstance(name, str) or name not in self.soundfont_paths:
+                    raise ValueError(f"soundfont must be one of {', '.join(self.soundfonts)}, got {shown(name)}")
+                self._renderers[name] = render.SoundfontRenderer(self.renderer.sample_rate, self.soundfont_paths[name],
+                                                                 gain_db=self.renderer.gain_db)
+            return self._renderers[name]
+
+    @staticmethod
+    def render_record(instrument: str, renderer: render.SoundfontRenderer) -> dict[str, Any]:
         """How the notes are played, for the JSON sidecar."""
-        return {"instrument": instrument, "program": render.program_for(instrument), "soundfont": self.renderer.name,
-                "soundfont_sha256": self.renderer.sha256}
+        return {"instrument": instrument, "program": render.program_for(instrument), "soundfont": renderer.name,
+                "soundfont_sha256": renderer.sha256}
 
-    def synth(self, instrument: str) -> ContinuingSynth:
+    @staticmethod
+    def synth(instrument: str, renderer: render.SoundfontRenderer) -> ContinuingSynth:
         """A synth that keeps playing from call to call, sounding as `renderer` does (its soundfont, `instrument`'s
-        program and level trim), on a copy of the soundfont borrowed from the renderer until `give_back`."""
+        program and level trim), on a copy of the soundfont borrowed from the renderer until given back."""
         program = render.program_for(instrument)
-        synth = ContinuingSynth(self.renderer.borrow(), self.renderer.sample_rate)
-        return synth.start(program, self.renderer.level_trim_db(program))
-
-    def give_back(self, synth: ContinuingSynth) -> None:
-        """A finished session's synth: its soundfont copy goes back to the renderer."""
-        self.renderer.give_back(synth.loaded)
+        synth = ContinuingSynth(renderer.borrow(), renderer.sample_rate)
+        return synth.start(program, renderer.level_trim_db(program))
 
     @property
     def frame_rate(self) -> float:
         return float(self.roll_params.fps)
 
     def session(self, seed: int, steps: int | None, guidance: float, before: Continuation | None = None,
-                instrument: str | None = None) -> NoteSession:
-        return NoteSession(self, seed, guidance, before, instrument or self.instruments[0])
+                instrument: str | None = None, soundfont: str | None = None) -> NoteSession:
+        return NoteSession(self, seed, guidance, before, instrument or self.instruments[0], soundfont)
 
     @staticmethod
     def default_model_config() -> NoteModelConfig:
