@@ -156,8 +156,8 @@ def run(config: HeadConfig, command: str) -> dict:
     better = results["new"]["test"]["spearman_valence"] > results["base"]["test"]["spearman_valence"]
     base_provenance = base.metadata["provenance"]
     earlier_head = base_provenance.get("valence_head")
-    if earlier_head is None:  # the base file's own VGMIDI numbers are the CNN's
-        results["base"]["vgmidi"] = base_provenance.get("vgmidi")
+    # the CNN's VGMIDI numbers: recorded by its training run, or carried over by an earlier head
+    results["base"]["vgmidi"] = earlier_head.get("base_vgmidi") if earlier_head else base_provenance.get("vgmidi")
     provenance = {**base_provenance, "command": command, "git_sha": git_sha(),
                   "valence_head": {"feature_set": FEATURE_SET, "features": list(FEATURE_NAMES),
                                    "alpha": head["alpha"], "blend": head["blend"],
@@ -165,7 +165,8 @@ def run(config: HeadConfig, command: str) -> dict:
                                    "fit_on": "EMOPIA train split (all transpositions); alpha and blend on val",
                                    "head_config": json.loads(json.dumps(asdict(config))),
                                    "base_sha256": file_sha256(config.base), "base_command":
-                                   (earlier_head or {}).get("base_command", base_provenance.get("command"))},
+                                   (earlier_head or {}).get("base_command", base_provenance.get("command")),
+                                   "base_vgmidi": results["base"]["vgmidi"]},
                   "test": results["new"]["test"], "uncertainty": uncertainty(results["new"]["test"])}
     out = Path(config.out)
     if better:
@@ -235,7 +236,7 @@ def parse_args(argv: list[str]) -> HeadConfig:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    report = run(parse_args(argv), "python -m train.judge_head " + shlex.join(argv))
+    report = run(parse_args(argv), shlex.join(["python", "-m", "train.judge_head", *argv]))
     print(json.dumps({k: report["results"]["new"].get(k) for k in ("test", "vgmidi")}, indent=1))
 
 
