@@ -24,6 +24,7 @@ from app_results import (
     KEYS,
     Results,
     default_inputs,
+    instruments,
     make_examples_now,
     read_journey,
     read_request,
@@ -33,12 +34,13 @@ from moodgen.atlas import Atlas
 from moodgen.config import shown
 from moodgen.mood import PRESETS, validate_mood
 from moodgen.pipeline import NEAREST_BY, MoodPipeline
+from moodgen.render import SOUNDFONT_ENV, find_soundfonts
 
 STATIC = Path(__file__).with_name("app_static")
 NEAREST_LABELS = {"mood": "by mood (distance on the pad)", "sound": "by sound (spectral embedding)"}
 # the preset buttons laid out like the pad: angry | happy over sad | relaxed
 PRESET_ORDER = sorted(PRESETS, key=lambda name: (-PRESETS[name][1], PRESETS[name][0]))
-INTRO = ("# moodgen\nPick a mood and hear a short piano clip made for it. **Valence**: how pleasant (left to "
+INTRO = ("# moodgen\nPick a mood and hear a short clip made for it. **Valence**: how pleasant (left to "
          "right); **arousal**: how energetic (bottom to top).")
 MAX_UPLOAD = "1kb"  # the app takes no uploads: the route Gradio opens for them refuses anything bigger
 PHONE_WIDTH = 760  # px; the page's one-column layout (app_static/app.css) starts here
@@ -85,6 +87,16 @@ def wav_player(**options: Any) -> gr.Audio:
     return player
 
 
+def soundfont_line(pipeline: MoodPipeline) -> str | None:
+    """Which soundfont plays the notes, and the others found, which `--soundfont` chooses at start."""
+    playing = sorted({s for s in (pipeline.engine(e).soundfont for e in pipeline.engines) if s})
+    if not playing:
+        return None
+    others = [f.name for f in find_soundfonts() if f.name not in playing]
+    return (f"Played with {', '.join(playing)}"
+            + (f"; also installed: {', '.join(others)} (start the app with --soundfont to use it)" if others else ""))
+
+
 def checked(read: Any, *args: Any) -> Any:
     """read(*args), its ValueError (one line naming the field) raised as Gradio's error, without a traceback."""
     try:
@@ -110,20 +122,22 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
     defaults = default_inputs(pipeline)
 
     def generate(valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key,
-                 progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
+                 instrument=None, progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
         return results.outputs(checked(read_request, pipeline, valence, arousal, seconds, seed, randomize, engine,
-                                       steps, guidance, nearest_by, key), progress)
+                                       steps, guidance, nearest_by, key, instrument), progress)
 
-    def make_journey(path, seed, randomize, engine, steps, guidance, nearest_by, key,
+    def make_journey(path, seed, randomize, engine, steps, guidance, nearest_by, key, instrument=None,
                      progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
         return results.outputs(checked(read_journey, pipeline, path, seed, randomize, engine, steps, guidance,
-                                       nearest_by, key), progress)
+                                       nearest_by, key, instrument), progress)
 
     live = LiveSessions(pipeline, results.recorded, pipeline.limits.max_journey_seconds)
 
-    def play_live(valence, arousal, seed, randomize, engine, steps, guidance, key, request: gr.Request):
+    def play_live(valence, arousal, seed, randomize, engine, steps, guidance, key, instrument=None,
+                  request: gr.Request = None):
         mood = checked(validate_mood, valence, arousal)
-        settings = checked(read_settings, pipeline, seed, randomize, engine, steps, guidance, "mood", key)
+        settings = checked(read_settings, pipeline, seed, randomize, engine, steps, guidance, "mood", key,
+                           instrument)
         del settings["nearest_by"]
         yield from live.play(request.session_hash, mood, **settings)
 
@@ -140,6 +154,10 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
         """The sampler settings an engine was exported with: (steps, guidance); steps stay for engines without."""
         eng = pipeline.engine(name)
         return (gr.skip() if eng.default_steps is None else eng.default_steps), eng.default_guidance
+
+    def engine_instruments(name):
+        """The instrument menu, usable only for engines that play notes (the others make audio directly)."""
+        return gr.Dropdown(interactive=bool(pipeline.engine(name).instruments))
 
     def apply_preset(name):
         if not isinstance(name, str) or name not in PRESETS:  # checked here: a long name is echoed cut short
@@ -204,6 +222,10 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                                             elem_id="randomize")
                 engine = gr.Radio([(pipeline.engine(e).label, e) for e in pipeline.engines],
                                   value=defaults["engine"], label="Engine", elem_id="engine")
+                instrument = gr.Dropdown([(i.replace("-", " "), i) for i in instruments(pipeline)],
+                                         value=defaults["instrument"], interactive=defaults["instrument"] is not None,
+                                         label="Instrument (engines that play notes; the model learned from piano)",
+                                         info=soundfont_line(pipeline), elem_id="instrument")
                 nearest_by = gr.Radio([(NEAREST_LABELS[b], b) for b in NEAREST_BY], value=defaults["nearest_by"],
                                       label="Nearest real clip", elem_id="nearest-by")
                 with gr.Accordion("Advanced", open=False):
@@ -217,7 +239,7 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                                                "pad lands here; Enter makes the journey)",
                                          placeholder="0:-0.6,-0.6 10:0.7,0.7", elem_id="journey")
 
-        gen_inputs = [valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key]
+        gen_inputs = [valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key, instrument]
         gen_outputs = [seed, gen_image, real_image, gen_audio, real_audio, downloads, params_json, summary]
 
         def wire_generation(start, fn=generate, inputs=gen_inputs, show_result=True, **api):
@@ -239,6 +261,8 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
               show_progress="hidden", queue=False)
         pad.move(None, pad, [valence, arousal], js=PAD_TO_SLIDERS_JS, show_progress="hidden", queue=False)
         engine.change(engine_defaults, engine, [steps, guidance], api_visibility="private", show_progress="hidden")
+        engine.change(engine_instruments, engine, instrument, api_visibility="private", show_progress="hidden",
+                      queue=False)
         wire_generation(generate_button.click, api_name="generate")
         for trigger in (valence.release, arousal.release):
             wire_generation(trigger, api_visibility="private")
@@ -251,13 +275,14 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
         wire_generation(picked.then, api_visibility="private")
         # journeys: a path drawn on the pad becomes waypoints over the duration, or waypoints typed in
         pad_mode.change(None, [pad_mode, pad], pad, js=MODE_TO_PAD_JS, show_progress="hidden", queue=False)
-        journey_inputs = [journey, seed, randomize, engine, steps, guidance, nearest_by, key]
+        journey_inputs = [journey, seed, randomize, engine, steps, guidance, nearest_by, key, instrument]
         drawn = pad.journey(None, [pad, seconds], journey, js=PATH_TO_WAYPOINTS_JS, show_progress="hidden",
                             queue=False)
         wire_generation(drawn.then, make_journey, journey_inputs, api_visibility="private")
         wire_generation(journey.submit, make_journey, journey_inputs, api_name="journey")
         # live: a stream that plays what the pad says, kept as a clip when stopped
-        live_button.click(play_live, [valence, arousal, seed, randomize, engine, steps, guidance, key], live_audio,
+        live_button.click(play_live, [valence, arousal, seed, randomize, engine, steps, guidance, key, instrument],
+                          live_audio,
                           concurrency_id="live", concurrency_limit=concurrency_limit, preprocess=False,
                           show_progress="hidden", api_name="live")
         gr.on([valence.change, arousal.change], steer_live, [valence, arousal], None, preprocess=False,
@@ -297,13 +322,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     p.add_argument("--concurrency", type=int, default=2, help="generations run at once")
+    p.add_argument("--soundfont", default=None,
+                   help=f"what plays the notes (default: ${SOUNDFONT_ENV}, else the first found: "
+                        f"{', '.join(str(f) for f in find_soundfonts())})")
     return p.parse_args(argv)
 
 
 def load_models(args: argparse.Namespace) -> tuple[MoodPipeline, Atlas | None]:
     """The pipeline (local checkpoints, else the Hub repo) and, when a DEAM folder is configured, a DEAM atlas."""
     try:
-        pipeline = MoodPipeline.from_checkpoint(args.checkpoints)
+        pipeline = MoodPipeline.from_checkpoint(args.checkpoints, soundfont=args.soundfont)
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"moodgen app: cannot load the model: {exc}") from exc
     atlas = None

@@ -54,6 +54,7 @@ class Request:
     guidance: float
     nearest_by: str
     key: str | None  # None: drawn for the mood
+    instrument: str | None = None  # None where the engine plays no notes
     waypoints: tuple[tuple[float, float, float], ...] | None = None
 
     @property
@@ -61,10 +62,16 @@ class Request:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:20]
 
 
+def instruments(pipeline: MoodPipeline) -> tuple[str, ...]:
+    """Every instrument some loaded engine plays its notes on, in menu order."""
+    return tuple(dict.fromkeys(i for e in pipeline.engines for i in pipeline.engine(e).instruments))
+
+
 def read_settings(pipeline: MoodPipeline, seed: Any, randomize: Any, engine: Any, steps: Any, guidance: Any,
-                  nearest_by: Any, key: Any) -> dict[str, Any]:
+                  nearest_by: Any, key: Any, instrument: Any = None) -> dict[str, Any]:
     """The inputs every request shares, as any client may send them -> Request fields, or ValueError naming the
-    field, with the bad value cut short."""
+    field, with the bad value cut short. `instrument`: None or "" for the engine's first; ignored by engines that
+    play no notes (like steps by engines without sampler steps)."""
     limits: Limits = pipeline.limits
     if not isinstance(randomize, bool):
         raise ValueError(f"randomize must be true or false, got {shown(randomize)}")
@@ -75,21 +82,25 @@ def read_settings(pipeline: MoodPipeline, seed: Any, randomize: Any, engine: Any
         raise ValueError(f"nearest must be one of {', '.join(NEAREST_BY)}, got {shown(nearest_by)}")
     if key not in (None, "", AUTO_KEY, *KEYS):
         raise ValueError(f"key must be one of {AUTO_KEY!r} or a key like 'A minor', got {shown(key)}")
+    known = instruments(pipeline)
+    if instrument not in (None, "", *known):
+        raise ValueError(f"instrument must be one of {', '.join(known)}, got {shown(instrument)}")
     return dict(seed=secrets.randbelow(limits.max_seed + 1) if randomize else limits.seed(seed),
                 engine=eng.name, steps=limits.steps(steps) if eng.uses_steps else None,
-                guidance=limits.guidance(guidance), nearest_by=nearest_by, key=key if key in KEYS else None)
+                guidance=limits.guidance(guidance), nearest_by=nearest_by, key=key if key in KEYS else None,
+                instrument=(instrument or eng.instruments[0]) if eng.instruments else None)
 
 
 def read_request(pipeline: MoodPipeline, valence: Any, arousal: Any, seconds: Any, seed: Any, randomize: Any,
-                 engine: Any, steps: Any, guidance: Any, nearest_by: Any, key: Any) -> Request:
+                 engine: Any, steps: Any, guidance: Any, nearest_by: Any, key: Any, instrument: Any = None) -> Request:
     """The raw values of the app's inputs for one mood -> a Request, or ValueError naming the field."""
     v, a = validate_mood(valence, arousal)
     return Request(v, a, pipeline.limits.seconds(seconds, field="duration"),
-                   **read_settings(pipeline, seed, randomize, engine, steps, guidance, nearest_by, key))
+                   **read_settings(pipeline, seed, randomize, engine, steps, guidance, nearest_by, key, instrument))
 
 
 def read_journey(pipeline: MoodPipeline, path: Any, seed: Any, randomize: Any, engine: Any, steps: Any,
-                 guidance: Any, nearest_by: Any, key: Any) -> Request:
+                 guidance: Any, nearest_by: Any, key: Any, instrument: Any = None) -> Request:
     """A journey's waypoints as text ("0:-0.6,-0.6 10:0.7,0.7": seconds:valence,arousal) and the shared inputs ->
     a Request, or ValueError naming the field or the waypoint."""
     if not isinstance(path, str):
@@ -100,7 +111,7 @@ def read_journey(pipeline: MoodPipeline, path: Any, seed: Any, randomize: Any, e
         raise ValueError(str(exc).replace("--path:", "journey:", 1)) from None
     seconds, v, a = points[-1]
     return Request(v, a, seconds, **read_settings(pipeline, seed, randomize, engine, steps, guidance, nearest_by,
-                                                  key), waypoints=points)
+                                                  key, instrument), waypoints=points)
 
 
 def wav_bytes(audio: Any, sample_rate: int) -> bytes:
@@ -123,7 +134,8 @@ class Results:
     def _make(self, r: Request, folder: Path, progress: gr.Progress | None) -> tuple:
         if progress is not None:
             progress(0.05, desc="Generating the clip…")
-        settings = dict(seed=r.seed, steps=r.steps, guidance=r.guidance, engine=r.engine, key=r.key)
+        settings = dict(seed=r.seed, steps=r.steps, guidance=r.guidance, engine=r.engine, key=r.key,
+                        instrument=r.instrument)
         gen = (self.pipeline.journey(r.waypoints, **settings) if r.waypoints else
                self.pipeline.generate(r.valence, r.arousal, seconds=r.seconds, **settings))
         if progress is not None:
@@ -171,7 +183,7 @@ def default_inputs(pipeline: MoodPipeline, preset_name: str = FIRST_PRESET) -> d
     steps = next((s for s in (pipeline.engine(e).default_steps for e in pipeline.engines) if s), 16)
     return dict(valence=PRESETS[preset_name][0], arousal=PRESETS[preset_name][1], seconds=10.0, seed=0,
                 randomize=False, engine=eng.name, steps=steps, guidance=eng.default_guidance, nearest_by="mood",
-                key=AUTO_KEY)
+                key=AUTO_KEY, instrument=eng.instruments[0] if eng.instruments else None)
 
 
 def make_examples_now(results: Results, requests: list[Request]) -> None:

@@ -31,7 +31,7 @@ from moodgen import audio, midi, render
 from moodgen.engines import engine_class, engine_classes
 from moodgen.mood import PRESETS
 from moodgen.pipeline import MoodPipeline
-from train.evaluate import mood_correlates
+from train.evaluation.correlates import mood_correlates
 
 SECONDS = 10.0
 

@@ -83,7 +83,8 @@ def render_midi(pm: pretty_midi.PrettyMIDI, sample_rate: int, soundfont: str | P
     one_program = copy.deepcopy(pm)
     for inst in one_program.instruments:
         inst.program = program
-    return render.SoundfontRenderer(sample_rate, soundfont or soundfont_path(), gain_db).render(one_program)
+    renderer = render.SoundfontRenderer(sample_rate, soundfont or soundfont_path(), gain_db, programs=[program])
+    return renderer.render(one_program)
 
 
 def transpose(pm: pretty_midi.PrettyMIDI, semitones: int) -> pretty_midi.PrettyMIDI:

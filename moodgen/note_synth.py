@@ -7,13 +7,11 @@ Shapes: rolls (T, K) uint8 velocities; an event (sample, order, pitch, velocity)
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import tinysoundfont
 
 from moodgen.config import RollParams
-from moodgen.render import DRAIN_S, PIANO_PROGRAM
+from moodgen.dynamics import LowCut, PianoDynamics, full_expression, low_cut, mono, piano_dynamics
+from moodgen.render import DRAIN_S, PIANO_PROGRAM, LoadedSoundfont
 
 Event = tuple[int, int, int, int]
 
@@ -40,30 +38,28 @@ def roll_events(active: np.ndarray, onset: np.ndarray, before: np.ndarray, first
     return events
 
 
-def loaded_bytes(soundfont: Path) -> int:
-    """About what a soundfont takes in memory once loaded: tinysoundfont holds its samples as float32, twice an
-    .sf2's 16-bit samples (FluidR3 GM, 148 MB: 285 MB measured) and about ten times an .sf3's compressed ones."""
-    return soundfont.stat().st_size * (10 if soundfont.suffix.lower() == ".sf3" else 2)
-
-
 class ContinuingSynth:
-    """A soundfont loaded once, playing one program: `start` readies it for a new piece, then `play` plays events
-    and renders audio up to a given sample, call after call. `trim_db` is the program's level match
-    (`render.SoundfontRenderer.level_trim_db`)."""
+    """A loaded soundfont (`render.SoundfontRenderer.borrow`) playing one program: `start` readies it for a new
+    piece, then `play` plays events and renders audio up to a given sample, call after call. `trim_db` is the
+    program's level match (`render.SoundfontRenderer.level_trim_db`)."""
 
-    def __init__(self, sample_rate: int, soundfont: str | Path, gain_db: float = 0.0):
+    def __init__(self, loaded: LoadedSoundfont, sample_rate: int):
+        self.loaded = loaded
         self.sample_rate = sample_rate
-        self.synth = tinysoundfont.Synth(samplerate=sample_rate, gain=gain_db)
-        self.sfid = self.synth.sfload(str(soundfont))
-        self.nbytes = loaded_bytes(Path(soundfont))
+        self.synth, self.sfid = loaded
         self.scale = np.float32(1.0)
         self.position = 0  # samples rendered so far
+        self.dynamics: PianoDynamics | None = None
+        self.low_cut: LowCut | None = None
 
     def start(self, program: int = PIANO_PROGRAM, trim_db: float = 0.0) -> ContinuingSynth:
         """Silence whatever played before (as `render.SoundfontRenderer` does between renders) and select `program`."""
         self.synth.sounds_off()
         self.synth.generate(int(DRAIN_S * self.sample_rate))
+        full_expression(self.synth)
         self.synth.program_select(0, self.sfid, 0, program)
+        self.dynamics = piano_dynamics(program, self.sample_rate)
+        self.low_cut = low_cut(program, self.sample_rate)
         self.scale = np.float32(10.0 ** (trim_db / 20.0))
         self.position = 0
         return self
@@ -75,16 +71,24 @@ class ContinuingSynth:
         for at, order, pitch, velocity in events:
             at = min(at, until)
             if at > self.position:
-                out[self.position - start:at - start] = self._generate(at - self.position)
+                out[self.position - start:at - start] = self._generate(at)
                 self.position = at
             if order:
                 self.synth.noteon(0, pitch, velocity)
+                if self.dynamics is not None:
+                    self.dynamics.note_on(self.synth, at, pitch, velocity)
             else:
                 self.synth.noteoff(0, pitch)
+                if self.dynamics is not None:
+                    self.dynamics.note_off(pitch)
         if until > self.position:
-            out[self.position - start:] = self._generate(until - self.position)
+            out[self.position - start:] = self._generate(until)
             self.position = until
+        out = out if self.low_cut is None else self.low_cut(out)
         return out if self.scale == 1 else out * self.scale
 
-    def _generate(self, samples: int) -> np.ndarray:
-        return np.frombuffer(self.synth.generate(samples), dtype=np.float32).reshape(-1, 2).mean(axis=1)
+    def _generate(self, until: int) -> np.ndarray:
+        """Samples position..until."""
+        if self.dynamics is not None:
+            return self.dynamics.generate(self.synth, self.position, until)
+        return mono(self.synth.generate(until - self.position))

@@ -15,7 +15,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from moodgen.journey import (
 )
 from moodgen.judge import JUDGE_FILE, Judge
 from moodgen.keys import key_name, parse_key, sample_keys
+from moodgen.memory import TrimmingWorkers
 from moodgen.mood import validate_mood
 from moodgen.render import DRY, Mastering, at_corpus_level, master
 from moodgen.stream import MoodStream
@@ -113,8 +114,9 @@ class MoodPipeline:
         self._lock = threading.Lock()
         # All model and signal work runs on these threads, whichever thread asks. A server calls from a pool of many
         # threads, and every thread that runs torch or numpy keeps its own malloc arena and OpenMP team: memory
-        # grew with the number of threads that had ever generated, not with the work (benchmarks/soak.py).
-        self._workers = ThreadPoolExecutor(workers, thread_name_prefix="moodgen")
+        # grew with the number of threads that had ever generated, not with the work (benchmarks/soak.py). After
+        # each task they give freed memory back (moodgen.memory).
+        self._workers = TrimmingWorkers(workers, thread_name_prefix="moodgen")
 
     @property
     def engines(self) -> tuple[str, ...]:

@@ -1,9 +1,10 @@
 """The render chain: MIDI -> soundfont audio -> room and mastering -> loudness measures.
 
-`SoundfontRenderer` loads its soundfont once and plays any number of PrettyMIDIs with it. `master` is a pure
-function over (S,) audio: a fixed gain (not per-clip normalisation: arousal is carried by loudness, so the level
-differences between moods must survive), a reverb, then a true-peak limiter. `measure_loudness` reports ITU-R
-BS.1770 integrated loudness, true peak and EBU Tech 3342 loudness range.
+`SoundfontRenderer` loads its soundfont once and plays any number of PrettyMIDIs with it; it also lends loaded copies
+of the soundfont to synths that keep playing across calls (streams), keeping one idle copy rather than one per use.
+`master` is a pure function over (S,) audio: a fixed gain (not per-clip normalisation: arousal is carried by
+loudness, so the level differences between moods must survive), a reverb, then a true-peak limiter.
+`measure_loudness` reports ITU-R BS.1770 integrated loudness, true peak and EBU Tech 3342 loudness range.
 """
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import hashlib
 import math
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 import pedalboard
@@ -23,12 +26,18 @@ import pyloudnorm
 import tinysoundfont
 from scipy.signal import resample_poly
 
+from moodgen.dynamics import full_expression, low_cut, mono, piano_dynamics
+from moodgen.soundfont import SoundfontFormatError
+from moodgen.soundfont import subset as soundfont_subset
+
 SOUNDFONT_ENV = "MOODGEN_SOUNDFONT"
 # Where Linux distributions install soundfonts; Debian's fluid-soundfont-gm puts FluidR3_GM.sf2 in the first.
 SYSTEM_SOUNDFONT_DIRS = (Path("/usr/share/sounds/sf2"), Path("/usr/share/sounds/sf3"), Path("/usr/share/soundfonts"))
 PREFERRED_SOUNDFONTS = ("FluidR3_GM.sf2",)  # best first, ahead of any other soundfont found
 RELEASE_TAIL_S = 0.5
 DRAIN_S = 0.05  # longer than tinysoundfont's 10 ms quick release, so "all sound off" leaves no voice behind
+# Loaded soundfont copies kept idle for the next render or stream: one of FluidR3 GM (285 MB), many of TimGM6mb.
+IDLE_SYNTH_BYTES = 320 << 20
 
 # General MIDI program numbers (0-based) of the instruments offered; the note engine learned from piano only.
 PIANO_PROGRAM = 0
@@ -82,6 +91,18 @@ def with_instrument(pm: pretty_midi.PrettyMIDI, instrument: str) -> pretty_midi.
     return out
 
 
+def loaded_bytes(soundfont: Path) -> int:
+    """About what a soundfont takes in memory once loaded: tinysoundfont holds its samples as float32, twice an
+    .sf2's 16-bit samples (FluidR3 GM, 148 MB: 285 MB measured) and about ten times an .sf3's compressed ones."""
+    return soundfont.stat().st_size * (10 if soundfont.suffix.lower() == ".sf3" else 2)
+
+
+class LoadedSoundfont(NamedTuple):
+    """One tinysoundfont synth with the soundfont loaded, and the font's id in it."""
+    synth: tinysoundfont.Synth
+    sfid: int
+
+
 def level_reference(program: int) -> pretty_midi.PrettyMIDI:
     """The 4 s phrase instruments and soundfonts are level-matched on: held two-note chords (velocity 60) under a
     six-notes-a-second melody over two octaves (velocity 80). On the note engine's happy clips its loudness
@@ -107,7 +128,8 @@ class SoundfontRenderer:
     each starts from a silent synth. Thread-safe.
     """
 
-    def __init__(self, sample_rate: int, soundfont: str | Path | None = None, gain_db: float = 0.0):
+    def __init__(self, sample_rate: int, soundfont: str | Path | None = None, gain_db: float = 0.0,
+                 programs: Iterable[int] = INSTRUMENTS.values()):
         if int(sample_rate) != sample_rate or sample_rate <= 0:
             raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
         self.sample_rate = int(sample_rate)
@@ -115,17 +137,57 @@ class SoundfontRenderer:
         if not self.path.is_file():
             raise ValueError(f"soundfont: {self.path} is not a file (pass a .sf2/.sf3 path or unset ${SOUNDFONT_ENV})")
         self.name = self.path.name
-        with self.path.open("rb") as f:  # streamed: FluidR3 is 148 MB
-            self.sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+        data = self.path.read_bytes()
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self.programs = tuple(sorted(set(programs)))
+        # Only the programs played: FluidR3 GM loads as 39 MB instead of 285 MB (moodgen.soundfont). The subset
+        # moves samples, which changes the audio by about 1e-6, so the bundled soundfont, which rendered the corpus
+        # and is 11 MB loaded, stays whole and bit-identical to the corpus' renders; an .sf3 cannot be cut.
+        self._font: bytes | str = str(self.path)
+        self.nbytes = loaded_bytes(self.path)
+        if self.path.resolve() != bundled_soundfont().resolve():
+            try:
+                self._font = soundfont_subset(data, self.programs)
+                self.nbytes = 2 * len(self._font)  # tinysoundfont holds the 16-bit samples as float32
+            except SoundfontFormatError:
+                pass
+        del data
         self.gain_db = float(gain_db)
-        self._synth = tinysoundfont.Synth(samplerate=self.sample_rate, gain=self.gain_db)
-        try:
-            self._sfid = self._synth.sfload(str(self.path))
-        except Exception as exc:  # the extension raises a bare Exception/RuntimeError on malformed files
-            raise ValueError(f"soundfont: {self.path} is not a readable soundfont ({exc})") from exc
-        self._lock = threading.Lock()
+        self.copies_loaded = 0
+        self._idle_lock = threading.Lock()
+        self._lock = threading.Lock()  # whole renders one at a time: each takes milliseconds
+        self._idle = [self._load()]  # loaded now, so a bad file fails here
         self._reference_lufs: dict[int, float] = {}
         self._trims_db: dict[int, float] = {}
+
+    def _load(self) -> LoadedSoundfont:
+        synth = tinysoundfont.Synth(samplerate=self.sample_rate, gain=self.gain_db)
+        try:
+            sfid = synth.sfload(self._font)
+        except Exception as exc:  # the extension raises a bare Exception/RuntimeError on malformed files
+            raise ValueError(f"soundfont: {self.path} is not a readable soundfont ({exc})") from exc
+        with self._idle_lock:
+            self.copies_loaded += 1
+        return LoadedSoundfont(synth, sfid)
+
+    def borrow(self) -> LoadedSoundfont:
+        """A loaded copy of the soundfont for the caller alone until `give_back`: an idle one, else a new one."""
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._load()
+
+    def give_back(self, loaded: LoadedSoundfont) -> None:
+        """Keep a borrowed copy for the next borrower while the idle copies stay within IDLE_SYNTH_BYTES (at least
+        one is always kept: the renderer loaded one to begin with)."""
+        with self._idle_lock:
+            if not self._idle or (len(self._idle) + 1) * self.nbytes <= IDLE_SYNTH_BYTES:
+                self._idle.append(loaded)
+
+    @property
+    def idle_copies(self) -> int:
+        with self._idle_lock:
+            return len(self._idle)
 
     def render(self, pm: pretty_midi.PrettyMIDI) -> np.ndarray:
         """Every pitched note of `pm` on its tracks' program (one for all) -> (S,) float32, level-matched, lasting
@@ -158,14 +220,19 @@ class SoundfontRenderer:
 
     def _trim_db(self, program: int) -> float:
         if program not in self._trims_db:
-            bundled = bundled_soundfont()
-            target = (self._unmatched_lufs(PIANO_PROGRAM) if self.path.resolve() == bundled.resolve()
-                      else SoundfontRenderer(self.sample_rate, bundled).reference_lufs(PIANO_PROGRAM))
-            self._trims_db[program] = round(target - self._unmatched_lufs(program), 2)  # a readable constant
+            bundled = bundled_soundfont().resolve()
+            if self.path.resolve() == bundled and program == PIANO_PROGRAM:
+                trim = 0.0  # the reference itself: no phrase to render and measure for every new renderer
+            else:
+                target = (self._unmatched_lufs(PIANO_PROGRAM) if self.path.resolve() == bundled
+                          else SoundfontRenderer(self.sample_rate, bundled, programs=[PIANO_PROGRAM])
+                          .reference_lufs(PIANO_PROGRAM))
+                trim = round(target - self._unmatched_lufs(program), 2)  # a readable constant
+            self._trims_db[program] = trim
         return self._trims_db[program]
 
     def _play(self, pm: pretty_midi.PrettyMIDI, program: int) -> np.ndarray:
-        """The synth loop, under the lock, on channel 0."""
+        """`pm`'s notes played on a borrowed copy, under the lock."""
         events = []  # (time, order, kind, pitch, velocity): note-offs sort before note-ons at the same instant
         for track in pm.instruments:
             if not track.is_drum:
@@ -175,32 +242,43 @@ class SoundfontRenderer:
         events.sort()
         end_time = (max(e[0] for e in events) if events else 0.0) + RELEASE_TAIL_S
         total = int(round(end_time * self.sample_rate))
+        loaded = self.borrow()
+        try:
+            return self._play_on(loaded, events, total, program)
+        finally:
+            self.give_back(loaded)
+
+    def _play_on(self, loaded: LoadedSoundfont, events: list[tuple], total: int, program: int) -> np.ndarray:
+        """The synth loop on channel 0, from silence."""
         out = np.zeros(total, dtype=np.float32)
-        synth = self._synth
+        synth = loaded.synth
         synth.sounds_off()  # a previous render's release tail must not reach this one
         synth.generate(int(DRAIN_S * self.sample_rate))
+        full_expression(synth)
         try:
-            synth.program_select(0, self._sfid, 0, program)
+            synth.program_select(0, loaded.sfid, 0, program)
         except RuntimeError as exc:
-            raise ValueError(f"program {program} is not in soundfont {self.name}") from exc
+            raise ValueError(f"program {program} is not in soundfont {self.name} (this renderer loaded programs "
+                             f"{', '.join(map(str, self.programs))})") from exc
+        dynamics = piano_dynamics(program, self.sample_rate)
         pos = 0
         for t, _, kind, pitch, velocity in events:
             at = min(int(round(t * self.sample_rate)), total)
             if at > pos:
-                out[pos:at] = _mono(synth.generate(at - pos))
+                out[pos:at] = mono(synth.generate(at - pos)) if dynamics is None else dynamics.generate(synth, pos, at)
                 pos = at
             if kind == "on":
                 synth.noteon(0, pitch, int(velocity))
+                if dynamics is not None:
+                    dynamics.note_on(synth, at, pitch, int(velocity))
             else:
                 synth.noteoff(0, pitch)
+                if dynamics is not None:
+                    dynamics.note_off(pitch)
         if total > pos:
-            out[pos:] = _mono(synth.generate(total - pos))
-        return out
-
-
-def _mono(buffer: memoryview) -> np.ndarray:
-    stereo = np.frombuffer(buffer, dtype=np.float32).reshape(-1, 2)
-    return stereo.mean(axis=1)
+            out[pos:] = mono(synth.generate(total - pos)) if dynamics is None else dynamics.generate(synth, pos, total)
+        cut = low_cut(program, self.sample_rate)
+        return out if cut is None else cut(out)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pretty_midi
 import pytest
 import soundfile as sf
 from app_server import ATLAS_LICENCE, ATLAS_SECONDS, JUDGE_TEST, free_port, full_checkpoints, serve
@@ -29,15 +30,17 @@ from PIL import Image
 import app
 from app_results import AUTO_KEY, default_inputs, read_request, wav_bytes
 from app_views import JudgeTrust, mel_png
+from moodgen import render
 from moodgen.checkpoint import read_metadata
 from moodgen.config import MelParams
 from moodgen.deam import read_deam
 from moodgen.mood import PRESETS
 from moodgen.pipeline import MoodPipeline
 
-# generate's inputs in order: valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key
+# generate's inputs in order: valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key,
+# instrument
 DEFAULTS = dict(valence=0.5, arousal=-0.3, seconds=5.0, seed=7, randomize=False, engine="mel", steps=4,
-                guidance=2.0, nearest_by="mood", key=AUTO_KEY)
+                guidance=2.0, nearest_by="mood", key=AUTO_KEY, instrument="piano")
 OUTPUTS = ("seed", "gen_image", "real_image", "gen_audio", "real_audio", "downloads", "params", "summary")
 ROOT = Path(app.__file__).parent
 
@@ -137,8 +140,41 @@ def test_key_choice_reaches_the_engine(client):
     assert asked["params"]["key"] == "E major" and "E major (as asked)" in asked["summary"]
 
 
-def journey(client: Client, path, engine: str = "notes") -> dict:
-    return dict(zip(OUTPUTS, client.predict(path, 3, False, engine, 4, 2.0, "mood", AUTO_KEY, api_name="/journey")))
+def test_instrument_choice_reaches_the_notes_and_the_json(client):
+    piano = generate(client, engine="notes", seed=4, instrument="")  # "" or left out: the engine's first
+    strings = generate(client, engine="notes", seed=4, instrument="strings")
+    assert piano["params"]["render"]["instrument"] == "piano" and piano["params"]["render"]["program"] == 0
+    assert strings["params"]["render"]["instrument"] == "strings" and strings["params"]["render"]["program"] == 48
+    midi = next(Path(f) for f in strings["downloads"] if f.endswith(".mid"))
+    assert [t.program for t in pretty_midi.PrettyMIDI(str(midi)).instruments] == [48]
+    assert Path(piano["gen_audio"]).read_bytes() != Path(strings["gen_audio"]).read_bytes()
+    # the mel engine makes audio, not notes: the instrument is not part of its request
+    mel = generate(client, engine="mel", seed=4, instrument="strings")
+    assert "instrument" not in mel["params"].get("render", {})
+    harp = generate(client, engine="mel", seed=4, instrument="harp")
+    assert Path(mel["gen_audio"]).read_bytes() == Path(harp["gen_audio"]).read_bytes()
+
+
+def test_clients_that_send_no_instrument_get_the_engines_first(client):
+    ten = {**DEFAULTS, "engine": "notes", "seed": 9}
+    del ten["instrument"]  # a client written before the instrument input: Gradio fills in the menu's default
+    out = dict(zip(OUTPUTS, client.predict(*ten.values(), api_name="/generate")))
+    assert out["params"]["render"]["instrument"] == "piano"
+
+
+def test_same_seed_and_instrument_give_the_same_files(checkpoints, tmp_path):
+    made = []
+    for i in range(2):  # two pipelines: nothing comes from the first one's cache
+        pipeline = MoodPipeline.from_checkpoint(checkpoints, device="cpu")
+        (tmp_path / str(i)).mkdir()
+        made.append(pipeline.generate(0.6, 0.6, seconds=3.0, seed=2, engine="notes", instrument="warm-pad").save(
+            tmp_path / str(i) / "clip.wav"))
+    assert [p.read_bytes() for p in made[0]] == [p.read_bytes() for p in made[1]]
+
+
+def journey(client: Client, path, engine: str = "notes", instrument: str = "piano") -> dict:
+    return dict(zip(OUTPUTS, client.predict(path, 3, False, engine, 4, 2.0, "mood", AUTO_KEY, instrument,
+                                            api_name="/journey")))
 
 
 @pytest.mark.parametrize("engine", ["notes", "mel"])
@@ -151,6 +187,11 @@ def test_a_journey_follows_its_waypoints(client, engine):
     assert curve[0] == pytest.approx([0, -0.6, -0.6]) and curve[-1][1:] == pytest.approx([0.7, 0.7], abs=0.02)
     assert "**Journey** of 12 s from sad" in out["summary"] and "to happy" in out["summary"]
     assert Path(out["gen_audio"]).name.startswith(f"moodgen_{engine}_journey_v-0.60_a-0.60_to_v+0.70_a+0.70_12s")
+
+
+def test_a_journey_plays_the_instrument_asked(client):
+    out = journey(client, "0:-0.6,-0.6 10:0.7,0.7", "notes", "harp")
+    assert out["params"]["render"]["instrument"] == "harp"
 
 
 @pytest.mark.parametrize("path, message", [
@@ -169,7 +210,7 @@ def test_a_bad_journey_is_refused_naming_the_field(client, path, message):
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="Gradio streams audio through ffmpeg (apt install ffmpeg)")
 def test_live_stream_follows_the_mood_sent_and_is_kept_when_stopped(url):
     live = connect(url)  # one client: one session, whose stream /live_mood steers and /live_stop ends
-    job = live.submit(0.7, 0.7, 5, False, "notes", 4, 2.0, AUTO_KEY, api_name="/live")
+    job = live.submit(0.7, 0.7, 5, False, "notes", 4, 2.0, AUTO_KEY, "vibraphone", api_name="/live")
 
     def wait_for_chunks(n: int) -> None:
         deadline = time.monotonic() + 600
@@ -185,7 +226,7 @@ def test_live_stream_follows_the_mood_sent_and_is_kept_when_stopped(url):
     assert len(moods) >= 6 and moods[0] == [0.7, 0.7] and moods[-1] == [-0.5, -0.4]
     assert sf.info(out["gen_audio"]).duration == pytest.approx(out["params"]["seconds"], abs=0.05)
     assert {Path(f).suffix for f in out["downloads"]} == {".wav", ".json", ".mid"}
-    assert "**Played live**" in out["summary"]
+    assert "**Played live**" in out["summary"] and out["params"]["render"]["instrument"] == "vibraphone"
     with pytest.raises(AppError, match="live: nothing is playing"):
         live.predict(api_name="/live_stop")
 
@@ -281,6 +322,9 @@ LONG = "9" * 1_000_000
     (dict(seed=LONG), "seed must be an integer in \\[0, 2147483647\\], got inf"),
     (dict(steps="1e999"), "steps must be an integer in \\[1, 100\\], got inf"),
     (dict(key=LONG), "key must be one of"),
+    (dict(instrument="kazoo"), "instrument must be one of piano, electric-piano, vibraphone, harp, strings, "
+                               "warm-pad, got 'kazoo'"),
+    (dict(instrument=3), "instrument must be one of"),
     (dict(engine=LONG), "engine must be one of"),
 ])
 def test_bad_input_is_refused_naming_the_field(client, overrides, message):
@@ -326,13 +370,14 @@ def test_read_request_checks_every_field(checkpoints):
 
 ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
                       st.text(max_size=50), st.sampled_from(["1e999", "-inf", "nan", "0.5", "3", "A minor", "mood",
-                                                             "notes", AUTO_KEY]),
+                                                             "notes", AUTO_KEY, "strings"]),
                       st.lists(st.integers(), max_size=2))
-FIELDS = ("valence", "arousal", "duration", "seed", "randomize", "engine", "steps", "guidance", "nearest", "key")
+FIELDS = ("valence", "arousal", "duration", "seed", "randomize", "engine", "steps", "guidance", "nearest", "key",
+          "instrument")
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 9), ANY_VALUE), max_size=3))
+@given(st.lists(st.tuples(st.integers(0, 10), ANY_VALUE), max_size=3))
 def test_any_input_gives_a_request_or_one_line_naming_its_field(tiny_pipeline, changes):
     args = list(DEFAULTS.values())
     for index, value in changes:
@@ -463,6 +508,24 @@ def test_deam_folder_becomes_the_atlas(tiny_checkpoints, shared_data, tmp_path):
     assert match.audio is not None and match.mel.shape[0] == MelParams().n_mels
     with pytest.raises(SystemExit, match="DEAM"):
         app.load_models(app.parse_args(["--checkpoints", str(tiny_checkpoints), "--deam-dir", str(tmp_path / "x")]))
+
+
+def test_soundfont_option_plays_the_notes(tiny_checkpoints, tmp_path):
+    bundled = render.bundled_soundfont()
+    pipeline, _ = app.load_models(app.parse_args(["--checkpoints", str(tiny_checkpoints), "--soundfont", str(bundled)]))
+    played = pipeline.generate(0.5, 0.5, seconds=1.0, engine="notes", instrument="harp").params()["render"]
+    assert played["soundfont"] == bundled.name and played["instrument"] == "harp"
+    with pytest.raises(SystemExit, match="soundfont"):
+        app.load_models(app.parse_args(["--checkpoints", str(tiny_checkpoints), "--soundfont", str(tmp_path)]))
+
+
+def test_the_instrument_menu_says_which_soundfont_plays_and_what_else_is_installed(tiny_pipeline, monkeypatch):
+    playing = tiny_pipeline.engine("notes").soundfont
+    monkeypatch.setattr(app, "find_soundfonts", lambda: [Path("/sf/Other.sf2"), Path(f"/sf/{playing}")])
+    assert app.soundfont_line(tiny_pipeline) == (f"Played with {playing}; also installed: Other.sf2 (start the app "
+                                                 "with --soundfont to use it)")
+    monkeypatch.setattr(app, "find_soundfonts", lambda: [Path(f"/sf/{playing}")])
+    assert app.soundfont_line(tiny_pipeline) == f"Played with {playing}"
 
 
 def test_server_address_follows_space_id(monkeypatch):

@@ -271,3 +271,12 @@ def test_every_control_is_labelled_and_text_meets_aa_contrast(page):
     assert unlabelled == []
     low = page.evaluate(CONTRAST, "#intro, #controls, #modes, #result, #settings")
     assert low == [], low
+
+
+def test_the_instrument_menu_is_greyed_out_for_the_engine_without_notes(page):
+    enabled = "(want) => { const i = document.querySelector('#instrument input'); return i && i.disabled !== want; }"
+    page.wait_for_function(enabled, arg=True)  # notes, the default engine, plays the instrument chosen
+    page.locator("#engine label", has_text="mel:").click()
+    page.wait_for_function(enabled, arg=False)
+    page.locator("#engine label", has_text="notes:").click()
+    page.wait_for_function(enabled, arg=True)

@@ -13,8 +13,7 @@ from torch import nn
 from moodgen import render
 from moodgen.checkpoint import Component, save_component
 from moodgen.config import MelParams, RollParams
-from moodgen.engines import Engine, EngineOutput, base, engine_class, engine_names, notes, register
-from moodgen.note_synth import loaded_bytes
+from moodgen.engines import Engine, EngineOutput, base, engine_class, engine_names, register
 from moodgen.pipeline import MoodPipeline
 from tests.conftest import tiny_note_model
 from train.train import TrainConfig
@@ -135,17 +134,13 @@ def test_incremental_steps_equal_the_teacher_forced_pass_and_are_causal():
     assert not torch.equal(after[..., 26:], forward[..., 26:])
 
 
-def test_idle_synths_are_bounded_in_bytes(tiny_checkpoints, monkeypatch):
-    bundled = render.bundled_soundfont()
-    eng = MoodPipeline.from_checkpoint(tiny_checkpoints, soundfont=bundled).engine("notes")
-    synths = [eng.synth("piano") for _ in range(3)]  # three sessions at once: three loaded synths
-    assert synths[0].nbytes == loaded_bytes(bundled) == 2 * bundled.stat().st_size
-    monkeypatch.setattr(notes, "IDLE_SYNTH_BYTES", 2 * synths[0].nbytes + 1)
-    for synth in synths:
-        eng.give_back(synth)
-    assert eng.idle_synths == synths[:2]  # the third would pass the budget
-    assert eng.synth("piano") is synths[1]  # the next session reuses one
-    eng.idle_synths.clear()
-    synths[2].nbytes = notes.IDLE_SYNTH_BYTES + 1  # a soundfont larger than the whole budget is never kept
-    eng.give_back(synths[2])
-    assert eng.idle_synths == []
+def test_warmup_leaves_one_loaded_soundfont_shared_by_renders_and_streams(tiny_checkpoints):
+    pipe = MoodPipeline.from_checkpoint(tiny_checkpoints, soundfont=render.bundled_soundfont())
+    pipe.warmup()  # a render and a stream: before, each kept its own copy (two FluidR3 GM copies are 570 MB)
+    renderer = pipe.engine("notes").renderer
+    assert renderer.copies_loaded == 1 and renderer.idle_copies == 1
+    live = pipe.stream(lambda: (0.5, 0.5), chunk_seconds=0.25, engine="notes")
+    next(live)  # the stream holds the copy, so a render meanwhile loads a second
+    pipe.generate(0.5, 0.5, seconds=1.0, seed=1, engine="notes")
+    live.close()
+    assert renderer.copies_loaded == 2

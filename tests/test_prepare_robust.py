@@ -79,7 +79,7 @@ def test_a_second_prepare_on_the_same_cache_is_refused(tmp_path):
 
 
 def test_ctrl_c_drops_the_queue_and_the_next_run_continues(tmp_path, capsys):
-    n_clips = 40
+    n_clips = 120  # far more than can finish between the first shard and the signal on a loaded machine
     root = write_emopia_folder(tmp_path / "EMOPIA_1.0", per_split={"train": n_clips // 4, "val": 0, "test": 0},
                                seconds=2.0)
     out = tmp_path / "cache"

@@ -188,3 +188,23 @@ def test_corpus_level_takes_the_gain_back():
     back = render.at_corpus_level(render.master(y, SR, settings), settings)
     assert back.dtype == np.float32 and back.shape == y.shape
     assert render.measure_loudness(back, SR).lufs == pytest.approx(render.measure_loudness(y, SR).lufs, abs=0.5)
+
+
+def test_renderer_lends_loaded_copies_and_keeps_idle_ones_within_a_byte_budget(monkeypatch):
+    renderer = render.SoundfontRenderer(22050, render.bundled_soundfont())
+    assert renderer.copies_loaded == 1 and renderer.idle_copies == 1
+    assert renderer.nbytes == 2 * render.bundled_soundfont().stat().st_size  # float32 samples from 16-bit ones
+    lent = [renderer.borrow() for _ in range(3)]  # three streams at once: the idle copy and two new ones
+    assert renderer.copies_loaded == 3 and renderer.idle_copies == 0
+    monkeypatch.setattr(render, "IDLE_SYNTH_BYTES", 2 * renderer.nbytes)
+    for loaded in lent:
+        renderer.give_back(loaded)
+    assert renderer.idle_copies == 2  # the third would pass the budget
+    renderer.render(render.level_reference(0))  # a whole render plays on an idle copy: nothing loaded
+    assert renderer.copies_loaded == 3 and renderer.idle_copies == 2
+    monkeypatch.setattr(render, "IDLE_SYNTH_BYTES", 0)  # a soundfont larger than the budget: one copy is kept
+    single = render.SoundfontRenderer(22050, render.bundled_soundfont())
+    extra = single.borrow(), single.borrow()
+    for loaded in extra:
+        single.give_back(loaded)
+    assert single.idle_copies == 1

@@ -147,6 +147,11 @@ class Engine(ABC):
         return {}
 
     @property
+    def soundfont(self) -> str | None:
+        """The name of the soundfont that plays its notes; None for engines that make audio without notes."""
+        return None
+
+    @property
     def key_prior(self) -> torch.Tensor | None:
         """The prior p(key | mood) weights of a key-conditioned model (moodgen.keys layout), else None."""
         return None if self.model.key is None else self.model.key.prior

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +42,6 @@ def shift_roll(roll: np.ndarray, shift: int) -> np.ndarray:
     elif shift < 0:
         out[:, :, shift:] = 0
     return out
-
-
-# Loaded synths a note engine keeps for its next sessions, bounded in bytes: each holds a whole soundfont (one
-# FluidR3 GM, the default where installed, is 285 MB; the bundled TimGM6mb 11 MB).
-IDLE_SYNTH_BYTES = 320 << 20
 
 
 def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
@@ -157,8 +151,6 @@ class NoteEngine(Engine):
         # on the CPU, so a model loaded onto a GPU samples from a CPU copy (same rolls as on a CPU-only machine).
         on_cpu = next(model.parameters()).device.type == "cpu"
         self.sampling_model = model if on_cpu else copy.deepcopy(model).cpu()
-        self.idle_synths: list[ContinuingSynth] = []
-        self.idle_lock = threading.Lock()
 
     @staticmethod
     def load_companions(folder: Path, device: torch.device | str, metadata: dict[str, Any],
@@ -182,6 +174,10 @@ class NoteEngine(Engine):
         wav = np.pad(wav, (0, max(0, n_samples - len(wav))))[:n_samples].astype(np.float32)
         return EngineOutput(audio=wav, mel=None, midi=midi_bytes(pm), render=self.render_record(instrument))
 
+    @property
+    def soundfont(self) -> str:
+        return self.renderer.name
+
     def render_record(self, instrument: str) -> dict[str, Any]:
         """How the notes are played, for the JSON sidecar."""
         return {"instrument": instrument, "program": render.program_for(instrument), "soundfont": self.renderer.name,
@@ -189,19 +185,14 @@ class NoteEngine(Engine):
 
     def synth(self, instrument: str) -> ContinuingSynth:
         """A synth that keeps playing from call to call, sounding as `renderer` does (its soundfont, `instrument`'s
-        program and level trim): an idle one when a finished session gave one back (loading a large soundfont
-        takes a second), else a new one."""
-        with self.idle_lock:
-            synth = self.idle_synths.pop() if self.idle_synths else None
-        synth = synth or ContinuingSynth(self.renderer.sample_rate, self.renderer.path, self.renderer.gain_db)
+        program and level trim), on a copy of the soundfont borrowed from the renderer until `give_back`."""
         program = render.program_for(instrument)
+        synth = ContinuingSynth(self.renderer.borrow(), self.renderer.sample_rate)
         return synth.start(program, self.renderer.level_trim_db(program))
 
     def give_back(self, synth: ContinuingSynth) -> None:
-        """A finished session's synth, kept for the next while the idle ones stay within IDLE_SYNTH_BYTES."""
-        with self.idle_lock:
-            if sum(s.nbytes for s in self.idle_synths) + synth.nbytes <= IDLE_SYNTH_BYTES:
-                self.idle_synths.append(synth)
+        """A finished session's synth: its soundfont copy goes back to the renderer."""
+        self.renderer.give_back(synth.loaded)
 
     @property
     def frame_rate(self) -> float:
