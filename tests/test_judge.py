@@ -96,6 +96,20 @@ def test_train_judge_smoke(tmp_path):
     assert (tmp_path / "reports" / "judge.md").read_text().startswith("# Mood judge")
     assert len(report["history"]) == 2
 
+    # the second stage: a valence head on that judge, exported only when it beats the CNN on test valence
+    from train.judge_head import HeadConfig, run
+
+    head_out = tmp_path / "ck" / "judge_head.safetensors"
+    head = run(HeadConfig(base=config.out, out=str(head_out), cache_dir=str(cache), report_dir=str(tmp_path / "r2"),
+                          vgmidi_csv="", bootstrap=20), "head test")
+    text = (tmp_path / "r2" / "judge.md").read_text()
+    assert "| base test | 8 |" in text and "| new test | 8 |" in text and "valence ±" in text
+    assert head["exported"] == head_out.is_file()
+    if head["exported"]:
+        shipped = Judge.from_file(head_out)
+        assert shipped.net.config.feature_set == FEATURE_SET
+        assert set(shipped.metadata["provenance"]["uncertainty"]) == {"valence", "arousal"}
+
 
 HEADED = JudgeConfig(n_mels=16, channels=(8, 12), kernel_sizes=(3, 3), embed_dim=6, feature_set=FEATURE_SET)
 

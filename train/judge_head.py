@@ -81,7 +81,8 @@ def fit_head(cues: dict[str, np.ndarray], cnn_val: np.ndarray, valence: dict[str
              config: HeadConfig) -> dict:
     """Ridge from train cues to valence, then (alpha, blend) maximizing val Spearman of blend * CNN + (1 - blend)
     * ridge. Returns the head's standardization, weights on [CNN valence, standardized cues] and intercept."""
-    mean, scale = cues["train"].mean(0), cues["train"].std(0) + 1e-6
+    mean, std = cues["train"].mean(0), cues["train"].std(0)
+    scale = np.where(std > 1e-6, std, 1.0)  # a cue constant on train (a silent band range) stays unscaled
     z = {k: (v - mean) / scale for k, v in cues.items()}
     best = None
     for alpha in config.alphas:
