@@ -81,10 +81,14 @@ class JudgeTrust:
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any]) -> JudgeTrust | None:
-        """From a judge checkpoint's provenance (its test split); None when the checkpoint records none."""
-        test = metadata.get("provenance", {}).get("test") or {}
-        try:  # errors are recorded on the [0, 1] scale: twice that on the pad
-            return cls(tuple(2.0 * float(test[f"mae_unit_{a}"]) for a in AXES),
+        """From a judge checkpoint's provenance (its test split); None when the checkpoint records none. The error
+        is the file's `uncertainty` (pad scale, written by train.judge_head), else, in files from before it, the
+        test mean absolute error, recorded on the [0, 1] scale: twice that on the pad."""
+        provenance = metadata.get("provenance", {})
+        test = provenance.get("test") or {}
+        try:
+            spread = provenance.get("uncertainty") or {a: 2.0 * float(test[f"mae_unit_{a}"]) for a in AXES}
+            return cls(tuple(float(spread[a]) for a in AXES),
                        tuple(float(test[f"spearman_{a}"]) for a in AXES), int(test["n"]))
         except (KeyError, TypeError, ValueError):
             return None

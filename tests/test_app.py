@@ -32,6 +32,7 @@ import app
 from app_results import AUTO_KEY, default_inputs, read_request, wav_bytes
 from app_views import JudgeTrust, mel_png
 from moodgen import render
+from moodgen.checkpoint import read_metadata
 from moodgen.config import MelParams
 from moodgen.deam import read_deam
 from moodgen.mood import PRESETS
@@ -443,6 +444,21 @@ def test_judge_trust_from_its_checkpoint():
     assert trust.error == pytest.approx((0.5, 0.2)) and trust.spearman == (0.56, 0.94) and trust.n == 88
     assert "arousal** is reliable" in trust.explanation() and "valence** rough" in trust.explanation()
     assert JudgeTrust.from_metadata({"provenance": {}}) is None
+    # a judge file that records its held-out uncertainty per axis: the app draws exactly that
+    recorded = JudgeTrust.from_metadata({"provenance": {"test": JUDGE_TEST,
+                                                        "uncertainty": {"valence": 0.31, "arousal": 0.12}}})
+    assert recorded.error == (0.31, 0.12)
+
+
+def test_shipped_judge_uncertainty_is_the_one_its_report_states():
+    """The ± the app draws comes from the shipped judge file, and reports/judge.md states the same numbers."""
+    root = Path(__file__).resolve().parent.parent
+    metadata = read_metadata(root / "checkpoints" / "judge.safetensors")
+    trust = JudgeTrust.from_metadata(metadata)
+    assert trust.error == (metadata["provenance"]["uncertainty"]["valence"],
+                           metadata["provenance"]["uncertainty"]["arousal"])
+    report = (root / "reports" / "judge.md").read_text()
+    assert f"valence ± {trust.error[0]:.2f}, arousal ± {trust.error[1]:.2f}" in report
 
 
 def test_mel_png_uses_the_shared_scale():

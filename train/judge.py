@@ -161,6 +161,37 @@ def train(config: JudgeTrainConfig, command: str) -> dict:
     return report
 
 
+TARGETS_NOTE = ("EMOPIA continuous targets: sign = the human quadrant label, magnitude = a rank from MIDI features "
+                "(train/corpus/features.py; for valence, the MIDI's fit to a major key profile), so R2 and Spearman "
+                "measure agreement with those derived values, and sign accuracy with the human labels alone. VGMIDI: "
+                "human labels in {-1, +1} (evaluation only, never trained on); each phrase rendered with the same "
+                "soundfont, first 60 s, judged as the mean over 10 s windows.")
+
+
+def baseline_line(rows: list[tuple[str, dict | None]]) -> str:
+    """The majority-class baselines of the sets in `rows`, in one sentence."""
+    return ("Majority-class baselines (always answer the commonest quadrant / sign): "
+            + "; ".join(f"{name} quadrant {m['majority_quadrant_accuracy']:.3f}, sign V "
+                        f"{m['majority_sign_accuracy_valence']:.3f}, sign A {m['majority_sign_accuracy_arousal']:.3f}"
+                        for name, m in rows if m and "majority_quadrant_accuracy" in m) + ".")
+
+
+def table_lines(rows: list[tuple[str, dict | None]]) -> list[str]:
+    """A markdown table of agreement metrics, one row per (name, metrics); rows without metrics are left out."""
+    lines = ["| set | n | quadrant acc | sign acc V | sign acc A | Spearman V | Spearman A | R2 V | R2 A | MAE V "
+             "| MAE A |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, m in rows:
+        if not m:
+            continue
+        extra = [f"{m[k]:.3f}" if k in m else "-" for k in ("r2_valence", "r2_arousal")]
+        extra += [f"{2 * m[k]:.3f}" if k in m else "-" for k in ("mae_unit_valence", "mae_unit_arousal")]
+        lines.append(f"| {name} | {m['n']} | {m['quadrant_accuracy']:.3f} | {m['sign_accuracy_valence']:.3f} | "
+                     f"{m['sign_accuracy_arousal']:.3f} | {m['spearman_valence']:.3f} | {m['spearman_arousal']:.3f} | "
+                     + " | ".join(extra) + " |")
+    return lines
+
+
 def write_report(report_dir: Path, report: dict) -> None:
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "judge.json").write_text(json.dumps(report, indent=1, sort_keys=True))
@@ -169,25 +200,10 @@ def write_report(report_dir: Path, report: dict) -> None:
              f"Trained on EMOPIA renders (train split, transpositions -2/0/+2) for {p['steps']} steps "
              f"({p['wall_time_s'] / 60:.1f} min, {p['device']}); checkpoint chosen on val at step {p['best_step']}. "
              f"Git {p['git_sha'][:10]}, data manifest {p['data_manifest_hash'][:12]}.", "",
-             "| set | n | quadrant acc | sign acc V | sign acc A | Spearman V | Spearman A | R2 V | R2 A |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for name in ("val", "test", "vgmidi"):
-        m = report["val"] if name == "val" else p.get(name)
-        if not m:
-            continue
-        r2 = [f"{m[k]:.3f}" if k in m else "-" for k in ("r2_valence", "r2_arousal")]
-        lines.append(f"| {name} | {m['n']} | {m['quadrant_accuracy']:.3f} | {m['sign_accuracy_valence']:.3f} | "
-                     f"{m['sign_accuracy_arousal']:.3f} | {m['spearman_valence']:.3f} | {m['spearman_arousal']:.3f} | "
-                     f"{r2[0]} | {r2[1]} |")
-    lines += ["", "Majority-class baselines (always answer the commonest quadrant / sign): "
-              + "; ".join(f"{name} quadrant {m['majority_quadrant_accuracy']:.3f}, sign V "
-                          f"{m['majority_sign_accuracy_valence']:.3f}, sign A {m['majority_sign_accuracy_arousal']:.3f}"
-                          for name, m in (("val", report["val"]), ("test", p.get("test")), ("vgmidi", p.get("vgmidi")))
-                          if m and "majority_quadrant_accuracy" in m) + "."]
-    lines += ["", "EMOPIA continuous targets: sign = the human quadrant label, magnitude = a rank from MIDI features "
-              "(train/corpus/features.py), so R2/Spearman measure agreement with those derived values. VGMIDI: human "
-              "labels in {-1, +1} (evaluation only, never trained on); each phrase rendered with the same soundfont, "
-              "first 60 s, judged as the mean over 10 s windows.", ""]
+             *table_lines([(name, report["val"] if name == "val" else p.get(name))
+                           for name in ("val", "test", "vgmidi")])]
+    lines += ["", baseline_line([("val", report["val"]), ("test", p.get("test")), ("vgmidi", p.get("vgmidi"))]),
+              "", TARGETS_NOTE, ""]
     (report_dir / "judge.md").write_text("\n".join(lines))
 
 

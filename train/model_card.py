@@ -16,8 +16,9 @@ DATA = ("EMOPIA 1.0 (Hung et al., ISMIR 2021): 1,078 pop-piano MIDI clips with h
 OTHER_FILES = (
     "- `inverter.safetensors`: learned mel -> linear magnitude (`python -m train.inverter`), trained on the same "
     "EMOPIA renders; numbers in benchmarks/RESULTS.md (copy synthesis).\n"
-    "- `judge.safetensors`: the mood judge (`python -m train.judge`), trained on real EMOPIA renders only, used for "
-    "evaluation and the app's \"heard here\"; never used to train or select a generator (reports/judge.md).\n"
+    "- `judge.safetensors`: the mood judge (`python -m train.judge`, then its valence head on mode, harmony and "
+    "register cues: `python -m train.judge_head`), trained on real EMOPIA renders only, used for evaluation and the "
+    "app's \"heard here\"; never used to train or select a generator (reports/judge.md).\n"
     "- `atlas.npz`: 10 s note excerpts, labels and sound embeddings of the 1,078 EMOPIA clips "
     "(`python -m train.atlas`), re-rendered for display; derived from EMOPIA, CC BY-NC-SA 4.0, attribution: "
     "Hung et al., ISMIR 2021.")
