@@ -113,21 +113,29 @@ def phase_vocoder_phase(magnitude: torch.Tensor, params: MelParams) -> torch.Ten
     magnitude) advances the phase by 2*pi*f*hop/n_fft per frame, integrated over time. Bins next to a peak get the
     peak's phase plus pi per bin (the sign alternation of a Hann-windowed sinusoid in a frame-start-referenced STFT).
     """
+    # Each (F, T) array is dropped once used (`del`): a 30 s clip's are 5 MB each, and a dozen were alive at once.
     n_freqs, n_frames = magnitude.shape
     logm = magnitude.clamp_min(1e-8).log()
-    k = torch.arange(n_freqs, dtype=logm.dtype, device=logm.device).unsqueeze(1).expand(n_freqs, n_frames)
+    dtype = logm.dtype
+    k = torch.arange(n_freqs, dtype=dtype, device=logm.device).unsqueeze(1).expand(n_freqs, n_frames)
     padded = nn.functional.pad(logm.T, (1, 1), value=-1e9).T  # (F+2, T)
+    del logm
     left, mid, right = padded[:-2], padded[1:-1], padded[2:]
     is_peak = (mid > left) & (mid >= right)
     curvature = left - 2 * mid + right
     offset = torch.where(is_peak & (curvature < 0), 0.5 * (left - right) / curvature.clamp_max(-1e-9),
                          torch.zeros_like(mid)).clamp(-0.5, 0.5)
+    del curvature, left, mid, right, padded
     below = torch.cummax(torch.where(is_peak, k, torch.full_like(k, -1e9)), dim=0).values
     above = torch.flip(torch.cummin(torch.flip(torch.where(is_peak, k, torch.full_like(k, 1e9)), [0]), dim=0).values,
                        [0])
+    del is_peak
     peak = torch.where(k - below <= above - k, below, above).clamp(0, n_freqs - 1).long()
-    freq = peak.to(logm.dtype) + torch.gather(offset, 0, peak)  # in bins
+    del below, above
+    freq = peak.to(dtype) + torch.gather(offset, 0, peak)  # in bins
+    del offset
     advance = torch.cumsum(2 * torch.pi * freq * (params.hop_length / params.n_fft), dim=1)
+    del freq
     return torch.remainder(torch.gather(advance, 0, peak) + torch.pi * (k - peak), 2 * torch.pi)
 
 

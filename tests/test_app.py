@@ -415,9 +415,10 @@ def test_one_example_per_preset_is_made_at_start(checkpoints, tmp_path):
 
 def test_examples_wait_for_the_server_and_skip_when_it_did_not_start(tiny_pipeline, tmp_path):
     server_up = threading.Event()
+    running = set(threading.enumerate())  # an earlier test's examples may still be running
     demo = app.build_demo(tiny_pipeline, out_dir=tmp_path, make_examples=True, server_up=server_up)
     try:
-        maker = next(t for t in threading.enumerate() if t.name == "moodgen-examples")
+        maker = next(t for t in threading.enumerate() if t.name == "moodgen-examples" and t not in running)
         time.sleep(0.3)
         assert maker.is_alive() and not any(tmp_path.iterdir())  # waiting for the server
         server_up.set()  # set without a running server: a failed launch

@@ -79,13 +79,15 @@ def test_a_second_prepare_on_the_same_cache_is_refused(tmp_path):
 
 
 def test_ctrl_c_drops_the_queue_and_the_next_run_continues(tmp_path, capsys):
-    n_clips = 120  # far more than can finish between the first shard and the signal on a loaded machine
+    n_clips = 40
     root = write_emopia_folder(tmp_path / "EMOPIA_1.0", per_split={"train": n_clips // 4, "val": 0, "test": 0},
                                seconds=2.0)
     out = tmp_path / "cache"
     args = ["--root", str(root), "--out", str(out), "--workers", "1"]
+    # SIGINT as in a terminal: a test run started in the background inherits it ignored, and so would the child
     proc = subprocess.Popen([sys.executable, "-m", "train.prepare", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         while proc.poll() is None and not any((out / "shards").glob("*.npz")):
             time.sleep(0.02)

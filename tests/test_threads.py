@@ -17,11 +17,12 @@ def test_one_blas_thread_is_local_to_the_calling_thread_and_restored():
     if max_threads is None:
         pytest.skip("this torch build has no MKL; one_blas_thread does nothing")
     before, torch_threads = max_threads(), torch.get_num_threads()
-    with one_blas_thread():
-        assert max_threads() == 1
-        with ThreadPoolExecutor(1) as pool:  # another thread (another request) keeps the global count
-            assert pool.submit(max_threads).result() == before
-        assert torch.get_num_threads() == torch_threads
+    with ThreadPoolExecutor(1) as pool:  # another thread (another request): its own count, untouched
+        elsewhere = pool.submit(max_threads).result()
+        with one_blas_thread():
+            assert max_threads() == 1
+            assert pool.submit(max_threads).result() == elsewhere
+            assert torch.get_num_threads() == torch_threads
     assert max_threads() == before
 
 
