@@ -425,6 +425,7 @@ def test_examples_wait_for_the_server_and_skip_when_it_did_not_start(tiny_pipeli
         maker.join(timeout=60)
         assert not maker.is_alive() and not any(tmp_path.iterdir())
     finally:
+        server_up.set()  # a failed assertion must not leave the examples thread waiting (it would hold pytest open)
         demo.close()
 
 
