@@ -236,7 +236,7 @@ class MoodPipeline:
         # Judge and display at the corpus' level: the judge reads level as arousal, and the real clip beside this
         # one is a dry render on the same absolute dB scale.
         heard = audio.mel_from_audio(at_corpus_level(wav, mastering), self.mel_params).numpy()
-        judged = self.judge.predict(heard) if self.judge is not None else None
+        judged = self._judge(eng, heard, len(wav), mastering, out.midi, out.render)
         continuation = None
         if out.frames is not None:
             frames = out.frames.shape[1]
@@ -245,6 +245,18 @@ class MoodPipeline:
         return Generation(valence, arousal, seconds, r.seed, r.steps, r.guidance, eng.name, key,
                           heard if out.mel is None else out.mel, wav, self.mel_params.sample_rate, out.midi, judged,
                           eng.sha256, out.render, mastering, continuation=continuation)
+
+    def _judge(self, eng: Engine, heard: np.ndarray, n_samples: int, mastering: Mastering, midi: bytes | None,
+               record: dict[str, Any]) -> tuple[float, float] | None:
+        """The judge's (valence, arousal) for a clip whose (M, T) mel at the corpus' level is `heard`; notes
+        played on another sound than the corpus' are judged as the corpus plays them, mastered alike."""
+        if self.judge is None:
+            return None
+        corpus = eng.as_the_corpus_plays(midi, n_samples, record)
+        if corpus is not None:
+            heard = audio.mel_from_audio(at_corpus_level(master(corpus, self.mel_params.sample_rate, mastering),
+                                                         mastering), self.mel_params).numpy()
+        return self.judge.predict(heard)
 
     def journey(self, waypoints: Iterable[Waypoint], seed: int = 0, engine: str | None = None,
                 steps: int | None = None, guidance: float | None = None, key: str | None = None,
@@ -290,9 +302,9 @@ class MoodPipeline:
         changes = key_changes(keys, eng.frame_rate) if keys is not None else []
         heard = audio.mel_from_audio(at_corpus_level(wav, r.mastering), self.mel_params).numpy()
         own = session.mel(0, frames)
-        judged = self.judge.predict(heard) if self.judge is not None else None
         continuation = Continuation(session.frames[:, :frames], curve, keys, np.asarray(dry, np.float32))
         midi = session.midi(0, frames, changes, markers)
+        judged = self._judge(eng, heard, len(wav), r.mastering, midi, session.render_record)
         session.close()
         return Generation(float(curve[-1, 0]), float(curve[-1, 1]), seconds, r.seed, r.steps, r.guidance, eng.name,
                           None if keys is None else key_name(int(keys[0])), heard if own is None else own, wav,

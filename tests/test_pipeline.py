@@ -271,3 +271,28 @@ def test_a_sidecar_replays_on_the_soundfont_it_names(two_soundfonts, tmp_path):
     made.save(tmp_path / "clip.wav")
     again = remake(two_soundfonts, read_sidecar(tmp_path / "clip.json"))
     assert again.render["soundfont"] == "Other.sf2" and np.array_equal(again.audio, made.audio)
+
+
+class RecordingJudge:
+    """A judge that keeps the mel it was last given."""
+
+    def predict(self, mel: np.ndarray) -> tuple[float, float]:
+        self.heard = mel
+        return 0.0, 0.0
+
+
+def test_notes_played_otherwise_are_judged_as_the_corpus_piano_plays_them(two_soundfonts):
+    pipe, eng = two_soundfonts, two_soundfonts.engine("notes")
+    pipe.judge = judge = RecordingJudge()
+    args = dict(valence=0.7, arousal=0.7, seconds=3.0, seed=5, engine="notes")
+    piano = pipe.generate(**args)
+    assert eng.as_the_corpus_plays(piano.midi, len(piano.audio), piano.render) is None  # the corpus' sound itself
+    assert judge.heard is piano.mel  # judged as played
+    dry = pipe.generate(**args, dry=True).audio
+    for choice in ({"soundfont": "Other.sf2"}, {"instrument": "strings"}):
+        played = pipe.generate(**args, **choice)
+        corpus = eng.as_the_corpus_plays(played.midi, len(played.audio), played.render)
+        envelope = [np.sqrt((x[:len(x) // 1024 * 1024].reshape(-1, 1024) ** 2).mean(axis=1)) for x in (corpus, dry)]
+        assert corpus.shape == dry.shape and np.corrcoef(*envelope)[0, 1] > 0.9  # the same notes (via MIDI ticks)
+        # the judge heard those notes on the corpus' piano, far nearer the piano clip than what was played
+        assert np.abs(judge.heard - piano.mel).mean() < 0.5 * np.abs(played.mel - piano.mel).mean()

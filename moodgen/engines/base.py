@@ -158,6 +158,11 @@ class Engine(ABC):
         notes."""
         return self.soundfonts[0] if self.soundfonts else None
 
+    def as_the_corpus_plays(self, midi: bytes | None, n_samples: int, record: dict[str, Any]) -> np.ndarray | None:
+        """(S,) dry audio of a clip's notes as the training corpus sounds, for the judge, when the clip was played
+        otherwise (`record`: its render record); None to judge the clip as played."""
+        return None
+
     @property
     def key_prior(self) -> torch.Tensor | None:
         """The prior p(key | mood) weights of a key-conditioned model (moodgen.keys layout), else None."""
