@@ -35,7 +35,8 @@ SYSTEM_SOUNDFONT_DIRS = (Path("/usr/share/sounds/sf2"), Path("/usr/share/sounds/
 PREFERRED_SOUNDFONTS = ("FluidR3_GM.sf2",)  # best first, ahead of any other soundfont found
 RELEASE_TAIL_S = 0.5
 DRAIN_S = 0.05  # longer than tinysoundfont's 10 ms quick release, so "all sound off" leaves no voice behind
-# Loaded soundfont copies kept idle for the next render or stream: one of FluidR3 GM (285 MB), many of TimGM6mb.
+# Loaded soundfont copies kept idle for the next render or stream: eight of FluidR3 GM cut to the offered programs
+# (37 MB each; 285 MB whole), many of TimGM6mb (11 MB).
 IDLE_SYNTH_BYTES = 320 << 20
 
 # General MIDI program numbers (0-based) of the instruments offered; the note engine learned from piano only.
@@ -136,13 +137,14 @@ class SoundfontRenderer:
         if not self.path.is_file():
             raise ValueError(f"soundfont: {self.path} is not a file (pass a .sf2/.sf3 path or unset ${SOUNDFONT_ENV})")
         self.name = self.path.name
+        self.is_bundled = self.path.resolve() == bundled_soundfont().resolve()
         self.programs = tuple(sorted(set(programs)))
         # Only the programs played: FluidR3 GM loads as 39 MB instead of 285 MB (moodgen.soundfont). The subset
         # moves samples, which changes the audio by about 1e-6, so the bundled soundfont, which rendered the corpus
         # and is 11 MB loaded, stays whole and bit-identical to the corpus' renders; an .sf3 cannot be cut.
         self._font: bytes | str = str(self.path)
         self.nbytes = loaded_bytes(self.path)
-        if self.path.resolve() != bundled_soundfont().resolve():
+        if not self.is_bundled:
             try:
                 with self.path.open("rb") as f:
                     self._font = soundfont_subset(f, self.programs)
@@ -223,12 +225,11 @@ class SoundfontRenderer:
 
     def _trim_db(self, program: int) -> float:
         if program not in self._trims_db:
-            bundled = bundled_soundfont().resolve()
-            if self.path.resolve() == bundled and program == PIANO_PROGRAM:
+            if self.is_bundled and program == PIANO_PROGRAM:
                 trim = 0.0  # the reference itself: no phrase to render and measure for every new renderer
             else:
-                target = (self._unmatched_lufs(PIANO_PROGRAM) if self.path.resolve() == bundled
-                          else SoundfontRenderer(self.sample_rate, bundled, programs=[PIANO_PROGRAM])
+                target = (self._unmatched_lufs(PIANO_PROGRAM) if self.is_bundled
+                          else SoundfontRenderer(self.sample_rate, bundled_soundfont(), programs=[PIANO_PROGRAM])
                           .reference_lufs(PIANO_PROGRAM))
                 trim = round(target - self._unmatched_lufs(program), 2)  # a readable constant
             self._trims_db[program] = trim

@@ -8,6 +8,7 @@ sdta with the 16-bit "smpl" data, pdta with nine record tables, each ending in a
 """
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
@@ -23,16 +24,8 @@ class SoundfontFormatError(ValueError):
     """The bytes are not a SoundFont 2 file this module can cut down (e.g. an .sf3 with compressed samples)."""
 
 
-def chunks(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """(id, data offset, size) of each RIFF chunk in data[start:end]."""
-    while start + 8 <= end:
-        cid, size = data[start:start + 4], struct.unpack_from("<I", data, start + 4)[0]
-        yield cid, start + 8, size
-        start += 8 + size + (size & 1)
-
-
 def file_chunks(f: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """As `chunks`, reading only the chunk headers of the file `f`."""
+    """(id, data offset, size) of each RIFF chunk in bytes start..end of the file `f`, reading only their headers."""
     while start + 8 <= end:
         f.seek(start)
         header = f.read(8)
@@ -70,7 +63,7 @@ def read_tables(f: BinaryIO) -> tuple[bytes, dict[bytes, list[tuple]], tuple[int
 
     tables = {}
     pdta = read(lists[b"pdta"])
-    for cid, off, size in chunks(pdta, 0, len(pdta)):
+    for cid, off, size in file_chunks(io.BytesIO(pdta), 0, len(pdta)):
         if cid in RECORDS:
             width = struct.calcsize(RECORDS[cid])
             tables[cid] = [struct.unpack_from(RECORDS[cid], pdta, off + i) for i in range(0, size - width + 1, width)]

@@ -19,6 +19,7 @@ import torch
 from moodgen import midi, render
 from moodgen.config import MelParams, RollParams, from_dict, shown
 from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, register
+from moodgen.journey import fit
 from moodgen.keys import key_profile_scores
 from moodgen.note_model import NoteModel, NoteModelConfig, NoteSampler, note_loss, sample_roll
 from moodgen.note_synth import ContinuingSynth, frame_sample, roll_events
@@ -44,6 +45,12 @@ def shift_roll(roll: np.ndarray, shift: int) -> np.ndarray:
     elif shift < 0:
         out[:, :, shift:] = 0
     return out
+
+
+def rendered(pm: pretty_midi.PrettyMIDI, n_samples: int, renderer: render.SoundfontRenderer) -> np.ndarray:
+    """`pm` (one program) played by `renderer`, cut or padded with silence to (n_samples,) float32."""
+    wav = renderer.render(pm) if pm.instruments and pm.instruments[0].notes else np.zeros(0)
+    return fit(wav, n_samples).astype(np.float32)
 
 
 def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
@@ -187,9 +194,7 @@ class NoteEngine(Engine):
              renderer: render.SoundfontRenderer) -> EngineOutput:
         """Render `pm` on `instrument` with `renderer` to exactly `seconds` of audio, with the MIDI that says so."""
         pm = render.with_instrument(pm, instrument)
-        n_samples = int(round(seconds * self.mel_params.sample_rate))
-        wav = renderer.render(pm) if pm.instruments[0].notes else np.zeros(0)
-        wav = np.pad(wav, (0, max(0, n_samples - len(wav))))[:n_samples].astype(np.float32)
+        wav = rendered(pm, int(round(seconds * self.mel_params.sample_rate)), renderer)
         return EngineOutput(audio=wav, mel=None, midi=midi_bytes(pm), render=self.render_record(instrument, renderer))
 
     @property
@@ -204,8 +209,7 @@ class NoteEngine(Engine):
         if midi is None or (record.get("soundfont") == corpus and record.get("instrument") == self.instruments[0]):
             return None
         pm = render.with_instrument(pretty_midi.PrettyMIDI(io.BytesIO(midi)), self.instruments[0])
-        wav = self.renderer_for(corpus).render(pm) if pm.instruments and pm.instruments[0].notes else np.zeros(0)
-        return np.pad(wav, (0, max(0, n_samples - len(wav))))[:n_samples].astype(np.float32)
+        return rendered(pm, n_samples, self.renderer_for(corpus))
 
     def renderer_for(self, soundfont: str | None) -> render.SoundfontRenderer:
         """The renderer of soundfont `soundfont` (a file name from `soundfonts`; None: the default), loaded on first
