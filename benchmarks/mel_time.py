@@ -1,8 +1,8 @@
-"""Where the flow engine's time goes, for a 10 s clip on N CPU threads: one guided U-Net pass (cond and uncond
-rows in one batch), the whole sampler (its steps), the mel inversion, and the engine's `generate`; then what the
-cheaper options would save and how far they move the mel: the same sampler under bf16 autocast, and at half the
-steps. Round-robin repeats (a change of load hits every row alike); medians and minima; a yardstick and the load
-before and after.
+"""Where the flow engine's time goes, for a 10 s clip on N CPU threads: one guided U-Net pass (one row for a
+guidance-distilled model, else the cond and uncond rows in one batch), the whole sampler (its steps), the mel
+inversion, and the engine's `generate`; then what the cheaper options would save and how far they move the mel:
+the same sampler under bf16 autocast, and at half the steps. Round-robin repeats (a change of load hits every row
+alike); medians and minima; a yardstick and the load before and after.
 
     python -m benchmarks.mel_time --threads 2 --repeats 5
 """
@@ -56,9 +56,12 @@ def engine_section(name: str, eng, seconds: float, repeats: int) -> list[str]:
     key = None if eng.key_prior is None else sample_keys(eng.key_prior, mood, seed=0)
     frames = eng.frames_for(seconds)
     padded = -(-frames // model.time_multiple) * model.time_multiple
-    pass_inputs = (torch.full((2,), 0.5), mood.repeat(2, 1), torch.tensor([False, True]),
-                   None if key is None else key.repeat(2))
-    x = torch.randn(2, model.config.in_channels, padded)
+    rows = 1 if model.config.guidance_conditioning else 2
+    pass_inputs = (torch.full((rows,), 0.5), mood.repeat(rows, 1), torch.tensor([False, True][:rows]),
+                   None if key is None else key.repeat(rows))
+    if model.config.guidance_conditioning:
+        pass_inputs += (torch.full((1,), guidance),)
+    x = torch.randn(rows, model.config.in_channels, padded)
     mel = sample(model, mood, frames, steps, guidance, 0, key)[0].clamp(-1, 1)
 
     def sampler(n: int, bf16: bool = False) -> torch.Tensor:
@@ -73,8 +76,8 @@ def engine_section(name: str, eng, seconds: float, repeats: int) -> list[str]:
         return f"mean abs diff to shipped {(out - mel).abs().mean():.4f}"
 
     rows: dict[str, tuple[Callable[[], object], str]] = {
-        "one guided pass": (one_pass, f"batch 2 x {padded} frames, {conv_gmac(model, x, *pass_inputs):.2f} GMAC "
-                                      "in its convolutions"),
+        "one guided pass": (one_pass, f"batch {rows} x {padded} frames, {conv_gmac(model, x, *pass_inputs):.2f} "
+                                      "GMAC in its convolutions"),
         f"sampler, {steps} steps": (lambda: sampler(steps), "fp32, as shipped"),
         "inversion": (lambda: default_inversion(mel.numpy(), eng.mel_params, eng.inverter),
                       "learned magnitude + fast Griffin-Lim, as shipped"),

@@ -10,6 +10,8 @@ the per-feature prior (mostly silent keys) is one saturated tanh away, where a v
 The condition is dropped (replaced by a learned null embedding) on a fraction of training examples, which gives
 classifier-free guidance at sampling time: v = v_uncond + g (v_cond - v_uncond). With `key_conditioning` the
 condition also holds a musical key, key (B,) int64 (see `moodgen.keys`), dropped together with the mood.
+A guidance-distilled model (`guidance_conditioning`, made by `python -m train --teacher ...`) also takes the guidance
+scale g (B,) as a condition and makes the guided prediction in one pass, so sampling costs half as much.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class FlowConfig:
     dropout: float = 0.0
     prediction: str = "data"  # "data" (x1, tanh-bounded) or "velocity" (x1 - x0)
     key_conditioning: bool = False  # condition on a musical key as well as the mood
+    guidance_conditioning: bool = False  # distilled: the guidance scale is a condition, one pass per sampler step
 
     def __post_init__(self) -> None:
         if self.prediction not in ("data", "velocity"):
@@ -54,6 +57,18 @@ class FlowConfig:
             raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+# The sampler's times t_i = (i / steps) ** TIME_POWER are denser near the noise, where the guided flow bends most:
+# with 10 steps they land nearer 16 even steps than 12 even steps do (benchmarks/distillation.py).
+TIME_POWER = 1.25
+GUIDANCE_SCALE = 10.0  # guidance scales are embedded as g / GUIDANCE_SCALE, like times in [0, 1]
+DISTILLED_AT = 0.5  # the share of a distillation batch at the teacher's exported guidance; the rest is uniform
+
+
+def time_grid(steps: int, power: float = TIME_POWER) -> list[float]:
+    """The sampler's steps + 1 times from 0 (noise) to 1 (data), (i / steps) ** power (1: evenly spaced)."""
+    return [(i / steps) ** power for i in range(steps + 1)]
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -117,6 +132,12 @@ class FlowModel(nn.Module, Component):
         self.mood_mlp = mood_mlp(c.mood_frequencies, c.cond_dim)
         self.null_mood = nn.Parameter(torch.zeros(c.cond_dim))
         self.key = KeyCondition(c.cond_dim) if c.key_conditioning else None
+        self.guidance_mlp = None
+        if c.guidance_conditioning:  # zero last layer: a student starts as its teacher's conditional model
+            self.guidance_mlp = nn.Sequential(nn.Linear(c.cond_dim, c.cond_dim), nn.SiLU(),
+                                              nn.Linear(c.cond_dim, c.cond_dim))
+            nn.init.zeros_(self.guidance_mlp[-1].weight)
+            nn.init.zeros_(self.guidance_mlp[-1].bias)
         self.stem = nn.Conv1d(c.in_channels, widths[0], c.kernel_size, padding=c.kernel_size // 2)
         self.down = nn.ModuleList()
         self.downsample = nn.ModuleList()
@@ -153,18 +174,24 @@ class FlowModel(nn.Module, Component):
     def time_multiple(self) -> int:
         return 2 ** (len(self.config.channel_mults) - 1)
 
-    def condition(self, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor,
-                  key: torch.Tensor | None = None) -> torch.Tensor:
-        """(B,), (B, 2), (B,) bool, key (B,) -> (B, cond_dim). Dropped rows use the learned null embedding."""
+    def condition(self, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor, key: torch.Tensor | None = None,
+                  guidance: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,), (B, 2), (B,) bool, key (B,), guidance (B,) -> (B, cond_dim). Dropped rows use the learned null
+        embedding. Only a guidance-distilled model takes (and requires) `guidance`."""
         m = condition_embedding(self.mood_mlp, self.null_mood, self.key, self.config.mood_frequencies, mood, drop, key)
-        return self.t_mlp(timestep_embedding(t, self.config.cond_dim)) + m
+        c = self.t_mlp(timestep_embedding(t, self.config.cond_dim)) + m
+        if (guidance is None) != (self.guidance_mlp is None):
+            raise ValueError("a guidance-distilled model requires guidance, (B,) float; other models take none")
+        if self.guidance_mlp is not None:
+            c = c + self.guidance_mlp(timestep_embedding(guidance / GUIDANCE_SCALE, self.config.cond_dim))
+        return c
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor,
-                key: torch.Tensor | None = None) -> torch.Tensor:
+                key: torch.Tensor | None = None, guidance: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, T) -> the network's prediction (B, C, T): x1 or x1 - x0, per `config.prediction`."""
         if x.shape[-1] % self.time_multiple:
             raise ValueError(f"T={x.shape[-1]} must be a multiple of {self.time_multiple}")
-        cond = self.condition(t, mood, drop, key)
+        cond = self.condition(t, mood, drop, key, guidance)
         h = self.stem(x)
         skips = []
         for blocks, down in zip(self.down, self.downsample):
@@ -183,9 +210,9 @@ class FlowModel(nn.Module, Component):
         return torch.tanh(out) if self.config.prediction == "data" else out
 
     def velocity(self, x: torch.Tensor, t: torch.Tensor, mood: torch.Tensor, drop: torch.Tensor,
-                 key: torch.Tensor | None = None) -> torch.Tensor:
+                 key: torch.Tensor | None = None, guidance: torch.Tensor | None = None) -> torch.Tensor:
         """Flow velocity at (x_t, t), (B, C, T), whatever the parameterization."""
-        out = self(x, t, mood, drop, key)
+        out = self(x, t, mood, drop, key, guidance)
         if self.config.prediction == "velocity":
             return out
         return (out - x) / (1 - t).clamp_min(1e-3)[:, None, None]
@@ -208,13 +235,42 @@ def flow_matching_loss(model: FlowModel, x1: torch.Tensor, mood: torch.Tensor, c
     return F.mse_loss(model(xt, t, mood, drop, key), target)
 
 
+def guidance_distillation_loss(student: FlowModel, teacher: FlowModel, x1: torch.Tensor, mood: torch.Tensor,
+                               generator: torch.Generator | None = None, key: torch.Tensor | None = None,
+                               default_guidance: float = 3.0) -> torch.Tensor:
+    """MSE between a guidance-distilled student's one-pass prediction and its teacher's guided one,
+    x1_uncond + g (x1_cond - x1_uncond), at x_t = (1 - t) x0 + t x1 for data x1 (B, C, T), moods (B, 2), keys (B,).
+
+    g is the teacher's exported guidance for a share DISTILLED_AT of the batch, uniform in [0, GUIDANCE_SCALE] for
+    the rest. Both models predict data; the guided target is clamped to the data's range [-1, 1], which it
+    overshoots where the condition pulls hard and which the student's tanh cannot leave."""
+    if student.config.prediction != "data" or teacher.config.prediction != "data":
+        raise ValueError("guidance distillation needs data-predicting models (FlowConfig.prediction 'data')")
+    b, dev = x1.shape[0], x1.device
+    src = generator.device if generator is not None else torch.device("cpu")
+    x0 = torch.randn(x1.shape, generator=generator, device=src).to(dev)
+    t = torch.rand(b, generator=generator, device=src).to(dev)
+    spread = torch.rand(b, generator=generator, device=src).to(dev) * GUIDANCE_SCALE
+    at_default = torch.rand(b, generator=generator, device=src).to(dev) < DISTILLED_AT
+    g = torch.where(at_default, torch.full_like(spread, default_guidance), spread)
+    xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
+    with torch.no_grad():
+        drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(dev)
+        keys = None if key is None else torch.cat([key, key])
+        cond, uncond = teacher(torch.cat([xt, xt]), torch.cat([t, t]), torch.cat([mood, mood]), drop, keys).chunk(2)
+        target = (uncond + g[:, None, None] * (cond - uncond)).clamp(-1, 1)
+    return F.mse_loss(student(xt, t, mood, drop[:b], key, g), target)
+
+
 @torch.no_grad()
 def sample(model: FlowModel, mood: torch.Tensor, frames: int, steps: int = 16, guidance: float = 2.0,
            seed: int = 0, key: torch.Tensor | None = None, known: torch.Tensor | None = None,
-           known_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Euler integration of the guided flow from noise; mood (B, 2), key (B,) -> x1 (B, C, frames).
+           known_mask: torch.Tensor | None = None, time_power: float = TIME_POWER) -> torch.Tensor:
+    """Euler integration of the guided flow from noise over `time_grid(steps, time_power)`; mood (B, 2), key (B,)
+    -> x1 (B, C, frames).
 
-    guidance 1 is the plain conditional model, 0 the unconditional one. The noise comes from a CPU generator
+    guidance 1 is the plain conditional model, 0 the unconditional one; a guidance-distilled model makes the guided
+    prediction in one pass (two otherwise, batched). The noise comes from a CPU generator
     seeded with `seed`, so results are identical for identical inputs on the same device.
     Inpainting: with `known` (B, C, frames) and `known_mask` (frames,) bool, the masked frames are kept: before each
     step they are replaced by the known data noised to the current time with the same noise the sample started
@@ -235,17 +291,20 @@ def sample(model: FlowModel, mood: torch.Tensor, frames: int, steps: int = 16, g
     both_moods = torch.cat([mood, mood])
     both_keys = None if key is None else torch.cat([key, key])
     drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(dev)
+    times = time_grid(steps, time_power)
     for i in range(steps):
-        t = torch.full((b,), i / steps, device=dev)
+        t = torch.full((b,), times[i], device=dev)
         if known is not None:
-            x = torch.where(mask, (1 - i / steps) * noise + (i / steps) * data, x)
-        if guidance == 1.0:
+            x = torch.where(mask, (1 - times[i]) * noise + times[i] * data, x)
+        if model.config.guidance_conditioning:
+            v = model.velocity(x, t, mood, drop[:b], key, torch.full((b,), float(guidance), device=dev))
+        elif guidance == 1.0:
             v = model.velocity(x, t, mood, drop[:b], key)
         else:
             v_cond, v_uncond = model.velocity(torch.cat([x, x]), torch.cat([t, t]), both_moods, drop,
                                               both_keys).chunk(2)
             v = v_uncond + guidance * (v_cond - v_uncond)
-        x = x + v / steps
+        x = x + v * (times[i + 1] - times[i])
     if known is not None:
         x = torch.where(mask, data, x)
     return x[..., :frames]

@@ -13,6 +13,7 @@ with statistics stored in the file. Judge files without one (older files) load a
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,7 +142,11 @@ class Judge:
         self.mel_params = mel_params
         self.metadata = metadata or {}
         self.device = torch.device(device)
-        self.chroma = chroma_weights(mel_params)  # (12, M), for the valence cues
+
+    @functools.cached_property
+    def chroma(self) -> np.ndarray:
+        """(12, M) for the valence cues; made on first use, since it loads librosa (0.3-0.6 s of an app's start)."""
+        return chroma_weights(self.mel_params)
 
     @classmethod
     def from_file(cls, path: str | Path, device: torch.device | str = "cpu") -> Judge:

@@ -1,11 +1,13 @@
 """The flow generator: config checks, shapes, sampler determinism, guidance, loss."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from moodgen.conditioning import mood_fourier_features
-from moodgen.flow_model import FlowConfig, FlowModel, flow_matching_loss, sample
+from moodgen.flow_model import FlowConfig, FlowModel, flow_matching_loss, guidance_distillation_loss, sample
 from tests.conftest import tiny_flow
 
 
@@ -83,3 +85,48 @@ def test_key_condition_moves_the_output_and_is_required():
         model(x, t, mood, keep)
     s1 = sample(model, mood[:1], 8, steps=2, seed=0, key=c_major[:1])
     assert not torch.equal(s1, sample(model, mood[:1], 8, steps=2, seed=0, key=a_minor[:1]))
+
+
+def distilled(teacher: FlowModel) -> FlowModel:
+    student = FlowModel(dataclasses.replace(teacher.config, guidance_conditioning=True))
+    assert student.load_state_dict(teacher.state_dict(), strict=False).missing_keys[0].startswith("guidance_mlp")
+    return student.eval()
+
+
+def test_a_fresh_student_is_its_teachers_conditional_model_in_one_pass_per_step():
+    teacher = tiny_flow(12, seed=0, keys=True).eval()
+    student = distilled(teacher)
+    mood, key = torch.tensor([[0.7, -0.3]]), torch.tensor([3])
+    passes = []
+    student.register_forward_hook(lambda module, args, out: passes.append(args[0].shape[0]))
+    got = sample(student, mood, 13, steps=3, guidance=3.0, seed=2, key=key)
+    assert passes == [1, 1, 1]  # a batch of one per step: no unconditional pass
+    assert torch.allclose(got, sample(teacher, mood, 13, steps=3, guidance=1.0, seed=2, key=key), atol=1e-6)
+    x, t = torch.randn(1, 12, 8), torch.rand(1)
+    with pytest.raises(ValueError, match="requires guidance"):
+        student(x, t, mood, torch.zeros(1, dtype=torch.bool), key)
+    with pytest.raises(ValueError, match="take none"):
+        teacher(x, t, mood, torch.zeros(1, dtype=torch.bool), key, torch.ones(1))
+
+
+def test_guidance_distillation_trains_the_student_towards_the_guided_teacher():
+    teacher = tiny_flow(12, seed=0, keys=True).eval()
+    student = distilled(teacher).train()
+    x1, mood, key = torch.rand(8, 12, 8) * 2 - 1, torch.rand(8, 2) * 2 - 1, torch.randint(0, 24, (8,))
+    before = [p.clone() for p in teacher.parameters()]
+    opt = torch.optim.Adam(student.parameters(), 1e-3)
+    losses = []
+    for _ in range(20):
+        loss = guidance_distillation_loss(student, teacher, x1, mood, torch.Generator().manual_seed(0), key, 3.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    assert all(torch.equal(a, b) for a, b in zip(before, teacher.parameters()))  # the teacher stays frozen
+    assert all(p.grad is None for p in teacher.parameters())
+    # the student now follows the guidance scale it is given
+    xt, t = torch.randn(1, 12, 8), torch.full((1,), 0.5)
+    keep = torch.zeros(1, dtype=torch.bool)
+    assert (student(xt, t, mood[:1], keep, key[:1], torch.ones(1))
+            - student(xt, t, mood[:1], keep, key[:1], torch.full((1,), 5.0))).abs().mean() > 1e-4

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from moodgen.checkpoint import file_sha256, save_component
+from moodgen.config import MelParams
 from moodgen.engines import engine_class
+from moodgen.flow_model import FlowModel
 from moodgen.keys import transpose_key
 from moodgen.mood import PRESETS
 from moodgen.note_model import NoteModel
@@ -59,6 +62,36 @@ def test_smoke_training_exports_a_loadable_checkpoint(corpus, engine):
     assert (runs / "smoke" / engine / "state.pt").is_file()
     gen = MoodPipeline.from_checkpoint(out).generate(0.5, 0.5, seconds=2.0, steps=2, engine=engine)
     assert gen.audio.shape == (2 * 22050,)
+
+
+def test_distilling_an_exported_mel_model_exports_a_one_pass_student(corpus):
+    cls = engine_class("mel")
+    torch.manual_seed(0)
+    teacher_path = save_component(corpus / "teacher" / cls.weights_file, FlowModel(cls.default_model_config()),
+                                  MelParams(), {"command": "python -m train --engine mel", "steps": 7,
+                                                "sampler": {"guidance": 3.0, "steps": 16}})
+    runs = corpus / "distilled"
+    assert train_main(["--engine", "mel", "--smoke", "--cache", str(corpus / "cache"), "--runs", str(runs),
+                       "--threads", "1", "--teacher", str(teacher_path)]) == 0
+    out = runs / "smoke" / "checkpoints"
+    student, meta = FlowModel.from_file(out / cls.weights_file)
+    assert student.config == cls.distilled_config(cls.default_model_config())
+    assert student.config.guidance_conditioning and student.guidance_mlp is not None
+    teacher_record = meta["provenance"]["teacher"]
+    assert teacher_record["sha256"] == file_sha256(teacher_path) and teacher_record["steps"] == 7
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "Distilled from a teacher" in card and "python -m train --engine mel" in card
+    assert meta["provenance"]["train_config"]["teacher"] == str(teacher_path)
+    gen = MoodPipeline.from_checkpoint(out).generate(0.5, 0.5, seconds=2.0, steps=2, engine="mel")
+    assert gen.audio.shape == (2 * 22050,)
+    notes = engine_class("notes")
+    wrong = save_component(corpus / "teacher" / notes.weights_file, NoteModel(notes.default_model_config()),
+                           MelParams(), {})
+    with pytest.raises(SystemExit, match="not a mel model"):
+        train_main(["--engine", "mel", "--smoke", "--cache", str(corpus / "cache"), "--runs", str(runs / "bad"),
+                    "--teacher", str(wrong)])
+    with pytest.raises(ValueError, match="no distilled form"):
+        engine_class("notes").distilled_config(engine_class("notes").default_model_config())
 
 
 @pytest.mark.parametrize("crops", ["host", "device"])

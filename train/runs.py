@@ -19,8 +19,9 @@ from moodgen.config import from_dict, to_dict
 from train.corpus.cache import CorpusCache
 from train.prepare import main as prepare_main
 
-# A resumed run may change its budget and its hardware; every other field must match the saved state.
-RESUMABLE_CHANGES = ("steps", "max_minutes", "threads", "device", "crops", "precision", "compile")
+# A resumed run may change its budget, its hardware and the sampler steps its probes and export use; every other
+# field must match the saved state.
+RESUMABLE_CHANGES = ("steps", "max_minutes", "threads", "device", "crops", "precision", "compile", "sample_steps")
 
 
 def git_sha() -> str:

@@ -3,6 +3,8 @@
     python -m train                       # the shipped configuration: every engine, in menu order
     python -m train --engine notes        # one engine; any TrainConfig field can be overridden: --steps 200
     python -m train --engine mel --resume # continue from runs/mel/state.pt (--fresh: start over, old state kept)
+    python -m train --engine mel --teacher checkpoints/mel_flow.safetensors --runs runs/distilled
+                                          # distil an exported model (Engine.distilled_config); same loop
     python -m train --model cgan          # the seed project's cGAN baseline, same data and budget logic
     python -m train --smoke               # tiny run (< 2 min) used by the tests
 
@@ -25,8 +27,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from moodgen.checkpoint import save_component
-from moodgen.config import to_dict
+from moodgen.checkpoint import file_sha256, read_metadata, save_component
+from moodgen.config import from_dict, to_dict
 from moodgen.engines import Engine, engine_class, engine_names
 from train import model_card, probes
 from train.corpus.cache import CorpusCache
@@ -65,6 +67,7 @@ class TrainConfig:
     crops: str = "auto"  # where batches are drawn: "host" (numpy), "device", "auto" (device on a GPU they fit on)
     precision: str = "auto"  # "auto" (bf16 autocast on a GPU, fp32 elsewhere), "fp32" or "bf16"
     compile: bool = False  # torch.compile the training model (the export stays a plain module)
+    teacher: str = ""  # an exported weights file of this engine to distil (the model is then its distilled config)
 
     def __post_init__(self) -> None:
         cls = engine_class(self.engine)
@@ -143,7 +146,7 @@ def train_engine(config: TrainConfig, resume: bool = False, fresh: bool = False,
                 record = {"step": step, "time_s": round(time.time() - start, 1), "loss": loss.item()}
                 bar.set_postfix(loss=f"{record['loss']:.4f}")
                 if logged:
-                    record["val_loss"] = validation_loss(trainer.ema, eng, *val_batch)
+                    record["val_loss"] = validation_loss(trainer, *val_batch)
                 if probed:
                     record["probe"] = probes.condition_probe(trainer.ema, eng, config.crop_frames,
                                                              config.sample_steps, config.guidance)
@@ -161,19 +164,18 @@ def train_engine(config: TrainConfig, resume: bool = False, fresh: bool = False,
     if not ranks.is_main:
         return None
     return export_engine(config, trainer.ema.cpu(), cache, trainer.step_count, trainer.elapsed, command,
-                         ranks.world_size)
+                         ranks.world_size, trainer.teacher_metadata)
 
 
 @torch.no_grad()
-def validation_loss(model: torch.nn.Module, eng: type[Engine], x: torch.Tensor, mood: torch.Tensor,
-                    key: torch.Tensor) -> float:
+def validation_loss(trainer: Trainer, x: torch.Tensor, mood: torch.Tensor, key: torch.Tensor) -> float:
     """Loss of the EMA model on a fixed validation batch (fixed noise and times for the flow)."""
     gen = torch.Generator().manual_seed(0)
-    return float(eng.loss(model.eval(), x, mood, 0.0, gen, key))
+    return float(trainer.loss(trainer.ema.eval(), x, mood, gen, key, 0.0))
 
 
 def export_engine(config: TrainConfig, model: torch.nn.Module, cache: CorpusCache, steps: int, wall_s: float,
-                  command: str, world_size: int = 1) -> Path:
+                  command: str, world_size: int = 1, teacher: dict[str, Any] | None = None) -> Path:
     eng = config.engine_class
     guidance, selection = probes.choose_guidance(model, eng, cache, config.crop_frames, config.sample_steps)
     sampler = {"guidance": config.guidance if guidance is None else guidance}
@@ -188,10 +190,30 @@ def export_engine(config: TrainConfig, model: torch.nn.Module, cache: CorpusCach
     }
     if model.key is not None:
         provenance["key_prior_major"] = probes.major_probability(model)
+    description = None
+    if teacher is not None:
+        provenance["teacher"] = {**{k: v for k, v in teacher["provenance"].items() if k != "train_config"},
+                                 "sha256": file_sha256(config.teacher)}
+        t = provenance["teacher"]
+        description = (f"Distilled from a teacher of the same design (SHA-256 {t['sha256'][:12]}), itself trained "
+                       f"with `{t.get('command')}` ({t.get('steps')} steps, {t.get('wall_time_s')} s on "
+                       f"{t.get('device')}); the loss below is the distillation loss.")
     path = save_component(Path(config.out) / eng.weights_file, model, cache.mel_params, provenance)
     model_card.update(Path(config.out), eng.model_class.kind, provenance,
-                      Path(config.runs) / config.engine / "log.jsonl")
+                      Path(config.runs) / config.engine / "log.jsonl", description=description)
     return path
+
+
+def with_teacher(config: TrainConfig) -> TrainConfig:
+    """A config that distils `config.teacher` trains the teacher's model in its engine's distilled form."""
+    if not config.teacher:
+        return config
+    eng = config.engine_class
+    metadata = read_metadata(config.teacher)
+    if metadata.get("kind") != eng.model_class.kind:
+        raise SystemExit(f"--teacher {config.teacher}: holds a {metadata.get('kind')!r}, not a {config.engine} model")
+    model = eng.distilled_config(from_dict(eng.model_class.config_class, metadata["config"]))
+    return dataclasses.replace(config, model=model)
 
 
 def parse_overrides(config: TrainConfig, pairs: list[tuple[str, str]]) -> TrainConfig:
@@ -211,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"overrides must be --field value pairs, got {rest}")
     overrides = [(k[2:].replace("-", "_"), v) for k, v in zip(rest[::2], rest[1::2])]
     command = "python -m train " + " ".join(argv)
-    configs = [parse_overrides(engine_defaults(engine), overrides)
+    configs = [with_teacher(parse_overrides(engine_defaults(engine), overrides))
                for engine in (engine_names() if args.engine == "all" else [args.engine])]
     with process_group(configs[0].device) as ranks:
         for config in configs:

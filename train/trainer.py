@@ -5,6 +5,8 @@ Where a batch comes from: on the host, `CropSampler` in numpy (the CPU path, unc
 split's clips fit, `DeviceCropSampler` keeps them on the device and the flow noise is drawn there too, so a step
 never waits for the host. Mixed precision: bf16 autocast on a GPU by default (losses and norms stay in fp32 under
 autocast); `compile` wraps the training model in torch.compile (the EMA copy and the export stay plain modules).
+Distillation (config.teacher): the model starts as the teacher, with what the student adds (its engine's
+`distilled_config`) fresh, and trains on the engine's `distillation_loss` against the frozen teacher.
 """
 from __future__ import annotations
 
@@ -56,6 +58,13 @@ class Trainer:
             self.model.key.prior.copy_(fit_key_prior(
                 torch.tensor([[it["valence"], it["arousal"]] for it in self.sampler.items]),
                 torch.tensor(self.sampler.keys)))
+        self.teacher, self.teacher_metadata = None, None
+        if config.teacher:
+            self.teacher, self.teacher_metadata = eng.model_class.from_file(config.teacher, device)
+            self.teacher.requires_grad_(False)
+            unexpected = self.model.load_state_dict(self.teacher.state_dict(), strict=False).unexpected_keys
+            if unexpected:
+                raise ValueError(f"{config.teacher}: the student lacks the teacher's {unexpected[:3]}")
         net = wrap(self.model, ranks, device)
         self.net = torch.compile(net) if config.compile else net
         self.ema = copy.deepcopy(self.model).eval()  # after wrap: DDP has made every rank's weights rank 0's
@@ -86,7 +95,7 @@ class Trainer:
         self.model.train()
         mixed = torch.autocast(self.device.type, self.autocast) if self.autocast else contextlib.nullcontext()
         with mixed:
-            loss = self.engine.loss(self.net, x, mood, c.cond_dropout, self.noise, key)
+            loss = self.loss(self.net, x, mood, self.noise, key, c.cond_dropout)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
@@ -97,6 +106,15 @@ class Trainer:
                 pe.lerp_(pm, 1 - decay)
         self.step_count += 1
         return loss.detach()
+
+    def loss(self, model: torch.nn.Module, x: torch.Tensor, mood: torch.Tensor, generator: torch.Generator | None,
+             key: torch.Tensor | None, cond_dropout: float) -> torch.Tensor:
+        """The engine's training loss of a batch, or its distillation loss against the teacher (which drops no
+        condition: the student is never asked for an unconditional prediction)."""
+        if self.teacher is None:
+            return self.engine.loss(model, x, mood, cond_dropout, generator, key)
+        guidance = self.teacher_metadata["provenance"]["sampler"]["guidance"]
+        return self.engine.distillation_loss(model, self.teacher, x, mood, generator, key, guidance)
 
     def _rngs(self) -> dict[str, Any]:
         rngs = {"numpy": self.rng.bit_generator.state, "global": torch.get_rng_state(),

@@ -215,6 +215,18 @@ class Engine(ABC):
         """Scalar training loss of a batch x (B, C, T)."""
 
     @staticmethod
+    def distilled_config(model_config: Any) -> Any:
+        """The config of a student distilled from a model of `model_config` (`python -m train --teacher FILE`)."""
+        raise ValueError("this engine has no distilled form")
+
+    @staticmethod
+    def distillation_loss(student: torch.nn.Module, teacher: torch.nn.Module, x: torch.Tensor, mood: torch.Tensor,
+                          generator: torch.Generator | None, key: torch.Tensor | None,
+                          teacher_guidance: float) -> torch.Tensor:
+        """Scalar loss of a student (of `distilled_config`) against its frozen teacher on a batch x (B, C, T)."""
+        raise ValueError("this engine has no distilled form")
+
+    @staticmethod
     @abstractmethod
     def encode_crop(raw: np.ndarray, shift: int) -> np.ndarray:
         """A crop of the cache's array for `cache_field` ((T, M) mels or (T, 2, K) rolls), transposed by `shift`

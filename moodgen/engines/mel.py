@@ -5,6 +5,7 @@ mood, each continuing the one before by inpainting (`MelSession`).
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import torch
 from moodgen import audio
 from moodgen.config import MelParams, RollParams
 from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, register
-from moodgen.flow_model import FlowConfig, FlowModel, flow_matching_loss, sample
+from moodgen.flow_model import FlowConfig, FlowModel, flow_matching_loss, guidance_distillation_loss, sample
 from moodgen.inverter import DEFAULT_N_ITER, MelInverter, default_inversion, load_inverter, phase_vocoder_phase
 from moodgen.journey import declick, derived_seed
 from moodgen.render import Mastering
@@ -219,6 +220,17 @@ class MelEngine(Engine):
     def loss(model: FlowModel, x: torch.Tensor, mood: torch.Tensor, cond_dropout: float,
              generator: torch.Generator | None, key: torch.Tensor | None) -> torch.Tensor:
         return flow_matching_loss(model, x, mood, cond_dropout, generator, key)
+
+    @staticmethod
+    def distilled_config(model_config: FlowConfig) -> FlowConfig:
+        """Guidance distillation: the student takes the guidance scale and samples in one pass per step."""
+        return dataclasses.replace(model_config, guidance_conditioning=True)
+
+    @staticmethod
+    def distillation_loss(student: FlowModel, teacher: FlowModel, x: torch.Tensor, mood: torch.Tensor,
+                          generator: torch.Generator | None, key: torch.Tensor | None,
+                          teacher_guidance: float) -> torch.Tensor:
+        return guidance_distillation_loss(student, teacher, x, mood, generator, key, teacher_guidance)
 
     @staticmethod
     def encode_crop(raw: np.ndarray, shift: int) -> np.ndarray:
