@@ -52,14 +52,19 @@ def main() -> None:
         raise SystemExit(f"--teacher {args.teacher} is not the teacher the student records ({recorded})")
     guidance, steps = meta["provenance"]["sampler"]["guidance"], meta["provenance"]["sampler"]["steps"]
     shipped = eng.default_steps
-    samplers = {  # label: (model, steps, time power)
-        f"teacher, {steps} even steps (as it shipped)": (teacher, steps, 1.0),
-        f"teacher, {steps} steps, time power {TIME_POWER:g}": (teacher, steps, TIME_POWER),
-        f"teacher, {shipped} even steps": (teacher, shipped, 1.0),
-        f"teacher, {shipped} steps, time power {TIME_POWER:g}": (teacher, shipped, TIME_POWER),
-        f"student, {steps} steps, time power {TIME_POWER:g}": (student, steps, TIME_POWER),
-        f"student, {shipped} steps, time power {TIME_POWER:g} (ships)": (student, shipped, TIME_POWER),
+    ships = eng.default_guidance
+    samplers = {  # label: (model, steps, time power, guidance)
+        f"teacher, {steps} even steps (as it shipped)": (teacher, steps, 1.0, guidance),
+        f"teacher, {steps} steps, time power {TIME_POWER:g}": (teacher, steps, TIME_POWER, guidance),
+        f"teacher, {shipped} even steps": (teacher, shipped, 1.0, guidance),
+        f"teacher, {shipped} steps, time power {TIME_POWER:g}": (teacher, shipped, TIME_POWER, guidance),
+        f"student, {steps} steps, time power {TIME_POWER:g}": (student, steps, TIME_POWER, guidance),
+        f"student, {shipped} steps, time power {TIME_POWER:g}"
+        + (" (ships)" if ships == guidance else ""): (student, shipped, TIME_POWER, guidance),
     }
+    if ships != guidance:  # the student's export chose its own default guidance on the validation split
+        samplers[f"student, {shipped} steps, time power {TIME_POWER:g}, guidance {ships:g} (ships)"] = (
+            student, shipped, TIME_POWER, ships)
     frames = eng.frames_for(args.seconds)
     cases = [(name, torch.tensor([mood], dtype=torch.float32), seed) for name, mood in PRESETS.items()
              for seed in range(1, args.seeds + 1)]
@@ -68,9 +73,9 @@ def main() -> None:
     mels: dict[str, list[np.ndarray]] = {label: [] for label in samplers}
     for _, mood, seed in cases:
         key = sample_keys(eng.key_prior, mood, seed=seed)
-        for label, (model, n, power) in samplers.items():
+        for label, (model, n, power, g) in samplers.items():
             t0 = time.perf_counter()
-            x = sample(model, mood, frames, n, guidance, seed, key, time_power=power)[0].clamp(-1, 1).numpy()
+            x = sample(model, mood, frames, n, g, seed, key, time_power=power)[0].clamp(-1, 1).numpy()
             times[label].append(time.perf_counter() - t0)
             mels[label].append(x)
     load.append(os.getloadavg()[0])
@@ -90,7 +95,8 @@ def main() -> None:
     body = "\n".join([
         f"Machine: {machine()}. Command: `{command()}`. torch {torch.__version__}, {args.threads} thread(s); "
         f"{len(cases)} clips of {args.seconds:g} s ({len(PRESETS)} presets x {args.seeds} seeds), guidance "
-        f"{guidance:g}; teacher SHA-256 {file_sha256(args.teacher)[:12]}, student {eng.sha256[:12]}. 1-minute load "
+        f"{guidance:g} (the teacher's) unless the row says otherwise; teacher SHA-256 "
+        f"{file_sha256(args.teacher)[:12]}, student {eng.sha256[:12]}. 1-minute load "
         f"average {load[0]:.2f} before, {load[1]:.2f} after, on {os.cpu_count()} cores (sampler times are upper "
         "bounds when other jobs share the cores; their ratios hold).",
         "",

@@ -1,6 +1,7 @@
 """Warm latency of a 10 s clip on N CPU threads: every engine of the shipped checkpoint and the seed project's path
 (its cGAN generator + librosa `mel_to_audio`, 32 Griffin-Lim iterations), measured side by side in one process,
-round-robin (each repeat times every path once, so a change in the machine's load hits them alike); medians.
+round-robin (each repeat times every path once, so a change in the machine's load hits them alike); medians. Every
+path runs on the pipeline's worker thread (`MoodPipeline.run`), where the app's requests run.
 
     python -m benchmarks.latency --threads 2 --repeats 7
 """
@@ -31,7 +32,8 @@ def paths(pipe: MoodPipeline, checkpoint: Path, seconds: float) -> dict[str, tup
         key = None if eng.key_prior is None else sample_keys(eng.key_prior, mood, seed=0)
         steps = f"{eng.default_steps} steps, " if eng.uses_steps else ""
         out[f"moodgen {name}"] = (
-            lambda eng=eng, key=key: eng.generate(mood, seconds, 0, eng.default_steps, eng.default_guidance, key),
+            lambda eng=eng, key=key: pipe.run(eng.generate, mood, seconds, 0, eng.default_steps, eng.default_guidance,
+                                              key),
             f"{eng.label}; {steps}guidance {eng.default_guidance:g}")
     baseline_path = checkpoint / "cgan.safetensors"
     if baseline_path.is_file():
@@ -40,7 +42,7 @@ def paths(pipe: MoodPipeline, checkpoint: Path, seconds: float) -> dict[str, tup
         def seed_path() -> None:
             mel = baseline.generate_mel(0.7, 0.7, seconds, seed=0)
             audio.mel_to_audio_librosa(mel, baseline.mel_params, n_iter=32)
-        out["seed's path"] = (seed_path, "cGAN generator + librosa Griffin-Lim, 32 iterations")
+        out["seed's path"] = (lambda: pipe.run(seed_path), "cGAN generator + librosa Griffin-Lim, 32 iterations")
     out["MoodPipeline.generate"] = (lambda: (pipe._cache.clear(), pipe.generate(0.7, 0.7, seconds, seed=1)),
                                     "default engine + judge + nearest clip, cache cleared")
     return out

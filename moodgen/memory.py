@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -30,11 +31,21 @@ class TrimmingWorkers(ThreadPoolExecutor):
     """A thread pool whose every task, when done, returns the heap's free pages to the operating system."""
 
     def __init__(self, max_workers: int, thread_name_prefix: str = ""):
-        super().__init__(max_workers, thread_name_prefix=thread_name_prefix)
+        super().__init__(max_workers, thread_name_prefix=thread_name_prefix, initializer=self._mark_worker)
         self._trim = malloc_trim()
+        self._local = threading.local()
+
+    def _mark_worker(self) -> None:
+        self._local.is_worker = True
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         return super().submit(self._run_then_trim, fn, args, kwargs)
+
+    def run(self, fn: Callable[..., Any], /, *args: Any) -> Any:
+        """fn(*args) on a worker; at once when called from one (a worker waiting on its own pool could deadlock)."""
+        if getattr(self._local, "is_worker", False):
+            return fn(*args)
+        return self.submit(fn, *args).result()
 
     def _run_then_trim(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         try:

@@ -5,9 +5,9 @@ The pipeline holds the engines found in a checkpoints folder (moodgen.engines), 
 real clips. It validates every input against one `Limits`, draws the musical key for the mood, asks the engine for
 the clip, masters it, judges what is heard, and caches clips in an LRU bounded in bytes, so a repeated request
 answers at once. Music whose mood moves runs through an engine `Session` with a mood curve and a key per frame
-(moodgen.journey). Clips, journeys and extensions are computed on the pipeline's own few worker threads
-(`workers`), whichever threads call it, so memory does not grow with the number of server threads; identical clip
-requests made at the same time share one computation.
+(moodgen.journey). Clips, journeys, extensions and stream chunks are computed on the pipeline's own worker thread
+(`workers`: one unless asked), whichever threads call it, so memory does not grow with the number of server threads
+and torch keeps one team of math threads; identical clip requests made at the same time share one computation.
 """
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def resolve_checkpoint_dir(path: str | Path | None = None) -> Path:
 class MoodPipeline:
     def __init__(self, engines: dict[str, Engine], device: torch.device | str = "cpu", judge: Judge | None = None,
                  atlas: Atlas | None = None, limits: Limits | None = None, cache_bytes: int = 64 << 20,
-                 workers: int = 2):
+                 workers: int = 1):
         if not engines:
             raise ValueError("a pipeline needs at least one engine")
         if workers < 1:
@@ -116,7 +116,10 @@ class MoodPipeline:
         # All model and signal work runs on these threads, whichever thread asks. A server calls from a pool of many
         # threads, and every thread that runs torch or numpy keeps its own malloc arena and OpenMP team: memory
         # grew with the number of threads that had ever generated, not with the work (benchmarks/soak.py). After
-        # each task they give freed memory back (moodgen.memory).
+        # each task they give freed memory back (moodgen.memory). One worker by default: once more OpenMP threads
+        # exist than cores, GNU OpenMP stops spinning between parallel regions and every torch op waits for its
+        # team to wake; a second team that had ever run made the mel engine's 10 s clip 0.29 -> 0.45-0.6 s on 2
+        # cores.
         self._workers = TrimmingWorkers(workers, thread_name_prefix="moodgen")
 
     @property
@@ -144,7 +147,7 @@ class MoodPipeline:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str | None = None, cache_bytes: int = 64 << 20,
-                        soundfont: str | Path | None = None, workers: int = 2) -> MoodPipeline:
+                        soundfont: str | Path | None = None, workers: int = 1) -> MoodPipeline:
         """The engines, judge and atlas in a checkpoints folder; `soundfont` plays the notes (default:
         $MOODGEN_SOUNDFONT, else the best General MIDI soundfont installed, else the one pretty_midi ships)."""
         folder = resolve_checkpoint_dir(path)
@@ -270,7 +273,7 @@ class MoodPipeline:
         points = validate_waypoints(waypoints, self.limits)
         frames = loop_frames(r.engine, points[-1][0]) if loop else r.engine.frames_for(points[-1][0])
         curve = mood_curve(points, frames, r.engine.frame_rate)
-        return self._workers.submit(self._moving, r, points[-1][0], curve, loop, waypoints=points).result()
+        return self._workers.run(lambda: self._moving(r, points[-1][0], curve, loop, waypoints=points))
 
     def _moving(self, r: Request, seconds: float, curve: np.ndarray, loop: bool, **record: Any) -> Generation:
         """Sample and render a mood curve (T, 2) in one session; a loop also samples its overrun and closes."""
@@ -319,7 +322,7 @@ class MoodPipeline:
         last mood to (valence, arousal) (either left out: as it ends), in its key unless valence crosses zero, on
         its instrument, soundfont and mastering. The same engine and checkpoint must be loaded; the total stays
         within the journey limit."""
-        return self._workers.submit(self._extend, generation, seconds, valence, arousal).result()
+        return self._workers.run(self._extend, generation, seconds, valence, arousal)
 
     def _extend(self, generation: Generation, seconds: float, valence: float | None = None,
                 arousal: float | None = None) -> Generation:
@@ -378,10 +381,12 @@ class MoodPipeline:
             return self._finish(r, session, curve, keys, wav, dry_audio, len(wav) / sr, [],
                                 stream={"chunk_seconds": chunk_seconds, "moods": [list(m) for m in moods]})
 
-        return MoodStream(r.engine.session(r.seed, r.steps, r.guidance, instrument=r.instrument,
-                                           soundfont=r.soundfont),
+        session = self._workers.run(lambda: r.engine.session(r.seed, r.steps, r.guidance, instrument=r.instrument,
+                                                             soundfont=r.soundfont))
+        return MoodStream(session,
                           r.engine.frame_rate, sr, chunk_seconds, mood_at,
-                          lambda mood: self._key_index(r.engine, r.key, mood, r.seed), r.mastering, finish)
+                          lambda mood: self._key_index(r.engine, r.key, mood, r.seed), r.mastering, finish,
+                          self._workers.run)
 
     def nearest(self, generation: Generation, by: str = "mood", atlas: Atlas | None = None) -> AtlasMatch | None:
         """The real clip nearest a generation in `atlas` (default: the checkpoint's), by mood (distance on the pad)
@@ -392,8 +397,13 @@ class MoodPipeline:
         if atlas is None:
             return None
         if by == "sound":
-            return self._workers.submit(lambda: atlas.nearest_by_sound(atlas.embed(generation.mel))).result()
-        return self._workers.submit(atlas.nearest_by_mood, generation.valence, generation.arousal).result()
+            return self._workers.run(lambda: atlas.nearest_by_sound(atlas.embed(generation.mel)))
+        return self._workers.run(atlas.nearest_by_mood, generation.valence, generation.arousal)
+
+    def run(self, fn: Callable[..., Any], /, *args: Any) -> Any:
+        """fn(*args) on the pipeline's worker thread. Torch work done beside the pipeline's (an engine called
+        directly, a benchmark) belongs there too, so the process keeps one team of math threads (see __init__)."""
+        return self._workers.run(fn, *args)
 
     def warmup(self) -> None:
         """Run each engine once on a short clip, and a short stream where it has sessions (which leaves a loaded
@@ -401,7 +411,7 @@ class MoodPipeline:
         for name in self.engines:
             eng = self.engines_by_name[name]
             steps = 2 if eng.uses_steps else None  # 2 flow steps
-            self._generate(self._request(name, 0, steps, 1.0, None, None, False), 0.0, 0.0, 2.0)
+            self._workers.run(self._generate, self._request(name, 0, steps, 1.0, None, None, False), 0.0, 0.0, 2.0)
             try:
                 live = self.stream(lambda: (0.0, 0.0), chunk_seconds=0.25, engine=name, steps=steps)
             except ValueError:  # an engine without sessions

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,12 +37,13 @@ class Chunk:
 
 
 class MoodStream:
-    """Iterate for chunks; `close()` stops and returns what was played as a Generation (None before any chunk)."""
+    """Iterate for chunks; `close()` stops and returns what was played as a Generation (None before any chunk).
+    `run(fn)` computes fn() where the pipeline does its work (its worker thread), whichever thread iterates."""
 
     def __init__(self, session: Session, frame_rate: float, sample_rate: int, chunk_seconds: float,
                  mood_at: Callable[[], tuple[float, float]], key_for: Callable[[torch.Tensor], torch.Tensor | None],
-                 mastering: Mastering, finish: Callable):
-        self.session, self.frame_rate, self.sample_rate = session, frame_rate, sample_rate
+                 mastering: Mastering, finish: Callable, run: Callable[[Callable], Any]):
+        self.session, self.frame_rate, self.sample_rate, self.run = session, frame_rate, sample_rate, run
         self.chunk_seconds = chunk_seconds
         self.mood_at, self.key_for, self.finish = mood_at, key_for, finish
         self.master = ContinuingMaster(mastering, sample_rate)
@@ -69,6 +71,9 @@ class MoodStream:
         if self.closed:
             raise StopIteration
         mood = self.read_mood()
+        return self.run(lambda: self._chunk(mood))
+
+    def _chunk(self, mood: tuple[float, float]) -> Chunk:
         i = len(self.moods)
         start, end = (int(round(k * self.chunk_seconds * self.frame_rate)) for k in (i, i + 1))
         previous = self.moods[-1] if self.moods else mood
@@ -101,5 +106,6 @@ class MoodStream:
             self.session.close()
             return None
         self.audio.append(self.master.flush())
-        return self.finish(self.session, np.concatenate(self.curves), np.concatenate(self.keys) if self.keys else None,
-                           np.concatenate(self.audio), np.concatenate(self.dry), self.moods)
+        return self.run(lambda: self.finish(self.session, np.concatenate(self.curves),
+                                            np.concatenate(self.keys) if self.keys else None,
+                                            np.concatenate(self.audio), np.concatenate(self.dry), self.moods))

@@ -200,6 +200,28 @@ def test_work_runs_on_the_pipelines_own_threads(tiny_checkpoints):
     assert threading.current_thread().name not in seen
 
 
+def test_streams_warmup_and_run_compute_on_the_one_worker_thread(tiny_checkpoints):
+    pipe = MoodPipeline.from_checkpoint(tiny_checkpoints)  # one worker unless asked
+    eng, seen = pipe.engine("notes"), []
+    session = eng.session
+
+    def recording(*args, **kwargs):
+        seen.append(threading.current_thread().name)
+        made = session(*args, **kwargs)
+        advance = made.advance
+        made.advance = lambda *a, **k: (seen.append(threading.current_thread().name), advance(*a, **k))[1]
+        return made
+
+    eng.session = recording
+    pipe.warmup()
+    live = pipe.stream(lambda: (0.5, 0.5), chunk_seconds=0.5)
+    assert next(live).audio.size and live.close() is not None
+    pipe.journey([(0.0, -0.5, 0.0), (10.0, 0.5, 0.5)], seed=2)
+    assert len(seen) >= 6 and len(set(seen)) == 1 and seen[0].startswith("moodgen")
+    # from the worker itself, run() calls at once instead of waiting on the busy pool
+    assert pipe.run(lambda: pipe.run(threading.current_thread)).name == seen[0]
+
+
 def test_identical_requests_at_once_share_one_computation(tiny_checkpoints):
     pipe = MoodPipeline.from_checkpoint(tiny_checkpoints, cache_bytes=0)  # nothing cached: only sharing can help
     pipe._lock = CountingLock()

@@ -79,11 +79,15 @@ def test_distilling_an_exported_mel_model_exports_a_one_pass_student(corpus):
     assert student.config.guidance_conditioning and student.guidance_mlp is not None
     teacher_record = meta["provenance"]["teacher"]
     assert teacher_record["sha256"] == file_sha256(teacher_path) and teacher_record["steps"] == 7
+    assert meta["provenance"]["sampler"]["guidance"] == 3.0  # the guidance it was distilled at, not re-chosen
     card = (out / "MODEL_CARD.md").read_text()
     assert "Distilled from a teacher" in card and "python -m train --engine mel" in card
     assert meta["provenance"]["train_config"]["teacher"] == str(teacher_path)
     gen = MoodPipeline.from_checkpoint(out).generate(0.5, 0.5, seconds=2.0, steps=2, engine="mel")
     assert gen.audio.shape == (2 * 22050,)
+    with pytest.raises(SystemExit, match="already distilled"):
+        train_main(["--engine", "mel", "--smoke", "--cache", str(corpus / "cache"), "--runs", str(runs / "again"),
+                    "--teacher", str(out / cls.weights_file)])
     notes = engine_class("notes")
     wrong = save_component(corpus / "teacher" / notes.weights_file, NoteModel(notes.default_model_config()),
                            MelParams(), {})

@@ -82,10 +82,12 @@ def render(card: dict) -> str:
                   f"- git sha: {p.get('git_sha')}; data manifest: {p.get('data_manifest_hash')}"]
         if p.get("sampler"):
             sel = (p.get("guidance_selection") or {}).get("distance_to_validation")
+            why = ("the teacher's guidance, which it was distilled at" if p.get("teacher")
+                   else "guidance chosen on the validation split")
             lines.append(f"- sampler defaults: guidance {p['sampler'].get('guidance')}"
                          + (f", steps {p['sampler']['steps']}" if "steps" in p["sampler"] else "")
-                         + (f" (guidance chosen on the validation split; distance of the presets' correlates to real "
-                            f"validation clips per candidate: {sel})" if sel else ""))
+                         + (f" ({why}; distance of the presets' correlates to real validation clips per candidate: "
+                            f"{sel})" if sel else ""))
         if p.get("key_prior_major"):
             lines.append("- key prior, p(major key) per preset: "
                          + ", ".join(f"{k} {v:.2f}" for k, v in p["key_prior_major"].items()))

@@ -3,7 +3,7 @@
     python -m train                       # the shipped configuration: every engine, in menu order
     python -m train --engine notes        # one engine; any TrainConfig field can be overridden: --steps 200
     python -m train --engine mel --resume # continue from runs/mel/state.pt (--fresh: start over, old state kept)
-    python -m train --engine mel --teacher checkpoints/mel_flow.safetensors --runs runs/distilled
+    python -m train --engine mel --teacher runs/mel_teacher.safetensors --runs runs/distilled
                                           # distil an exported model (Engine.distilled_config); same loop
     python -m train --model cgan          # the seed project's cGAN baseline, same data and budget logic
     python -m train --smoke               # tiny run (< 2 min) used by the tests
@@ -178,6 +178,8 @@ def export_engine(config: TrainConfig, model: torch.nn.Module, cache: CorpusCach
                   command: str, world_size: int = 1, teacher: dict[str, Any] | None = None) -> Path:
     eng = config.engine_class
     guidance, selection = probes.choose_guidance(model, eng, cache, config.crop_frames, config.sample_steps)
+    if teacher is not None:  # a student keeps the guidance it was distilled at; the table stays for the record
+        guidance = teacher["provenance"]["sampler"]["guidance"]
     sampler = {"guidance": config.guidance if guidance is None else guidance}
     if eng.uses_steps:
         sampler["steps"] = config.sample_steps
@@ -212,7 +214,10 @@ def with_teacher(config: TrainConfig) -> TrainConfig:
     metadata = read_metadata(config.teacher)
     if metadata.get("kind") != eng.model_class.kind:
         raise SystemExit(f"--teacher {config.teacher}: holds a {metadata.get('kind')!r}, not a {config.engine} model")
-    model = eng.distilled_config(from_dict(eng.model_class.config_class, metadata["config"]))
+    taught = from_dict(eng.model_class.config_class, metadata["config"])
+    model = eng.distilled_config(taught)
+    if model == taught:
+        raise SystemExit(f"--teacher {config.teacher}: is already distilled; give the model it was distilled from")
     return dataclasses.replace(config, model=model)
 
 
