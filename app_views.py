@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from moodgen.atlas import AtlasMatch
-from moodgen.audio import denormalize_db
+from moodgen.audio import db_from_normalized
 from moodgen.config import MelParams
 from moodgen.generation import Generation
 from moodgen.mood import quadrant_by_number, quadrant_of
@@ -30,12 +29,12 @@ def mel_png(mel: np.ndarray, mel_params: MelParams, title: str, seconds: float) 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    db = 10.0 * torch.log10(denormalize_db(torch.from_numpy(np.asarray(mel, dtype=np.float32)), mel_params))
+    db = db_from_normalized(np.clip(np.asarray(mel, dtype=np.float32), -1.0, 1.0), mel_params)
     # fixed axes rectangles (not a layout engine, which doubled the rendering time) keep both images aligned
     fig = Figure(figsize=(6.4, 3.4), dpi=100)
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_axes((0.13, 0.15, 0.68, 0.75))
-    quad = librosa.display.specshow(db.numpy(), sr=mel_params.sample_rate, hop_length=mel_params.hop_length,
+    quad = librosa.display.specshow(db, sr=mel_params.sample_rate, hop_length=mel_params.hop_length,
                                     n_fft=mel_params.n_fft, x_axis="time", y_axis="mel", fmin=mel_params.fmin,
                                     fmax=mel_params.fmax, vmin=mel_params.db_min, vmax=mel_params.db_max,
                                     cmap="magma", ax=ax)

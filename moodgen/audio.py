@@ -5,6 +5,8 @@ S samples, F = n_fft/2+1 linear frequency bins, M mel bands, T frames, B batch.
 """
 from __future__ import annotations
 
+from typing import TypeVar
+
 import librosa
 import numpy as np
 import torch
@@ -12,6 +14,7 @@ import torch
 from moodgen.config import MelParams
 
 ArrayLike = np.ndarray | torch.Tensor
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 
 def _as_tensor(x: ArrayLike) -> torch.Tensor:
@@ -55,8 +58,13 @@ def normalize_db(power: torch.Tensor, params: MelParams) -> torch.Tensor:
 
 def denormalize_db(mel: torch.Tensor, params: MelParams) -> torch.Tensor:
     """Inverse of `normalize_db`: [-1, 1] -> power (values outside [-1, 1] are clamped first)."""
-    db = (mel.clamp(-1.0, 1.0) + 1.0) / 2.0 * (params.db_max - params.db_min) + params.db_min
-    return 10.0 ** (db / 10.0)
+    return 10.0 ** (db_from_normalized(mel.clamp(-1.0, 1.0), params) / 10.0)
+
+
+def db_from_normalized(mel: ArrayT, params: MelParams) -> ArrayT:
+    """Normalized log-mel in [-1, 1] -> absolute dB, for a tensor or a numpy array (no torch op: drawing a mel in
+    a server thread then starts no OpenMP team there; see moodgen.pipeline)."""
+    return (mel + 1.0) / 2.0 * (params.db_max - params.db_min) + params.db_min
 
 
 def mel_from_magnitude(magnitude: torch.Tensor, params: MelParams) -> torch.Tensor:

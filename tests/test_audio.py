@@ -60,6 +60,11 @@ def test_normalize_denormalize_round_trip():
     edges = audio.denormalize_db(audio.normalize_db(torch.tensor([1e-20, 1e20]), P), P)
     assert torch.allclose(10 * torch.log10(edges), torch.tensor([P.db_min, P.db_max]), atol=1e-3)
     assert torch.allclose(audio.denormalize_db(torch.tensor([-5.0, 5.0]), P), edges)
+    # the dB of a normalized mel, as numpy (what the app draws) and as a tensor
+    normalized = audio.normalize_db(power, P)
+    as_numpy = audio.db_from_normalized(normalized.numpy(), P)
+    assert isinstance(as_numpy, np.ndarray) and np.max(np.abs(as_numpy - db.numpy())) < 1e-3
+    assert torch.allclose(audio.db_from_normalized(normalized, P), torch.from_numpy(as_numpy))
 
 
 def test_levels_are_absolute():
