@@ -330,17 +330,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="decode every DEAM mp3 at start to allow nearest by sound (slow for the full set)")
     p.add_argument("--host", default="0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
-    p.add_argument("--concurrency", type=int, default=2, help="generations run at once")
+    p.add_argument("--concurrency", type=int, default=2, help="requests served at once (the rest wait in the queue)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="threads doing the model work; 1 is fastest per request on a few cores, more let a long "
+                        "journey run beside other requests (MoodPipeline's workers)")
     p.add_argument("--soundfont", default=None,
                    help=f"what plays the notes by default; the page offers the others found (default: "
                         f"${SOUNDFONT_ENV}, else the first found: {', '.join(str(f) for f in find_soundfonts())})")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for name in ("concurrency", "workers"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    return args
 
 
 def load_models(args: argparse.Namespace) -> tuple[MoodPipeline, Atlas | None]:
     """The pipeline (local checkpoints, else the Hub repo) and, when a DEAM folder is configured, a DEAM atlas."""
     try:
-        pipeline = MoodPipeline.from_checkpoint(args.checkpoints, soundfont=args.soundfont)
+        pipeline = MoodPipeline.from_checkpoint(args.checkpoints, soundfont=args.soundfont, workers=args.workers)
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"moodgen app: cannot load the model: {exc}") from exc
     atlas = None

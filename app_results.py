@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import secrets
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -194,7 +195,11 @@ def default_inputs(pipeline: MoodPipeline, preset_name: str = FIRST_PRESET) -> d
 
 
 def make_examples_now(results: Results, requests: list[Request]) -> None:
-    """The examples, then a short run of every engine, so no first request waits for a cold engine."""
+    """The examples, then a short run of every engine, so no first request waits for a cold engine. Stops once the
+    program is exiting (its main thread has ended), when the pipeline's threads take no more work."""
     for request in requests:
+        if not threading.main_thread().is_alive():
+            return
         results.outputs(request)
-    results.pipeline.warmup()
+    if threading.main_thread().is_alive():
+        results.pipeline.warmup()

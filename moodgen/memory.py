@@ -42,10 +42,15 @@ class TrimmingWorkers(ThreadPoolExecutor):
         return super().submit(self._run_then_trim, fn, args, kwargs)
 
     def run(self, fn: Callable[..., Any], /, *args: Any) -> Any:
-        """fn(*args) on a worker; at once when called from one (a worker waiting on its own pool could deadlock)."""
+        """fn(*args) on a worker; at once when called from one (a worker waiting on its own pool could deadlock), or
+        when the pool takes no more work (shut down, or the program exiting) so work already under way can end."""
         if getattr(self._local, "is_worker", False):
             return fn(*args)
-        return self.submit(fn, *args).result()
+        try:
+            future = self.submit(fn, *args)
+        except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
+            return fn(*args)
+        return future.result()
 
     def _run_then_trim(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         try:

@@ -581,6 +581,15 @@ def test_server_address_follows_space_id(monkeypatch):
     assert app.parse_args([]).host == "0.0.0.0" and app.parse_args([]).port == 7860
 
 
+def test_worker_and_concurrency_counts_are_checked(tiny_checkpoints, capsys):
+    pipeline, _ = app.load_models(app.parse_args(["--checkpoints", str(tiny_checkpoints), "--workers", "2"]))
+    assert pipeline._workers._max_workers == 2
+    for flag in ("--workers", "--concurrency"):
+        with pytest.raises(SystemExit):
+            app.parse_args([flag, "0"])
+        assert f"{flag} must be at least 1, got 0" in capsys.readouterr().err
+
+
 def test_space_configuration_matches_the_local_install():
     def pins(name: str) -> set[str]:
         return {line.strip() for line in (ROOT / name).read_text().splitlines()

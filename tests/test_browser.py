@@ -116,6 +116,8 @@ def test_the_first_screen_plays_an_example(page):
     # one example per preset is made at start; the first one is loaded in the player and plays
     assert page.locator("#mood-pad svg.pad circle.aimed").count() == 1
     assert page.locator("#intro").inner_text().count("how pleasant") == 1
+    # the player knows the clip's length once it has loaded it; a click before that can be lost
+    page.wait_for_function("document.querySelector('#gen-audio time#duration')?.innerText === '0:10'")
     page.locator("#gen-audio button.play-pause-button").click()
     page.wait_for_function("document.querySelector('#gen-audio time#time').innerText !== '0:00'")
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +60,11 @@ def test_a_failing_task_still_trims_and_raises():
     assert calls == [0]
     workers.shutdown()
 
+
+
+def test_run_works_on_a_worker_and_in_place_once_shut_down():
+    workers = TrimmingWorkers(1, thread_name_prefix="w")
+    assert workers.run(lambda: threading.current_thread().name).startswith("w")
+    assert workers.run(lambda: workers.run(lambda: 7)) == 7  # from its own worker: no deadlock
+    workers.shutdown()
+    assert workers.run(threading.current_thread) is threading.current_thread()  # work under way can still end
