@@ -26,8 +26,10 @@ def machine() -> str:
 
 
 def command() -> str:
-    """How this benchmark was started (run as `python -m benchmarks.<name> ...`)."""
-    return " ".join(["python -m", f"benchmarks.{Path(sys.argv[0]).stem}", *sys.argv[1:]])
+    """How this benchmark was started (run as `python -m benchmarks.<name> ...`), paths inside the repository
+    relative to it (the results speak of the project, not of a machine)."""
+    root = f"{Path(__file__).resolve().parents[1]}/"
+    return " ".join(["python -m", f"benchmarks.{Path(sys.argv[0]).stem}", *(a.replace(root, "") for a in sys.argv[1:])])
 
 
 def threads_title(what: str, threads: int, noun: str = "thread") -> str:
