@@ -52,19 +52,20 @@ def main() -> None:
         raise SystemExit(f"--teacher {args.teacher} is not the teacher the student records ({recorded})")
     guidance, steps = meta["provenance"]["sampler"]["guidance"], meta["provenance"]["sampler"]["steps"]
     shipped = eng.default_steps
-    ships = eng.default_guidance
     samplers = {  # label: (model, steps, time power, guidance)
         f"teacher, {steps} even steps (as it shipped)": (teacher, steps, 1.0, guidance),
         f"teacher, {steps} steps, time power {TIME_POWER:g}": (teacher, steps, TIME_POWER, guidance),
         f"teacher, {shipped} even steps": (teacher, shipped, 1.0, guidance),
         f"teacher, {shipped} steps, time power {TIME_POWER:g}": (teacher, shipped, TIME_POWER, guidance),
         f"student, {steps} steps, time power {TIME_POWER:g}": (student, steps, TIME_POWER, guidance),
-        f"student, {shipped} steps, time power {TIME_POWER:g}"
-        + (" (ships)" if ships == guidance else ""): (student, shipped, TIME_POWER, guidance),
+        f"student, {shipped} steps, time power {TIME_POWER:g} (ships)": (student, shipped, TIME_POWER, guidance),
     }
-    if ships != guidance:  # the student's export chose its own default guidance on the validation split
-        samplers[f"student, {shipped} steps, time power {TIME_POWER:g}, guidance {ships:g} (ships)"] = (
-            student, shipped, TIME_POWER, ships)
+    # the student ships its teacher's guidance; the guidance its own validation table would pick, beside it
+    distances = eng.metadata["provenance"].get("guidance_selection", {}).get("distance_to_validation")
+    picked = float(min(distances, key=distances.get)) if distances else guidance
+    if picked != guidance:
+        samplers[f"student, {shipped} steps, time power {TIME_POWER:g}, guidance {picked:g} (its validation "
+                 "table's pick)"] = (student, shipped, TIME_POWER, picked)
     frames = eng.frames_for(args.seconds)
     cases = [(name, torch.tensor([mood], dtype=torch.float32), seed) for name, mood in PRESETS.items()
              for seed in range(1, args.seeds + 1)]

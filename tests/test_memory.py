@@ -61,7 +61,6 @@ def test_a_failing_task_still_trims_and_raises():
     workers.shutdown()
 
 
-
 def test_run_works_on_a_worker_and_in_place_once_shut_down():
     workers = TrimmingWorkers(1, thread_name_prefix="w")
     assert workers.run(lambda: threading.current_thread().name).startswith("w")
