@@ -16,7 +16,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +38,18 @@ from moodgen.journey import (
     master_after,
     master_loop,
     mood_curve,
+    on_bar_lines,
     validate_waypoints,
 )
 from moodgen.judge import JUDGE_FILE, Judge
 from moodgen.keys import key_name, parse_key, sample_keys
+from moodgen.layers import layered, mix_layers
 from moodgen.memory import TrimmingWorkers
 from moodgen.mood import validate_mood
-from moodgen.render import DRY, Mastering, at_corpus_level, master
+from moodgen.render import Mastering, at_corpus_level, master
+from moodgen.request import Request, beat_grid, check_request, clip_seconds, loop_frames
 from moodgen.stream import MoodStream
+from moodgen.tempo import FRAMES_PER_BAR, FRAMES_PER_SIXTEENTH, Tempo
 
 __all__ = ["CheckpointNotFound", "Generation", "MoodPipeline", "resolve_checkpoint_dir"]
 EXTEND_TRANSITION_SECONDS = 4.0  # an extension eases from the clip's last mood to the one asked for over this long
@@ -55,26 +58,6 @@ NEAREST_BY = ("mood", "sound")
 
 class CheckpointNotFound(FileNotFoundError):
     pass
-
-
-@dataclass(frozen=True)
-class Request:
-    """The checked settings of a request, defaults filled in."""
-
-    engine: Engine
-    seed: int
-    steps: int | None
-    guidance: float
-    key: str | None  # as asked; None: drawn for the mood
-    instrument: str | None
-    soundfont: str | None  # None for engines without notes
-    mastering: Mastering
-
-
-def loop_frames(eng: Engine, seconds: float) -> int:
-    """A loop's length in frames: its loop point falls on a frame boundary, so its audio lasts `seconds` rounded to
-    the engine's frame grid."""
-    return int(round(seconds * eng.frame_rate))
 
 
 def resolve_checkpoint_dir(path: str | Path | None = None) -> Path:
@@ -161,23 +144,32 @@ class MoodPipeline:
     def generate(self, valence: float, arousal: float, seconds: float = 10.0, seed: int = 0,
                  steps: int | None = None, guidance: float | None = None, engine: str | None = None,
                  key: str | None = None, instrument: str | None = None, dry: bool = False,
-                 loop: bool = False, soundfont: str | None = None) -> Generation:
+                 loop: bool = False, soundfont: str | None = None, bpm: float | str | None = None,
+                 loop_bars: int | None = None, stems: bool = False, intensity: float | str | None = None,
+                 part_instruments: dict[str, str] | None = None) -> Generation:
         """A clip for the mood (valence, arousal); identical inputs give identical outputs.
 
         `key` ("A minor") fixes the musical key; by default the engine's prior draws one for the mood (seeded).
         `instrument` plays the notes of engines that have them (`pipe.engine(name).instruments`), with `soundfont`
         (a file name from `pipe.soundfonts`; None: the engine's default; engines without notes ignore it). The audio is
         mastered with the engine's fixed gain, room and limiter unless `dry`. `loop`: the end flows into the start,
-        for music that repeats. Every bad input raises ValueError naming the field."""
+        for music that repeats. `bpm` (engines that play tempo): the notes play on that beat in 4/4, "mood" draws
+        a tempo for the mood; None: the engine's own time. `loop_bars`: a loop of exactly that many bars (`seconds` is
+        not used; at `bpm`, else at a tempo drawn for the mood). `stems` (engines that make MIDI): the music
+        split into parts (moodgen.parts), each on `part_instruments[part]` (default: `instrument`), and
+        `Generation.stems`; `intensity` in [0, 1] or "arousal" brings parts in and out (moodgen.layers). Every bad
+        input raises ValueError naming the field."""
         valence, arousal = validate_mood(valence, arousal)
-        r = self._request(engine, seed, steps, guidance, key, instrument, dry, soundfont)
-        seconds = self.limits.seconds(seconds)
+        r = self._request(engine, seed, steps, guidance, key, instrument, dry, soundfont,
+                          beat_grid(bpm, arousal, self.limits.seed(seed), self.limits, loop_bars is not None),
+                          (stems, intensity, part_instruments))
+        seconds, loop = clip_seconds(r, seconds, bool(loop), loop_bars, self.limits)
         request = (r.engine.name, valence, arousal, seconds, r.seed, r.steps, r.guidance, r.key, r.instrument,
-                   r.soundfont, r.mastering, bool(loop))
+                   r.soundfont, r.mastering, loop, r.tempo, r.layering)
         def compute() -> Generation:
-            if loop:
-                curve = np.tile([valence, arousal], (loop_frames(r.engine, seconds), 1))
-                return self._moving(r, seconds, curve, True)
+            if loop or r.tempo is not None or r.layering is not None:  # made by a session
+                frames = loop_frames(r, seconds) if loop or r.tempo else r.engine.frames_for(seconds)
+                return self._moving(r, seconds, np.tile([valence, arousal], (frames, 1)), loop)
             return self._generate(r, valence, arousal, seconds)
 
         with self._lock:
@@ -202,25 +194,11 @@ class MoodPipeline:
         return result
 
     def _request(self, engine: str | None, seed: int, steps: int | None, guidance: float | None, key: str | None,
-                 instrument: str | None, dry: bool, soundfont: str | None = None) -> Request:
-        eng = self.engine(engine)
-        seed = self.limits.seed(seed)
-        steps = None if steps is None else self.limits.steps(steps)  # checked even where the engine ignores it
-        steps = (eng.default_steps if steps is None else steps) if eng.uses_steps else None
-        guidance = self.limits.guidance(eng.default_guidance if guidance is None else guidance)
-        if key is not None:
-            if eng.key_prior is None:
-                raise ValueError(f"key: engine {eng.name!r} of this checkpoint is not conditioned on a key; "
-                                 "leave key unset")
-            key = key_name(parse_key(key))
-        if instrument is not None and instrument not in eng.instruments:
-            choices = f"one of {', '.join(eng.instruments)}" if eng.instruments else f"unset for engine {eng.name!r}"
-            raise ValueError(f"instrument must be {choices}, got {shown(instrument)}")
-        instrument = instrument or (eng.instruments[0] if eng.instruments else None)
-        if soundfont is not None and soundfont not in self.soundfonts:  # checked even where the engine ignores it
-            raise ValueError(f"soundfont must be one of {', '.join(self.soundfonts)}, got {shown(soundfont)}")
-        soundfont = (soundfont or eng.soundfont) if eng.soundfonts else None
-        return Request(eng, seed, steps, guidance, key, instrument, soundfont, DRY if dry else eng.mastering)
+                 instrument: str | None, dry: bool, soundfont: str | None = None, tempo: Tempo | None = None,
+                 layering: tuple = (False, None, None)) -> Request:
+        """The settings checked (`check_request`); `layering`: (stems, intensity, part_instruments) as asked."""
+        return check_request(self.engine(engine), self.limits, self.soundfonts, seed, steps, guidance, key,
+                             instrument, dry, soundfont, tempo, layering)
 
     @staticmethod
     def _key_index(eng: Engine, key: str | None, mood: torch.Tensor, seed: int) -> torch.Tensor | None:
@@ -264,55 +242,72 @@ class MoodPipeline:
     def journey(self, waypoints: Iterable[Waypoint], seed: int = 0, engine: str | None = None,
                 steps: int | None = None, guidance: float | None = None, key: str | None = None,
                 instrument: str | None = None, dry: bool = False, loop: bool = False,
-                soundfont: str | None = None) -> Generation:
+                soundfont: str | None = None, bpm: float | str | None = None, in_bars: bool = False,
+                stems: bool = False, intensity: float | str | None = None,
+                part_instruments: dict[str, str] | None = None) -> Generation:
         """Music whose mood follows waypoints (seconds, valence, arousal): at least two, times increasing, the
         length the last one's time (10 s to 10 min). The mood eases from one waypoint to the next; the key starts
         as asked or drawn for the first mood and modulates when valence crosses zero. The result holds the mood
-        curve used (`curve`, per engine frame) and the key changes."""
-        r = self._request(engine, seed, steps, guidance, key, instrument, dry, soundfont)
-        points = validate_waypoints(waypoints, self.limits)
-        frames = loop_frames(r.engine, points[-1][0]) if loop else r.engine.frames_for(points[-1][0])
-        curve = mood_curve(points, frames, r.engine.frame_rate)
+        curve used (`curve`, per engine frame) and the key changes. At a tempo (`bpm`, as in `generate`) waypoints
+        move to the nearest bar line and keys change on bar lines; `in_bars`: waypoint times are bars (at `bpm`,
+        else at a tempo drawn for the first mood). `stems`, `intensity`, `part_instruments` as in `generate`."""
+        points = None if in_bars else validate_waypoints(waypoints, self.limits)
+        try:
+            arousal = validate_mood(*list(waypoints)[0][1:])[1]
+        except (TypeError, ValueError, IndexError):
+            arousal = 0.0  # on_bar_lines names the bad waypoint
+        r = self._request(engine, seed, steps, guidance, key, instrument, dry, soundfont,
+                          beat_grid(bpm, arousal, self.limits.seed(seed), self.limits, in_bars),
+                          (stems, intensity, part_instruments))
+        if r.tempo is not None:
+            points = on_bar_lines(waypoints if points is None else points, r.tempo, self.limits, in_bars)
+        frames = loop_frames(r, points[-1][0]) if loop or r.tempo else r.engine.frames_for(points[-1][0])
+        curve = mood_curve(points, frames, r.frame_rate)
         return self._workers.run(lambda: self._moving(r, points[-1][0], curve, loop, waypoints=points))
 
     def _moving(self, r: Request, seconds: float, curve: np.ndarray, loop: bool, **record: Any) -> Generation:
         """Sample and render a mood curve (T, 2) in one session; a loop also samples its overrun and closes."""
-        eng, sr, frames = r.engine, self.mel_params.sample_rate, len(curve)
+        eng, sr, frames, rate = r.engine, self.mel_params.sample_rate, len(curve), r.frame_rate
         key_index = self._key_index(eng, r.key, torch.tensor(curve[:1], dtype=torch.float32), r.seed)
         keys = None if key_index is None else follow_keys(
-            curve[:, 0], KeyState.start(int(key_index[0]), float(curve[0, 0])), eng.frame_rate)[0]
-        session = eng.session(r.seed, r.steps, r.guidance, instrument=r.instrument, soundfont=r.soundfont)
-        if loop:
-            wrap = session.loop_overrun_frames
-            back = mood_curve([(0.0, *curve[-1]), (wrap / eng.frame_rate, *curve[0])], wrap, eng.frame_rate)
-            session.advance(np.concatenate([curve, back]), None if keys is None else
-                            np.concatenate([keys, keys[:wrap]]), wrap=wrap)
-            n = session.samples_for(frames)
-            dry = close_loop(session.render(), n, int(round(session.loop_crossfade_seconds * sr)))
-            wav, markers = master_loop(dry, sr, r.mastering), [(0.0, "loopStart"), (frames / eng.frame_rate, "loopEnd")]
-        else:
-            session.advance(curve, keys)
-            dry = fit(session.render(), int(round(seconds * sr)))
-            wav, markers = master(dry, sr, r.mastering), []
+            curve[:, 0], KeyState.start(int(key_index[0]), float(curve[0, 0])), rate, r.phrase_frames)[0]
+        session = r.session(r.seed)
+        wrap = session.loop_overrun_frames if loop else 0
+        moods = np.concatenate([curve, mood_curve([(0.0, *curve[-1]), (wrap / rate, *curve[0])], wrap, rate)])
+        session.advance(moods, None if keys is None else np.concatenate([keys, keys[:wrap]]), wrap=wrap)
+        n = session.samples_for(frames) if loop else int(round(seconds * sr))
+        crossfade = int(round(session.loop_crossfade_seconds * sr)) if loop else None
+        markers = [(0.0, "loopStart"), (frames / rate, "loopEnd")] if loop else []
+        if r.layering is not None:  # the mix is the sum of its parts, each rendered on its own
+            changes = key_changes(keys, rate) if keys is not None else []
+            parts, midi = layered(session, r.layering, frames, frames + wrap, moods, changes, markers)
+            wav, dry, stems = mix_layers(parts, n, crossfade, sr, r.mastering)
+            return self._finish(r, session, curve, keys, wav, dry, seconds, markers, midi, loop=loop,
+                                stems=stems if r.layering.stems else None, **record)
+        dry = close_loop(session.render(), n, crossfade) if loop else fit(session.render(), n)
+        wav = master_loop(dry, sr, r.mastering) if loop else master(dry, sr, r.mastering)
         return self._finish(r, session, curve, keys, wav, dry, seconds, markers, loop=loop, **record)
 
     def _finish(self, r: Request, session: Session, curve: np.ndarray, keys: np.ndarray | None, wav: np.ndarray,
-                dry: np.ndarray, seconds: float, markers: list[tuple[float, str]], **record: Any) -> Generation:
+                dry: np.ndarray, seconds: float, markers: list[tuple[float, str]], midi: bytes | None = None,
+                **record: Any) -> Generation:
         """The Generation of what a session made: the first len(curve) frames, their audio (mastered, and `dry`
-        for a continuation), judged at the corpus' level."""
-        eng, frames = r.engine, len(curve)
+        for a continuation), judged at the corpus' level; `midi` when it is not the session's own."""
+        eng, frames, rate = r.engine, len(curve), r.frame_rate
         wav = np.clip(wav, -1.0, 1.0).astype(np.float32)
-        changes = key_changes(keys, eng.frame_rate) if keys is not None else []
+        changes = key_changes(keys, rate) if keys is not None else []
         heard = audio.mel_from_audio(at_corpus_level(wav, r.mastering), self.mel_params).numpy()
         own = session.mel(0, frames)
         continuation = Continuation(session.frames[:, :frames], curve, keys, np.asarray(dry, np.float32))
-        midi = session.midi(0, frames, changes, markers)
-        judged = self._judge(eng, heard, len(wav), r.mastering, midi, session.render_record)
+        midi = session.midi(0, frames, changes, markers) if midi is None else midi
+        played = session.render_record | ({} if r.layering is None else r.layering.record())
+        judged = self._judge(eng, heard, len(wav), r.mastering, midi, played)
         session.close()
         return Generation(float(curve[-1, 0]), float(curve[-1, 1]), seconds, r.seed, r.steps, r.guidance, eng.name,
                           None if keys is None else key_name(int(keys[0])), heard if own is None else own, wav,
                           self.mel_params.sample_rate, midi, judged, eng.sha256,
-                          session.render_record, r.mastering, curve=curve, frame_rate=eng.frame_rate,
+                          played, r.mastering, curve=curve, frame_rate=rate,
+                          bpm=None if r.tempo is None else r.tempo.bpm,
                           key_changes=tuple((t, key_name(k)) for t, k in changes), continuation=continuation,
                           **record)
 
@@ -341,18 +336,22 @@ class MoodPipeline:
                              f"{self.limits.max_journey_seconds:g} s limit")
         last = before.moods[-1]
         target = validate_mood(last[0] if valence is None else valence, last[1] if arousal is None else arousal)
-        old = before.frames.shape[1]
-        new = max(1, eng.frames_for(total) - old)
-        ease = min(EXTEND_TRANSITION_SECONDS, new / eng.frame_rate)
-        curve = mood_curve([(0.0, *last), (ease, *target)], new, eng.frame_rate, start=1 / eng.frame_rate)
+        r = Request(eng, generation.seed, generation.steps, generation.guidance, None,
+                    generation.render.get("instrument"), generation.render.get("soundfont"), generation.mastering,
+                    None if generation.bpm is None else Tempo(generation.bpm))
+        old, rate = before.frames.shape[1], r.frame_rate
+        if r.tempo is None:
+            new = max(1, eng.frames_for(total) - old)
+        else:  # whole 16ths, so every onset of the extension is played after the clip's end
+            new = max(1, round((total * rate - old) / FRAMES_PER_SIXTEENTH)) * FRAMES_PER_SIXTEENTH
+        ease = min(EXTEND_TRANSITION_SECONDS, new / rate)
+        curve = mood_curve([(0.0, *last), (ease, *target)], new, rate, start=1 / rate)
         keys = None
         if before.keys is not None:
             _, state = follow_keys(before.moods[:, 0], KeyState.start(int(before.keys[0]), float(before.moods[0, 0])),
-                                   eng.frame_rate)
-            keys = follow_keys(curve[:, 0], state, eng.frame_rate)[0]
-        r = Request(eng, generation.seed, generation.steps, generation.guidance, None,
-                    generation.render.get("instrument"), generation.render.get("soundfont"), generation.mastering)
-        session = eng.session(derived_seed(r.seed, old), r.steps, r.guidance, before, r.instrument, r.soundfont)
+                                   rate, r.phrase_frames)
+            keys = follow_keys(curve[:, 0], state, rate, r.phrase_frames)[0]
+        session = r.session(derived_seed(r.seed, old), before)
         session.advance(curve, keys)
         sr = self.mel_params.sample_rate
         dry = fit(session.render(), int(round(total * sr)) - len(before.audio))
@@ -367,12 +366,14 @@ class MoodPipeline:
     def stream(self, mood_at: Callable[[], tuple[float, float]], chunk_seconds: float = 1.0, seed: int = 0,
                engine: str | None = None, steps: int | None = None, guidance: float | None = None,
                key: str | None = None, instrument: str | None = None, dry: bool = False,
-               soundfont: str | None = None) -> MoodStream:
+               soundfont: str | None = None, bpm: float | str | None = None) -> MoodStream:
         """A live stream: iterate it for chunks of about `chunk_seconds` of audio, each continuing the last.
         `mood_at()` is called before each chunk and returns the current (valence, arousal); the chunk eases from
         the previous mood to it. `close()` ends it and returns what was played as a Generation (`.save()` writes
-        WAV, JSON and MIDI)."""
-        r = self._request(engine, seed, steps, guidance, key, instrument, dry, soundfont)
+        WAV, JSON and MIDI). At a tempo (`bpm`; "mood": drawn for a neutral arousal, the stream's mood being
+        unknown when it starts) chunks end on 16th notes and keys change on bar lines."""
+        r = self._request(engine, seed, steps, guidance, key, instrument, dry, soundfont,
+                          beat_grid(bpm, 0.0, self.limits.seed(seed), self.limits, False))
         chunk_seconds = self.limits.chunk_seconds(chunk_seconds)
         sr = self.mel_params.sample_rate
 
@@ -381,12 +382,11 @@ class MoodPipeline:
             return self._finish(r, session, curve, keys, wav, dry_audio, len(wav) / sr, [],
                                 stream={"chunk_seconds": chunk_seconds, "moods": [list(m) for m in moods]})
 
-        session = self._workers.run(lambda: r.engine.session(r.seed, r.steps, r.guidance, instrument=r.instrument,
-                                                             soundfont=r.soundfont))
-        return MoodStream(session,
-                          r.engine.frame_rate, sr, chunk_seconds, mood_at,
+        session = self._workers.run(lambda: r.session(r.seed))
+        grid = (1, None) if r.tempo is None else (FRAMES_PER_SIXTEENTH, FRAMES_PER_BAR)
+        return MoodStream(session, r.frame_rate, sr, chunk_seconds, mood_at,
                           lambda mood: self._key_index(r.engine, r.key, mood, r.seed), r.mastering, finish,
-                          self._workers.run)
+                          self._workers.run, grid)
 
     def nearest(self, generation: Generation, by: str = "mood", atlas: Atlas | None = None) -> AtlasMatch | None:
         """The real clip nearest a generation in `atlas` (default: the checkpoint's), by mood (distance on the pad)

@@ -39,7 +39,11 @@ def remake(pipe, params: dict[str, Any], source: str = "the sidecar"):
     # refuses a different file)
     soundfont = played.get("soundfont") if played.get("soundfont") in pipe.soundfonts else None
     common = {"seed": params["seed"], "engine": name, "steps": params.get("steps"), "guidance": params["guidance"],
-              "instrument": played.get("instrument"), "dry": played.get("mastering") == "dry", "soundfont": soundfont}
+              "instrument": played.get("instrument"), "dry": played.get("mastering") == "dry", "soundfont": soundfont,
+              **({"bpm": params["bpm"]} if params.get("bpm") is not None else {}),
+              **({"stems": played.get("stems", False), "intensity": played.get("intensity"),
+                  "part_instruments": {p: v["instrument"] for p, v in played["parts"].items()}}
+                 if played.get("parts") else {})}
     stream = params.get("stream")
     if stream:
         moods = iter([tuple(m) for m in stream["moods"]])
