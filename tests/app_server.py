@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-import app
 from moodgen.atlas import Atlas, AtlasEntry, embedding_function
 from moodgen.audio import mel_from_audio
 from moodgen.checkpoint import save_component
@@ -24,6 +23,7 @@ from moodgen.deam import load_audio_file
 from moodgen.judge import JudgeConfig, JudgeNet
 from moodgen.mood import PRESETS, quadrant_of
 from moodgen.pipeline import MoodPipeline
+from moodgen_app import server as app
 
 ATLAS_LICENCE = "synthetic test clip"
 ATLAS_SECONDS = 6.0

@@ -28,15 +28,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import app
-from app_results import AUTO_KEY, default_inputs, read_request, wav_bytes
-from app_views import JudgeTrust, mel_png
 from moodgen import render
 from moodgen.checkpoint import read_metadata
 from moodgen.config import MelParams
 from moodgen.deam import read_deam
 from moodgen.mood import PRESETS
 from moodgen.pipeline import MoodPipeline
+from moodgen_app import server as app
+from moodgen_app.results import AUTO_KEY, default_inputs, read_request, wav_bytes
+from moodgen_app.views import JudgeTrust, mel_png
 from tests.conftest import other_soundfont
 
 # generate's inputs in order: valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key,
@@ -45,7 +45,7 @@ from tests.conftest import other_soundfont
 DEFAULTS = dict(valence=0.5, arousal=-0.3, seconds=5.0, seed=7, randomize=False, engine="mel", steps=4,
                 guidance=2.0, nearest_by="mood", key=AUTO_KEY, instrument="piano")
 OUTPUTS = ("seed", "gen_image", "real_image", "gen_audio", "real_audio", "downloads", "params", "summary")
-ROOT = Path(app.__file__).parent
+ROOT = Path(app.__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

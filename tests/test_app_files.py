@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app_files import ResultStore
+from moodgen_app.files import ResultStore
 
 
 def writer(size: int, calls: list[str] | None = None, delay: float = 0.0):

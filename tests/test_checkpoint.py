@@ -14,12 +14,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-import app
 from moodgen.__main__ import main as cli
 from moodgen.checkpoint import FORMAT_VERSION, CheckpointError, read_metadata, save_component
 from moodgen.config import MelParams
 from moodgen.flow_model import FlowModel, sample
 from moodgen.note_model import NoteModel
+from moodgen_app import server as app
 from tests.app_server import full_checkpoints
 from tests.conftest import tiny_flow
 

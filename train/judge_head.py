@@ -127,7 +127,7 @@ def bootstrap_spearman(assessments: list[Assessment], target: np.ndarray, n: int
 
 def uncertainty(metrics: dict) -> dict[str, float]:
     """The app's error bars: mean absolute error on the test split, on the pad's [-1, 1] scale (metrics are on
-    [0, 1]); app_views.JudgeTrust reads the same numbers from the judge file."""
+    [0, 1]); moodgen_app.views.JudgeTrust reads the same numbers from the judge file."""
     return {axis: round(2.0 * metrics[f"mae_unit_{axis}"], 3) for axis in AXES}
 
 

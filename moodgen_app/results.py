@@ -14,8 +14,17 @@ from typing import Any
 import gradio as gr
 import soundfile as sf
 
-from app_files import ResultStore
-from app_views import (
+from moodgen.atlas import Atlas
+from moodgen.audio import to_pcm16
+from moodgen.config import Limits, shown
+from moodgen.files import write_together
+from moodgen.generation import Generation
+from moodgen.journey import parse_path, validate_waypoints
+from moodgen.keys import N_KEYS, key_name
+from moodgen.mood import PRESETS, validate_mood
+from moodgen.pipeline import NEAREST_BY, MoodPipeline
+from moodgen_app.files import ResultStore
+from moodgen_app.views import (
     JudgeTrust,
     clip_stem,
     crop_frames,
@@ -26,15 +35,6 @@ from app_views import (
     safe_name,
     summary_lines,
 )
-from moodgen.atlas import Atlas
-from moodgen.audio import to_pcm16
-from moodgen.config import Limits, shown
-from moodgen.files import write_together
-from moodgen.generation import Generation
-from moodgen.journey import parse_path, validate_waypoints
-from moodgen.keys import N_KEYS, key_name
-from moodgen.mood import PRESETS, validate_mood
-from moodgen.pipeline import NEAREST_BY, MoodPipeline
 
 AUTO_KEY = "auto (drawn for the mood)"
 KEYS = tuple(key_name(k) for k in range(N_KEYS))
