@@ -93,10 +93,11 @@ def soundfont_line(pipeline: MoodPipeline) -> str | None:
     return f"Played with {pipeline.soundfonts[0]}" if len(pipeline.soundfonts) == 1 else None
 
 
-def checked(read: Any, *args: Any) -> Any:
-    """read(*args), its ValueError (one line naming the field) raised as Gradio's error, without a traceback."""
+def checked(read: Any, *args: Any, **kwargs: Any) -> Any:
+    """read(*args), its ValueError (one line naming the field: whether the app or the library raised it) raised as
+    Gradio's error, without a traceback."""
     try:
-        return read(*args)
+        return read(*args, **kwargs)
     except ValueError as exc:
         raise gr.Error(str(exc), print_exception=False) from exc
 
@@ -122,23 +123,25 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
     # instrument and soundfont came last and are optional: clients written before them keep working
     def generate(valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key,
                  instrument=None, soundfont=None, progress=gr.Progress()):  # noqa: B008 (Gradio's progress)
-        return results.outputs(checked(read_request, pipeline, valence, arousal, seconds, seed, randomize, engine,
-                                       steps, guidance, nearest_by, key, instrument, soundfont), progress)
+        request = checked(read_request, pipeline, valence, arousal, seconds, randomize, nearest_by, seed=seed,
+                          engine=engine, steps=steps, guidance=guidance, key=key, instrument=instrument,
+                          soundfont=soundfont)
+        return checked(results.outputs, request, progress)
 
     def make_journey(path, seed, randomize, engine, steps, guidance, nearest_by, key, instrument=None,
                      soundfont=None, progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
-        return results.outputs(checked(read_journey, pipeline, path, seed, randomize, engine, steps, guidance,
-                                       nearest_by, key, instrument, soundfont), progress)
+        request = checked(read_journey, pipeline, path, randomize, nearest_by, seed=seed, engine=engine,
+                          steps=steps, guidance=guidance, key=key, instrument=instrument, soundfont=soundfont)
+        return checked(results.outputs, request, progress)
 
     live = LiveSessions(pipeline, results.recorded, pipeline.limits.max_journey_seconds)
 
     def play_live(valence, arousal, seed, randomize, engine, steps, guidance, key, instrument=None, soundfont=None,
                   request: gr.Request = None):
         mood = checked(validate_mood, valence, arousal)
-        settings = checked(read_settings, pipeline, seed, randomize, engine, steps, guidance, "mood", key,
-                           instrument, soundfont)
-        del settings["nearest_by"]
-        yield from live.play(request.session_hash, mood, **settings)
+        settings = checked(read_settings, pipeline, randomize, seed=seed, engine=engine, steps=steps,
+                           guidance=guidance, key=key, instrument=instrument, soundfont=soundfont)
+        yield from checked(live.play, request.session_hash, mood, settings)
 
     def steer_live(valence, arousal, request: gr.Request):
         checked(live.steer, request.session_hash, valence, arousal)

@@ -361,14 +361,14 @@ def test_uploads_are_refused(url):
 
 def test_read_request_checks_every_field(checkpoints):
     pipeline = MoodPipeline.from_checkpoint(checkpoints, device="cpu")
-    args = list(DEFAULTS.values())
-    request = read_request(pipeline, *args)
-    assert (request.seed, request.steps, request.key) == (7, 4, None)
-    notes = read_request(pipeline, *args[:5], "notes", 4, *args[7:])
-    assert notes.steps is None  # the note engine has no sampler steps: any valid value is the same request
-    assert notes.digest == read_request(pipeline, *args[:5], "notes", 9, *args[7:]).digest != request.digest
-    assert read_request(pipeline, *args[:9], "A minor").key == "A minor"
-    assert 0 <= read_request(pipeline, *args[:4], True, *args[5:]).seed <= pipeline.limits.max_seed
+    request = read_request(pipeline, **DEFAULTS)
+    assert (request.settings.seed, request.settings.steps, request.settings.key) == (7, 4, None)
+    notes = read_request(pipeline, **DEFAULTS | dict(engine="notes", steps=4))
+    assert notes.settings.steps is None  # the note engine has no sampler steps: any valid value is the same request
+    assert notes.digest == read_request(pipeline, **DEFAULTS | dict(engine="notes", steps=9)).digest != request.digest
+    assert read_request(pipeline, **DEFAULTS | dict(key="A minor")).settings.key == "A minor"
+    randomized = read_request(pipeline, **DEFAULTS | dict(randomize=True)).settings.seed
+    assert 0 <= randomized <= pipeline.limits.max_seed
 
 
 ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
@@ -386,12 +386,12 @@ def test_any_input_gives_a_request_or_one_line_naming_its_field(tiny_pipeline, c
     for index, value in changes:
         args[index] = value
     try:
-        request = read_request(tiny_pipeline, *args)
+        request = read_request(tiny_pipeline, **dict(zip([*DEFAULTS, "soundfont"], args)))
     except ValueError as exc:
         message = str(exc)
         assert message.split(" ", 1)[0] in FIELDS and "\n" not in message and len(message) < 300, message
     else:
-        assert -1 <= request.valence <= 1 and 0 <= request.seed and isinstance(request.digest, str)
+        assert -1 <= request.valence <= 1 and 0 <= request.settings.seed and isinstance(request.digest, str)
 
 
 @pytest.fixture(scope="module")

@@ -185,6 +185,11 @@ class Engine(ABC):
         """Frames a session advances for `seconds` of audio (at least enough to cover every sample)."""
         return int(round(seconds * self.frame_rate))
 
+    @property
+    def continues(self) -> bool:
+        """Whether it makes journeys, continuations, loops and streams: whether its class has sessions."""
+        return type(self).session is not Engine.session
+
     def session(self, seed: int, steps: int | None, guidance: float, before: Continuation | None = None,
                 instrument: str | None = None, soundfont: str | None = None) -> Session:
         """A new sampler that keeps going (see `Session`), continuing `before` when given, its notes played on
