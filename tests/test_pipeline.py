@@ -320,3 +320,15 @@ def test_notes_played_otherwise_are_judged_as_the_corpus_piano_plays_them(two_so
         assert corpus.shape == dry.shape and np.corrcoef(*envelope)[0, 1] > 0.9  # the same notes (via MIDI ticks)
         # the judge heard those notes on the corpus' piano, far nearer the piano clip than what was played
         assert np.abs(judge.heard - piano.mel).mean() < 0.5 * np.abs(played.mel - piano.mel).mean()
+
+
+def test_warmup_raises_what_a_stream_raises(tiny_checkpoints, monkeypatch):
+    pipe = MoodPipeline.from_checkpoint(tiny_checkpoints, device="cpu")
+    assert all(pipe.engine(name).continues for name in pipe.engines)  # both tiny engines have sessions
+
+    def broken(*args, **kwargs):
+        raise ValueError("a defect, not an engine without sessions")
+
+    monkeypatch.setattr(pipe, "stream", broken)
+    with pytest.raises(ValueError, match="a defect"):
+        pipe.warmup()
