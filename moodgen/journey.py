@@ -59,8 +59,9 @@ def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, .
     return tuple(out)
 
 
-def parse_path(text: str) -> list[Waypoint]:
-    """'0:-0.6,-0.6 30:0.7,0.7' -> [(0, -0.6, -0.6), (30, 0.7, 0.7)]; ValueError naming the bad token."""
+def parse_path(text: str, field: str = "--path") -> list[Waypoint]:
+    """'0:-0.6,-0.6 30:0.7,0.7' -> [(0, -0.6, -0.6), (30, 0.7, 0.7)]; ValueError naming `field` (where the text was
+    typed) and the bad token."""
     points = []
     for token in text.split():
         try:
@@ -68,7 +69,7 @@ def parse_path(text: str) -> list[Waypoint]:
             v, a = mood.split(",")
             points.append((float(t), float(v), float(a)))
         except ValueError:
-            raise ValueError(f"--path: {shown(token)} is not seconds:valence,arousal (e.g. 30:0.7,-0.2)") from None
+            raise ValueError(f"{field}: {shown(token)} is not seconds:valence,arousal (e.g. 30:0.7,-0.2)") from None
     return points
 
 

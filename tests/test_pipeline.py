@@ -124,7 +124,7 @@ def test_key_comes_from_the_prior_or_the_caller(pipe, engine):
     assert chosen.key == "F# minor" and not np.array_equal(chosen.mel, happy.mel)
     same = pipe.generate(0.8, 0.5, seconds=2.0, seed=4, steps=2, engine=engine, key="C major")
     assert np.array_equal(same.audio, happy.audio)  # naming the key the prior drew gives the same clip
-    with pytest.raises(ValueError, match="write it like 'C major'"):
+    with pytest.raises(ValueError, match="key must be written like 'C major'"):
         pipe.generate(0.0, 0.0, seconds=2.0, engine=engine, key="Z major")
 
 
@@ -151,8 +151,10 @@ def test_instruments_soundfont_and_mastering_are_recorded(pipe):
     assert np.array_equal(again.audio, mastered.audio)  # mastering is deterministic
     with pytest.raises(ValueError, match="instrument must be one of piano, .*, got 'tuba'"):
         pipe.generate(0.0, 0.0, seconds=2.0, engine="notes", instrument="tuba")
-    with pytest.raises(ValueError, match="instrument must be unset for engine 'mel'"):
-        pipe.generate(0.0, 0.0, seconds=2.0, engine="mel", instrument="harp")
+    # checked even where the engine plays no notes, like steps and soundfont, and then ignored
+    assert "instrument" not in pipe.generate(0.0, 0.0, seconds=2.0, engine="mel", instrument="harp").render
+    with pytest.raises(ValueError, match="instrument must be one of piano, .*, got 'tuba'"):
+        pipe.generate(0.0, 0.0, seconds=2.0, engine="mel", instrument="tuba")
 
 
 class CountingLock:
@@ -318,3 +320,15 @@ def test_notes_played_otherwise_are_judged_as_the_corpus_piano_plays_them(two_so
         assert corpus.shape == dry.shape and np.corrcoef(*envelope)[0, 1] > 0.9  # the same notes (via MIDI ticks)
         # the judge heard those notes on the corpus' piano, far nearer the piano clip than what was played
         assert np.abs(judge.heard - piano.mel).mean() < 0.5 * np.abs(played.mel - piano.mel).mean()
+
+
+def test_warmup_raises_what_a_stream_raises(tiny_checkpoints, monkeypatch):
+    pipe = MoodPipeline.from_checkpoint(tiny_checkpoints, device="cpu")
+    assert all(pipe.engine(name).continues for name in pipe.engines)  # both tiny engines have sessions
+
+    def broken(*args, **kwargs):
+        raise ValueError("a defect, not an engine without sessions")
+
+    monkeypatch.setattr(pipe, "stream", broken)
+    with pytest.raises(ValueError, match="a defect"):
+        pipe.warmup()
