@@ -16,7 +16,7 @@ from moodgen.config import shown
 from moodgen.engines import Continuation
 from moodgen.files import write_together
 from moodgen.journey import Waypoint, curve_json
-from moodgen.render import Mastering, at_corpus_level
+from moodgen.mastering import Mastering, at_corpus_level
 from moodgen.settings import Settings
 
 

@@ -13,10 +13,7 @@ share one computation.
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -28,25 +25,15 @@ from moodgen.atlas import ATLAS_FILE, Atlas, AtlasMatch
 from moodgen.config import Limits, MelParams, shown
 from moodgen.engines import Continuation, Engine, Session, engine_classes
 from moodgen.generation import Generation
-from moodgen.journey import (
-    KeyState,
-    Waypoint,
-    close_loop,
-    derived_seed,
-    fit,
-    follow_keys,
-    key_changes,
-    master_after,
-    master_loop,
-    mood_curve,
-    validate_waypoints,
-)
+from moodgen.joins import close_loop, fit
+from moodgen.journey import KeyState, Waypoint, derived_seed, follow_keys, key_changes, mood_curve, validate_waypoints
 from moodgen.judge import JUDGE_FILE, Judge
 from moodgen.keys import key_name, parse_key, sample_keys
+from moodgen.mastering import DRY, Mastering, at_corpus_level, master, master_after, master_loop
 from moodgen.memory import TrimmingWorkers
 from moodgen.mood import validate_mood
-from moodgen.render import DRY, Mastering, at_corpus_level, master
 from moodgen.settings import Settings
+from moodgen.shared import SharedWork
 from moodgen.stream import MoodStream
 
 __all__ = ["CheckpointNotFound", "Generation", "MoodPipeline", "Settings", "resolve_checkpoint_dir"]
@@ -96,10 +83,8 @@ class MoodPipeline:
         self.judge = judge
         self.atlas = atlas
         self.limits = limits or Limits()
-        self.cache_bytes = cache_bytes
-        self._cache: OrderedDict[tuple, Generation] = OrderedDict()
-        self._in_flight: dict[tuple, Future] = {}
-        self._lock = threading.Lock()
+        # clips by request, in an LRU bounded in bytes; identical requests at once share one computation
+        self._clips: SharedWork[Generation] = SharedWork(cache_bytes, lambda _, g: g.nbytes)
         # All model and signal work runs on these threads, whichever thread asks. A server calls from a pool of many
         # threads, and every thread that runs torch or numpy keeps its own malloc arena and OpenMP team: memory
         # grew with the number of threads that had ever generated, not with the work (benchmarks/soak.py). After
@@ -162,7 +147,6 @@ class MoodPipeline:
         valence, arousal = validate_mood(valence, arousal)
         s = self.settings(settings, **changes)
         seconds = self.limits.seconds(seconds)
-        request = (valence, arousal, seconds, s)
 
         def compute() -> Generation:
             if s.loop:
@@ -170,26 +154,7 @@ class MoodPipeline:
                 return self._moving(s, seconds, curve)
             return self._generate(s, valence, arousal, seconds)
 
-        with self._lock:
-            if request in self._cache:
-                self._cache.move_to_end(request)
-                return self._cache[request]
-            future = self._in_flight.get(request)  # an identical request already running: share its result
-            owner = future is None
-            if owner:
-                future = self._in_flight[request] = self._workers.submit(compute)
-        if not owner:
-            return future.result()
-        try:
-            result = future.result()
-        finally:
-            with self._lock:
-                self._in_flight.pop(request, None)
-        with self._lock:
-            self._cache[request] = result
-            while sum(g.nbytes for g in self._cache.values()) > self.cache_bytes and self._cache:
-                self._cache.popitem(last=False)
-        return result
+        return self._clips.get((valence, arousal, seconds, s), lambda: self._workers.run(compute))
 
     def _engine(self, s: Settings) -> Engine:
         return self.engines_by_name[s.engine]

@@ -25,7 +25,7 @@ import torch
 
 from moodgen.checkpoint import CheckpointError, file_sha256, reason
 from moodgen.config import Limits, MelParams, RollParams
-from moodgen.render import DRY, Mastering
+from moodgen.mastering import DRY, Mastering
 
 _REGISTRY: dict[str, type[Engine]] = {}
 

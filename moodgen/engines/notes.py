@@ -19,8 +19,9 @@ import torch
 from moodgen import midi, render
 from moodgen.config import MelParams, RollParams, from_dict, shown
 from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, provenance_record, register
-from moodgen.journey import fit
+from moodgen.joins import fit
 from moodgen.keys import key_profile_scores
+from moodgen.mastering import Mastering
 from moodgen.note_model import NoteModel, NoteModelConfig, NoteSampler, note_loss, sample_roll
 from moodgen.note_synth import ContinuingSynth, frame_sample, roll_events
 
@@ -149,7 +150,7 @@ class NoteEngine(Engine):
     uses_steps = False  # samples frame by frame
     makes_midi = True
     instruments = tuple(render.INSTRUMENTS)  # learned from piano: the others play the same notes
-    mastering = render.Mastering(gain_db=12.5, reverb_wet=0.1)  # happy -13.4 LUFS, sad 9.7 LU below (TimGM6mb)
+    mastering = Mastering(gain_db=12.5, reverb_wet=0.1)  # happy -13.4 LUFS, sad 9.7 LU below (TimGM6mb)
     cache_field = "roll"
     transposes_on_the_fly = True
 
