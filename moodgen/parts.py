@@ -14,12 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pretty_midi
 
+from moodgen.config import shown
+
 PARTS = ("melody", "harmony", "bass")
 BASS_BELOW = 60  # middle C: a bass note lies under it
+INTENSITY_FROM_AROUSAL = "arousal"  # intensity="arousal": (arousal + 1) / 2 along the mood curve
 LAYERS = MappingProxyType({"harmony": (0.0, 0.0), "bass": (0.25, 0.45), "melody": (0.5, 0.7)})  # fade in over
 
 
@@ -67,3 +71,33 @@ def parts_midi(parts: dict[str, list[pretty_midi.Note]], programs: dict[str, int
         track.notes = sorted(parts[part], key=lambda n: (n.start, n.pitch))
         pm.instruments.append(track)
     return pm
+
+
+def check_layering(eng: Any, stems: Any, intensity: Any, part_instruments: Any, instrument: str | None) -> dict:
+    """A Settings' stems, intensity and part_instruments checked against engine `eng` (its `makes_midi` and
+    `instruments`): {"stems", "intensity", "part_instruments": ((part, instrument) for each of PARTS) or None};
+    ValueError starting with the field's name otherwise."""
+    if not stems and intensity in (None, "") and not part_instruments:
+        return {"stems": False, "intensity": None, "part_instruments": None}
+    if not eng.makes_midi:
+        field = "stems" if stems else "intensity" if intensity not in (None, "") else "part_instruments"
+        raise ValueError(f"{field} must be unset: engine {eng.name!r} plays no notes to split into parts")
+    try:
+        pairs = [p.split("=") for p in part_instruments.split(",")] if isinstance(part_instruments, str) else \
+            list(dict(part_instruments or {}).items())
+        chosen = {str(part).strip(): str(inst).strip() for part, inst in pairs}
+    except (TypeError, ValueError):
+        chosen = {"?": shown(part_instruments)}
+    for part, inst in chosen.items():
+        if part not in PARTS or inst not in eng.instruments:
+            raise ValueError(f"part_instruments must map parts ({', '.join(PARTS)}) to instruments "
+                             f"({', '.join(eng.instruments)}), e.g. bass=strings, got {shown(part)}: {shown(inst)}")
+    if intensity not in (None, "", INTENSITY_FROM_AROUSAL):
+        try:
+            intensity = float(intensity)
+        except (TypeError, ValueError):
+            intensity = float("nan")
+        if not 0.0 <= intensity <= 1.0:
+            raise ValueError(f"intensity must be a number in [0, 1] or {INTENSITY_FROM_AROUSAL!r}")
+    return {"stems": stems, "intensity": None if intensity == "" else intensity,
+            "part_instruments": tuple((p, chosen.get(p, instrument)) for p in PARTS)}

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from moodgen.config import Limits, shown
 
 FRAMES_PER_BEAT = 8  # a roll frame is a 32nd note
 BEATS_PER_BAR = 4  # 4/4
@@ -28,6 +31,7 @@ LAY_BACK_MAX_SECONDS = 0.02
 # corpus"); its spread the pooled SD of log tempo within each half.
 PRIOR_LOW_BPM, PRIOR_HIGH_BPM, PRIOR_LOG_SD = 100.0, 125.0, 0.15
 PRIOR_RANGE = (60.0, 160.0)  # drawn tempi stay in the range real piano music of each mood covers
+TEMPO_FROM_MOOD = "mood"  # bpm="mood": a tempo drawn for the mood, as the key is
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,11 @@ class Tempo:
         """`seconds` moved to the nearest bar line."""
         return self.bars_seconds(round(seconds / self.bar_seconds))
 
+    def frames_after(self, frames: int, seconds: float) -> int:
+        """Frames that follow `frames` up to about `seconds` in all, in whole 16ths (at least one), so a
+        continuation's onsets are all played after the music it continues."""
+        return max(1, round((seconds * self.frame_rate - frames) / FRAMES_PER_SIXTEENTH)) * FRAMES_PER_SIXTEENTH
+
 
 def tempo_for_mood(arousal: float, seed: int) -> int:
     """A tempo (whole BPM) drawn for the mood's arousal from the corpus prior, fixed by `seed`."""
@@ -95,3 +104,29 @@ def grid_share(onsets: np.ndarray, tempo: Tempo, within: float = 0.03, phase: fl
     step = 2 * tempo.frame_seconds
     x = (np.asarray(onsets, np.float64) - phase) / step
     return float(np.mean(np.abs(x - np.round(x)) * step <= within + 1e-9)) if len(x) else 1.0
+
+
+def check_bpm(bpm: Any, eng: Any, limits: Limits) -> float | str | None:
+    """A Settings' bpm checked against engine `eng` (`plays_tempo`) and the limits: None, "mood" or a number;
+    ValueError starting with "bpm" otherwise."""
+    if bpm in (None, ""):
+        return None
+    if not eng.plays_tempo:
+        raise ValueError(f"bpm must be unset: engine {eng.name!r} plays no notes to put on a beat, got {shown(bpm)}")
+    return TEMPO_FROM_MOOD if bpm == TEMPO_FROM_MOOD else limits.bpm(bpm)
+
+
+def tempo_for(bpm: float | str | None, arousal: float, seed: int) -> Tempo | None:
+    """The beat grid of a checked bpm: None, a number, or "mood" (drawn for `arousal`, fixed by `seed`)."""
+    if bpm is None:
+        return None
+    return Tempo(tempo_for_mood(arousal, seed) if bpm == TEMPO_FROM_MOOD else float(bpm))
+
+
+def clip_seconds(seconds: float, loop: bool, loop_bars: int | None, tempo: Tempo | None, limits: Limits) -> float:
+    """A clip's length checked: `loop_bars` bars at `tempo` when given (instead of `seconds`), whole bars for any
+    loop at a tempo."""
+    if loop_bars is not None:
+        seconds = tempo.bars_seconds(limits.bars(loop_bars))
+    seconds = limits.seconds(seconds, "seconds" if loop_bars is None else "loop_bars (as seconds)")
+    return tempo.bars_seconds(max(1, round(seconds / tempo.bar_seconds))) if loop and tempo else seconds

@@ -11,9 +11,9 @@ import pytest
 
 from moodgen.__main__ import main as cli
 from moodgen.layers import master_stems
+from moodgen.mastering import Mastering, master
 from moodgen.parts import PARTS, layer_gains, split_parts
 from moodgen.pipeline import MoodPipeline
-from moodgen.render import Mastering, master
 
 SR = 22050
 
@@ -78,7 +78,7 @@ def test_intensity_from_arousal_silences_the_upper_layers_of_a_calm_clip(pipe):
 
 
 def test_bad_layering_and_engines_without_notes_are_refused_in_one_line(pipe):
-    with pytest.raises(ValueError, match="^stems: engine 'mel' plays no notes"):
+    with pytest.raises(ValueError, match="^stems must be unset: engine 'mel' plays no notes"):
         pipe.generate(0.5, 0.5, 4.0, engine="mel", stems=True)
     with pytest.raises(ValueError, match="^part_instruments"):
         pipe.generate(0.5, 0.5, 4.0, part_instruments={"drums": "piano"})

@@ -116,7 +116,7 @@ def test_an_engine_without_notes_refuses_a_tempo_in_one_line(pipe):
     for call in (lambda: pipe.generate(0.5, 0.5, 4.0, engine="mel", bpm=96),
                  lambda: pipe.generate(0.5, 0.5, engine="mel", loop_bars=2),
                  lambda: pipe.journey([(0, 0, 0), (10, 1, 1)], engine="mel", bpm=96)):
-        with pytest.raises(ValueError, match="^bpm: engine 'mel' plays no notes") as err:
+        with pytest.raises(ValueError, match="^bpm must be unset: engine 'mel' plays no notes") as err:
             call()
         assert "\n" not in str(err.value)
 
