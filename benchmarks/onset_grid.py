@@ -29,6 +29,7 @@ from moodgen.tempo import FRAMES_PER_SIXTEENTH, Tempo, grid_share
 
 WITHIN = 0.03
 WAYS = ("own time", "bpm=mood", "bpm=96")
+TEMPI = np.arange(60.0, 180.01, 0.5)  # the grids the engine's own time is fitted to
 
 
 def onsets(generation) -> np.ndarray:
@@ -36,7 +37,7 @@ def onsets(generation) -> np.ndarray:
     return np.array(sorted(n.start for i in pm.instruments for n in i.notes))
 
 
-def best_grid(times: np.ndarray, tempi=np.arange(60.0, 180.01, 0.5)) -> tuple[float, float]:
+def best_grid(times: np.ndarray, tempi: np.ndarray = TEMPI) -> tuple[float, float]:
     """(share, bpm) of the 16th-note grid of `tempi` (BPM) and any phase that catches the most onsets."""
     best = (0.0, 0.0)
     for bpm in tempi:
