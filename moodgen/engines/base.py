@@ -100,6 +100,15 @@ class Session(ABC):
         return None
 
 
+def recorded(metadata: dict[str, Any], field: str, what: str) -> dict[str, Any]:
+    """provenance[field] of a weights file, a dict; a file without it is refused rather than given defaults that
+    were never trained with (ValueError naming the field)."""
+    provenance = metadata.get("provenance")
+    if not isinstance(provenance, dict) or not isinstance(provenance.get(field), dict):
+        raise ValueError(f"provenance.{field} is missing: {what}")
+    return provenance[field]
+
+
 class Engine(ABC):
     """A loaded engine: its model in eval mode, the sampler defaults it was exported with, its weights' hash."""
 
@@ -120,10 +129,10 @@ class Engine(ABC):
         self.metadata = metadata
         self.sha256 = sha256
         self.mel_params: MelParams = metadata["mel_params_obj"]
-        sampler = metadata["provenance"].get("sampler", {})
+        sampler = recorded(metadata, "sampler", "the sampler defaults it was exported with")
         limits = Limits()
-        self.default_steps: int | None = limits.steps(sampler.get("steps", 16)) if self.uses_steps else None
-        self.default_guidance = limits.guidance(sampler.get("guidance", 2.0))
+        self.default_steps: int | None = limits.steps(sampler.get("steps")) if self.uses_steps else None
+        self.default_guidance = limits.guidance(sampler.get("guidance"))
 
     @classmethod
     def load(cls, folder: str | Path, device: torch.device | str = "cpu",

@@ -18,7 +18,7 @@ import torch
 
 from moodgen import midi, render
 from moodgen.config import MelParams, RollParams, from_dict, shown
-from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, register
+from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, recorded, register
 from moodgen.journey import fit
 from moodgen.keys import key_profile_scores
 from moodgen.note_model import NoteModel, NoteModelConfig, NoteSampler, note_loss, sample_roll
@@ -156,7 +156,7 @@ class NoteEngine(Engine):
     def __init__(self, model: NoteModel, metadata: dict[str, Any], sha256: str,
                  renderer: render.SoundfontRenderer, soundfont_paths: Mapping[str, Path] | None = None):
         super().__init__(model, metadata, sha256)
-        self.roll_params = from_dict(RollParams, metadata["provenance"].get("roll_params", {}))
+        self.roll_params = from_dict(RollParams, recorded(metadata, "roll_params", "the piano-roll grid it learned"))
         self.renderer = renderer  # the default soundfont's
         # The other soundfonts it may play with, by file name; each is loaded on first use and kept: cut down to
         # the offered programs, a loaded copy is small (README, Sound).
