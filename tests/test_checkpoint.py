@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -194,6 +195,15 @@ BROKEN_FOLDERS = {
     "engine NaN": ("mel_flow.safetensors", nan_weights),
     "engine sampler setting": ("note_model.safetensors", lambda p: rewrite(p, p, meta=lambda m: m["provenance"].update(
         sampler={"guidance": "loud"}))),
+    # a file without the grid or the sampler settings it was trained with is refused, not given defaults
+    "engine without a sampler record": ("mel_flow.safetensors", lambda p: rewrite(p, p, meta=lambda m: m[
+        "provenance"].pop("sampler"))),
+    "engine sampler record without steps": ("mel_flow.safetensors", lambda p: rewrite(p, p, meta=lambda m: m[
+        "provenance"]["sampler"].pop("steps"))),
+    "notes without roll parameters": ("note_model.safetensors", lambda p: rewrite(p, p, meta=lambda m: m[
+        "provenance"].pop("roll_params"))),
+    "notes with part of the roll parameters": ("note_model.safetensors", lambda p: rewrite(p, p, meta=lambda m: m[
+        "provenance"]["roll_params"].pop("fps"))),
     "judge 0-byte": ("judge.safetensors", lambda p: p.write_bytes(b"")),
     "atlas truncated": ("atlas.npz", lambda p: p.write_bytes(p.read_bytes()[:500])),
 }
@@ -262,10 +272,11 @@ def test_loading_a_key_conditioned_model_imports_no_compiler(tmp_path):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda p: p.update(roll_params={"fps": 100_000}), r"RollParams.fps must be in \[1, 100\]"),
+    (lambda p: p.update(roll_params={"lowest_pitch": 21, "n_keys": 88, "fps": 100_000}),
+     r"RollParams.fps must be in \[1, 100\]"),
     (lambda p: p.update(roll_params={"lowest_pitch": 21, "n_keys": 88, "fps": 16, "x": 1}), "unknown RollParams"),
-    (lambda p: p.pop("roll_params"), "provenance.roll_params is missing: the piano-roll grid it learned"),
-    (lambda p: p.pop("sampler"), "provenance.sampler is missing: the sampler defaults it was exported with"),
+    (lambda p: p.pop("roll_params"), "no roll_params record in its provenance"),
+    (lambda p: p.pop("sampler"), "no sampler record in its provenance"),
     (lambda p: p.update(sampler={"guidance": True}), "guidance must be a number"),
 ])
 def test_engine_settings_are_bounded_and_required_not_defaulted(tmp_path, edit, message):
@@ -278,3 +289,13 @@ def test_engine_settings_are_bounded_and_required_not_defaulted(tmp_path, edit, 
     with pytest.raises(CheckpointError, match=message) as refused:
         MoodPipeline.from_checkpoint(folder)
     assert str(refused.value).startswith(f"{path}: ") and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("name, what", [("engine without a sampler record", "no sampler record"),
+                                        ("notes with part of the roll parameters", "roll_params record lacks fps")])
+def test_a_missing_training_record_is_named(name, what, full_folder, tmp_path):
+    folder = shutil.copytree(full_folder, tmp_path / "checkpoints")
+    file, breaks = BROKEN_FOLDERS[name]
+    breaks(folder / file)
+    with pytest.raises(CheckpointError, match=f"{re.escape(str(folder / file))}: .*{what}"):
+        MoodPipeline.from_checkpoint(folder)

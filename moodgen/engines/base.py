@@ -25,7 +25,7 @@ import torch
 
 from moodgen.checkpoint import CheckpointError, file_sha256, reason
 from moodgen.config import Limits, MelParams, RollParams
-from moodgen.render import DRY, Mastering
+from moodgen.mastering import DRY, Mastering
 
 _REGISTRY: dict[str, type[Engine]] = {}
 
@@ -100,13 +100,16 @@ class Session(ABC):
         return None
 
 
-def recorded(metadata: dict[str, Any], field: str, what: str) -> dict[str, Any]:
-    """provenance[field] of a weights file, a dict; a file without it is refused rather than given defaults that
-    were never trained with (ValueError naming the field)."""
-    provenance = metadata.get("provenance")
-    if not isinstance(provenance, dict) or not isinstance(provenance.get(field), dict):
-        raise ValueError(f"provenance.{field} is missing: {what}")
-    return provenance[field]
+def provenance_record(metadata: dict[str, Any], name: str, needed: tuple[str, ...]) -> dict[str, Any]:
+    """The provenance's record `name` with every field in `needed`; ValueError naming what is missing otherwise
+    (Engine.load turns it into a CheckpointError naming the file)."""
+    record = metadata["provenance"].get(name)
+    if not isinstance(record, dict):
+        raise ValueError(f"no {name} record in its provenance")
+    missing = [k for k in needed if k not in record]
+    if missing:
+        raise ValueError(f"its {name} record lacks {', '.join(missing)}")
+    return record
 
 
 class Engine(ABC):
@@ -129,10 +132,11 @@ class Engine(ABC):
         self.metadata = metadata
         self.sha256 = sha256
         self.mel_params: MelParams = metadata["mel_params_obj"]
-        sampler = recorded(metadata, "sampler", "the sampler defaults it was exported with")
+        # the sampler settings it was exported with: a file without them is refused, not given defaults
+        sampler = provenance_record(metadata, "sampler", ("guidance", "steps") if self.uses_steps else ("guidance",))
         limits = Limits()
-        self.default_steps: int | None = limits.steps(sampler.get("steps")) if self.uses_steps else None
-        self.default_guidance = limits.guidance(sampler.get("guidance"))
+        self.default_steps: int | None = limits.steps(sampler["steps"]) if self.uses_steps else None
+        self.default_guidance = limits.guidance(sampler["guidance"])
 
     @classmethod
     def load(cls, folder: str | Path, device: torch.device | str = "cpu",
@@ -193,6 +197,11 @@ class Engine(ABC):
     def frames_for(self, seconds: float) -> int:
         """Frames a session advances for `seconds` of audio (at least enough to cover every sample)."""
         return int(round(seconds * self.frame_rate))
+
+    @property
+    def continues(self) -> bool:
+        """Whether it makes journeys, continuations, loops and streams: whether its class has sessions."""
+        return type(self).session is not Engine.session
 
     def session(self, seed: int, steps: int | None, guidance: float, before: Continuation | None = None,
                 instrument: str | None = None, soundfont: str | None = None) -> Session:
