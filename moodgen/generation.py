@@ -98,8 +98,10 @@ class Generation:
             raise ValueError(f"out must name a .wav file, got {shown(str(path))}")
         wav = io.BytesIO()
         sf.write(wav, audio.to_pcm16(self.audio), self.sample_rate, subtype="PCM_16", format="WAV")
-        contents = {path: wav.getvalue(),
-                    path.with_suffix(".json"): json.dumps(self.params() | (extra or {}), indent=1).encode()}
+        contents = {path: wav.getvalue()}
         if self.midi is not None:
             contents[path.with_suffix(".mid")] = self.midi
-        return write_together(contents, overwrite=overwrite)
+        sidecar = path.with_suffix(".json")  # the set's record, renamed into place last (moodgen.files)
+        contents[sidecar] = json.dumps(self.params() | (extra or {}), indent=1).encode()
+        written = write_together(contents, overwrite=overwrite)
+        return [path, sidecar, *written[1:-1]]

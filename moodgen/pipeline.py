@@ -274,7 +274,7 @@ class MoodPipeline:
         if generation.checkpoint_sha256 != eng.sha256:
             raise ValueError(f"generation: made with checkpoint {generation.checkpoint_sha256[:12]}..., but engine "
                              f"{eng.name!r} here is {eng.sha256[:12]}...")
-        seconds = self.limits.extension_seconds(seconds)
+        seconds = self.limits.extension(seconds, done=len(generation.extensions))
         total = generation.seconds + seconds
         if total > self.limits.max_journey_seconds:
             raise ValueError(f"seconds: the extended clip would last {total:g} s, over the "
