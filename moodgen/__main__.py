@@ -23,6 +23,7 @@ from moodgen.journey import parse_path, preset_path
 from moodgen.mood import PRESETS, preset
 from moodgen.pipeline import CheckpointNotFound, MoodPipeline
 from moodgen.render import INSTRUMENTS
+from moodgen.settings import Settings
 from moodgen.sidecar import read_sidecar, remake
 
 
@@ -76,15 +77,16 @@ class OneLineParser(argparse.ArgumentParser):
 def add_common(p: argparse.ArgumentParser, out: str) -> None:
     p.add_argument("--checkpoint", type=Path, default=None, help="checkpoints folder (default: ./checkpoints)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--soundfont", type=Path, default=None,
+    p.add_argument("--soundfont", type=Path, default=None, dest="soundfont_file",
                    help="a General MIDI .sf2 (default: $MOODGEN_SOUNDFONT, else FluidR3 GM when installed, else "
                         "the TimGM6mb that pretty_midi ships)")
     p.add_argument("--out", type=Path, default=Path(out))
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
-def add_sampler(p: argparse.ArgumentParser) -> None:
-    # Values stay strings here: the pipeline checks each against moodgen.config.Limits and names the field.
+def add_settings(p: argparse.ArgumentParser) -> None:
+    """A flag per moodgen.settings.Settings field, its dest the field's name. Values stay strings here: the
+    pipeline checks each (Settings.checked) and names the field."""
     p.add_argument("--seed", default=0)
     p.add_argument("--steps", default=None, help="sampling steps (default: the checkpoint's)")
     p.add_argument("--guidance", default=None, help="classifier-free guidance (default: the checkpoint's)")
@@ -107,14 +109,14 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--valence", help="-1 (unpleasant) to 1 (pleasant); needs --arousal")
     g.add_argument("--arousal", help="-1 (calm) to 1 (energetic)")
     g.add_argument("--seconds", default=10.0)
-    add_sampler(g)
+    add_settings(g)
     add_common(g, "clip.wav")
     j = sub.add_parser("journey", help="music whose mood moves along a path on the pad")
     path = j.add_mutually_exclusive_group(required=True)
     path.add_argument("--path", help="waypoints 'seconds:valence,arousal ...'; the length is the last one's time")
     path.add_argument("--presets", help="presets evenly spaced in time, e.g. sad,relaxed,happy (with --seconds)")
     j.add_argument("--seconds", type=float, default=None, help="length of a --presets journey")
-    add_sampler(j)
+    add_settings(j)
     add_common(j, "journey.wav")
     e = sub.add_parser("extend", help="continue a clip from the JSON sidecar that generate or journey wrote")
     e.add_argument("sidecar", type=Path)
@@ -127,25 +129,25 @@ def parser() -> argparse.ArgumentParser:
 
 def make(args: argparse.Namespace, ap: argparse.ArgumentParser):
     """Load the pipeline, check --out, make the Generation the command asks for; returns (generation, extra)."""
-    pipe = MoodPipeline.from_checkpoint(args.checkpoint, device=parse_device(args.device), soundfont=args.soundfont)
+    pipe = MoodPipeline.from_checkpoint(args.checkpoint, device=parse_device(args.device),
+                                        soundfont=args.soundfont_file)
     if args.command == "extend":
         params = read_sidecar(args.sidecar)
         check_out(args.out, pipe.engine(params["engine"]).makes_midi if params["engine"] in pipe.engines else False,
                   args.force)
         before = remake(pipe, params, str(args.sidecar))
         return pipe.extend(before, args.seconds, args.valence, args.arousal), {"preset": params.get("preset")}
-    check_out(args.out, pipe.engine(args.engine).makes_midi, args.force)
-    sampler = {"seed": args.seed, "steps": args.steps, "guidance": args.guidance, "engine": args.engine,
-               "key": args.key, "loop": args.loop, "instrument": args.instrument, "dry": args.dry}
+    settings = pipe.settings(Settings.from_record(vars(args)))
+    check_out(args.out, pipe.engine(settings.engine).makes_midi, args.force)
     if args.command == "journey":
         if args.presets and args.seconds is None:
             ap.error("--presets needs --seconds")
         if args.path and args.seconds is not None:
             ap.error("--seconds goes with --presets; a --path ends at its last waypoint")
         waypoints = parse_path(args.path) if args.path else preset_path(args.presets, args.seconds)
-        return pipe.journey(waypoints, **sampler), {"presets": args.presets}
+        return pipe.journey(waypoints, settings), {"presets": args.presets}
     valence, arousal = preset(args.preset) if args.preset else (args.valence, args.arousal)
-    return pipe.generate(valence, arousal, args.seconds, **sampler), {"preset": args.preset}
+    return pipe.generate(valence, arousal, args.seconds, settings), {"preset": args.preset}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,20 +16,18 @@ from moodgen.config import shown
 from moodgen.engines import Continuation
 from moodgen.files import write_together
 from moodgen.journey import Waypoint, curve_json
-from moodgen.render import Mastering, at_corpus_level
+from moodgen.mastering import Mastering, at_corpus_level
+from moodgen.settings import Settings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Generation:
     """A generated clip and every input that made it."""
 
     valence: float
     arousal: float
     seconds: float
-    seed: int
-    steps: int | None  # sampler steps; None for engines that have none (the note engine samples frame by frame)
-    guidance: float
-    engine: str
+    settings: Settings  # as checked: defaults filled in; its key is the one asked for (None: drawn)
     key: str | None  # the musical key the engine was conditioned on ("A minor"); None for engines without keys
     mel: np.ndarray  # (M, T) normalized log-mel of the clip
     audio: np.ndarray  # (S,) float32 in [-1, 1]
@@ -44,10 +42,27 @@ class Generation:
     curve: np.ndarray | None = None  # (T, 2) the mood each engine frame was sampled for
     frame_rate: float | None = None  # of the curve
     key_changes: tuple[tuple[float, str], ...] = ()  # (seconds, key) where the key starts and changes
-    loop: bool = False  # the end flows into the start
+    loop: bool = False  # the end flows into the start (an extended loop no longer does)
     extensions: tuple[dict[str, Any], ...] = ()  # each `extend` that made it: seconds, valence, arousal
     stream: dict[str, Any] | None = None  # a stream's chunk_seconds and the mood of each chunk
     continuation: Continuation | None = None  # what `extend` continues from
+
+    @property
+    def engine(self) -> str:
+        return self.settings.engine
+
+    @property
+    def seed(self) -> int:
+        return self.settings.seed
+
+    @property
+    def steps(self) -> int | None:
+        """Sampler steps; None for engines that have none (the note engine samples frame by frame)."""
+        return self.settings.steps
+
+    @property
+    def guidance(self) -> float:
+        return self.settings.guidance
 
     def params(self) -> dict[str, Any]:
         """Every input and where it came from, JSON-able."""
@@ -55,6 +70,7 @@ class Generation:
                 "checkpoint_sha256")
         out = {k: getattr(self, k) for k in keys}
         out["judged"] = list(self.judged) if self.judged is not None else None
+        out["settings"] = self.settings.record()
         out["render"] = self.render | {"mastering": "dry" if self.mastering.is_dry else
                                        dataclasses.asdict(self.mastering)}
         if self.curve is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from moodgen.config import shown
+from moodgen.settings import Settings
 
 
 def read_sidecar(path: str | Path) -> dict[str, Any]:
@@ -35,24 +36,28 @@ def remake(pipe, params: dict[str, Any], source: str = "the sidecar"):
         raise ValueError(f"{source}: made with other weights for engine {name!r} "
                          f"({str(params['checkpoint_sha256'])[:12]}..., loaded {eng.sha256[:12]}...)")
     played = params.get("render") or {}
+    # sidecars from before Settings name the settings one by one
+    asked = params.get("settings") or {
+        "seed": params["seed"], "engine": name, "steps": params.get("steps"), "guidance": params["guidance"],
+        "key": params.get("key"), "instrument": played.get("instrument"), "dry": played.get("mastering") == "dry",
+        "soundfont": played.get("soundfont"), "loop": bool(params.get("loop"))}
+    if not isinstance(asked, dict):
+        raise ValueError(f"{source}: settings must be a JSON object, got {shown(asked)}")
+    settings = Settings.from_record(asked)
     # the soundfont that played the notes when one of that name is here; else the default (the hash check below
     # refuses a different file)
-    soundfont = played.get("soundfont") if played.get("soundfont") in pipe.soundfonts else None
-    common = {"seed": params["seed"], "engine": name, "steps": params.get("steps"), "guidance": params["guidance"],
-              "instrument": played.get("instrument"), "dry": played.get("mastering") == "dry", "soundfont": soundfont}
+    settings = settings.with_changes(soundfont=settings.soundfont if settings.soundfont in pipe.soundfonts else None)
     stream = params.get("stream")
     if stream:
         moods = iter([tuple(m) for m in stream["moods"]])
-        live = pipe.stream(lambda: next(moods), stream["chunk_seconds"], key=params.get("key"), **common)
+        live = pipe.stream(lambda: next(moods), stream["chunk_seconds"], settings)
         for _ in stream["moods"]:
             next(live)
         generation = live.close()
     elif params.get("waypoints"):
-        generation = pipe.journey(params["waypoints"], key=params.get("key"), loop=bool(params.get("loop")),
-                                  **common)
+        generation = pipe.journey(params["waypoints"], settings)
     else:
-        generation = pipe.generate(params["valence"], params["arousal"], params["seconds"], key=params.get("key"),
-                                   loop=bool(params.get("loop")), **common)
+        generation = pipe.generate(params["valence"], params["arousal"], params["seconds"], settings)
     if generation.render.get("soundfont_sha256") != played.get("soundfont_sha256"):
         raise ValueError(f"{source}: its notes were played on soundfont {played.get('soundfont')!r}, this pipeline "
                          f"plays {generation.render.get('soundfont')!r} (install it, or choose it with --soundfont)")

@@ -3,7 +3,7 @@
 Each chunk continues one engine session: the frames are sampled after the last ones, so no phrase restarts, and
 the audio continues the audio before it, so consecutive chunks join without a gap or click. The mood eases across
 a chunk from the previous reading to the new one, and the key follows valence as in a journey. One mastering chain
-runs through the whole stream (moodgen.journey.ContinuingMaster), so the room and the limiter carry over the joins.
+runs through the whole stream (moodgen.mastering.ContinuingMaster), so the room and the limiter carry over the joins.
 Shapes: audio (S,); frames (C, T) in the engine's representation (encoded piano roll or log-mel); curve (T, 2).
 """
 from __future__ import annotations
@@ -17,10 +17,10 @@ import torch
 
 from moodgen.config import shown
 from moodgen.engines.base import Session
-from moodgen.journey import ContinuingMaster, KeyState, follow_keys, mood_curve
+from moodgen.journey import KeyState, follow_keys, mood_curve
 from moodgen.keys import key_name
+from moodgen.mastering import ContinuingMaster, Mastering
 from moodgen.mood import validate_mood
-from moodgen.render import Mastering
 
 
 @dataclass(frozen=True)

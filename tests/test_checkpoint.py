@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -19,6 +20,7 @@ from moodgen.checkpoint import FORMAT_VERSION, CheckpointError, read_metadata, s
 from moodgen.config import MelParams
 from moodgen.flow_model import FlowModel, sample
 from moodgen.note_model import NoteModel
+from moodgen.pipeline import MoodPipeline
 from moodgen_app import server as app
 from tests.app_server import full_checkpoints
 from tests.conftest import tiny_flow
@@ -176,6 +178,15 @@ BROKEN_FOLDERS = {
     "engine NaN": ("mel_flow.safetensors", nan_weights),
     "engine sampler setting": ("note_model.safetensors", lambda p: rewrite(p, p, meta=lambda m: m["provenance"].update(
         sampler={"guidance": "loud"}))),
+    # a file without the grid or the sampler settings it was trained with is refused, not given defaults
+    "engine without a sampler record": ("mel_flow.safetensors", lambda p: rewrite(p, p, meta=lambda m: m[
+        "provenance"].pop("sampler"))),
+    "engine sampler record without steps": ("mel_flow.safetensors", lambda p: rewrite(p, p, meta=lambda m: m[
+        "provenance"]["sampler"].pop("steps"))),
+    "notes without roll parameters": ("note_model.safetensors", lambda p: rewrite(p, p, meta=lambda m: m[
+        "provenance"].pop("roll_params"))),
+    "notes with part of the roll parameters": ("note_model.safetensors", lambda p: rewrite(p, p, meta=lambda m: m[
+        "provenance"]["roll_params"].pop("fps"))),
     "judge 0-byte": ("judge.safetensors", lambda p: p.write_bytes(b"")),
     "atlas truncated": ("atlas.npz", lambda p: p.write_bytes(p.read_bytes()[:500])),
 }
@@ -241,3 +252,13 @@ def test_loading_a_key_conditioned_model_imports_no_compiler(tmp_path):
             f"FlowModel.from_file({str(path)!r}); print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name, what", [("engine without a sampler record", "no sampler record"),
+                                        ("notes with part of the roll parameters", "roll_params record lacks fps")])
+def test_a_missing_training_record_is_named(name, what, full_folder, tmp_path):
+    folder = shutil.copytree(full_folder, tmp_path / "checkpoints")
+    file, breaks = BROKEN_FOLDERS[name]
+    breaks(folder / file)
+    with pytest.raises(CheckpointError, match=f"{re.escape(str(folder / file))}: .*{what}"):
+        MoodPipeline.from_checkpoint(folder)

@@ -25,7 +25,7 @@ import torch
 
 from moodgen.checkpoint import CheckpointError, file_sha256, reason
 from moodgen.config import Limits, MelParams, RollParams
-from moodgen.render import DRY, Mastering
+from moodgen.mastering import DRY, Mastering
 
 _REGISTRY: dict[str, type[Engine]] = {}
 
@@ -100,6 +100,18 @@ class Session(ABC):
         return None
 
 
+def provenance_record(metadata: dict[str, Any], name: str, needed: tuple[str, ...]) -> dict[str, Any]:
+    """The provenance's record `name` with every field in `needed`; ValueError naming what is missing otherwise
+    (Engine.load turns it into a CheckpointError naming the file)."""
+    record = metadata["provenance"].get(name)
+    if not isinstance(record, dict):
+        raise ValueError(f"no {name} record in its provenance")
+    missing = [k for k in needed if k not in record]
+    if missing:
+        raise ValueError(f"its {name} record lacks {', '.join(missing)}")
+    return record
+
+
 class Engine(ABC):
     """A loaded engine: its model in eval mode, the sampler defaults it was exported with, its weights' hash."""
 
@@ -120,10 +132,11 @@ class Engine(ABC):
         self.metadata = metadata
         self.sha256 = sha256
         self.mel_params: MelParams = metadata["mel_params_obj"]
-        sampler = metadata["provenance"].get("sampler", {})
+        # the sampler settings it was exported with: a file without them is refused, not given defaults
+        sampler = provenance_record(metadata, "sampler", ("guidance", "steps") if self.uses_steps else ("guidance",))
         limits = Limits()
-        self.default_steps: int | None = limits.steps(sampler.get("steps", 16)) if self.uses_steps else None
-        self.default_guidance = limits.guidance(sampler.get("guidance", 2.0))
+        self.default_steps: int | None = limits.steps(sampler["steps"]) if self.uses_steps else None
+        self.default_guidance = limits.guidance(sampler["guidance"])
 
     @classmethod
     def load(cls, folder: str | Path, device: torch.device | str = "cpu",
@@ -184,6 +197,11 @@ class Engine(ABC):
     def frames_for(self, seconds: float) -> int:
         """Frames a session advances for `seconds` of audio (at least enough to cover every sample)."""
         return int(round(seconds * self.frame_rate))
+
+    @property
+    def continues(self) -> bool:
+        """Whether it makes journeys, continuations, loops and streams: whether its class has sessions."""
+        return type(self).session is not Engine.session
 
     def session(self, seed: int, steps: int | None, guidance: float, before: Continuation | None = None,
                 instrument: str | None = None, soundfont: str | None = None) -> Session:

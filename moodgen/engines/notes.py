@@ -18,9 +18,10 @@ import torch
 
 from moodgen import midi, render
 from moodgen.config import MelParams, RollParams, from_dict, shown
-from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, register
-from moodgen.journey import fit
+from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, provenance_record, register
+from moodgen.joins import fit
 from moodgen.keys import key_profile_scores
+from moodgen.mastering import Mastering
 from moodgen.note_model import NoteModel, NoteModelConfig, NoteSampler, note_loss, sample_roll
 from moodgen.note_synth import ContinuingSynth, frame_sample, roll_events
 
@@ -149,14 +150,16 @@ class NoteEngine(Engine):
     uses_steps = False  # samples frame by frame
     makes_midi = True
     instruments = tuple(render.INSTRUMENTS)  # learned from piano: the others play the same notes
-    mastering = render.Mastering(gain_db=12.5, reverb_wet=0.1)  # happy -13.4 LUFS, sad 9.7 LU below (TimGM6mb)
+    mastering = Mastering(gain_db=12.5, reverb_wet=0.1)  # happy -13.4 LUFS, sad 9.7 LU below (TimGM6mb)
     cache_field = "roll"
     transposes_on_the_fly = True
 
     def __init__(self, model: NoteModel, metadata: dict[str, Any], sha256: str,
                  renderer: render.SoundfontRenderer, soundfont_paths: Mapping[str, Path] | None = None):
         super().__init__(model, metadata, sha256)
-        self.roll_params = from_dict(RollParams, metadata["provenance"].get("roll_params", {}))
+        # the grid it was trained on, all of it: another grid's defaults would play at the wrong tempo or pitch
+        self.roll_params = from_dict(RollParams, provenance_record(
+            metadata, "roll_params", tuple(f.name for f in dataclasses.fields(RollParams))))
         self.renderer = renderer  # the default soundfont's
         # The other soundfonts it may play with, by file name; each is loaded on first use and kept: cut down to
         # the offered programs, a loaded copy is small (README, Sound).
