@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import NoReturn
 
@@ -170,8 +172,17 @@ def make(args: argparse.Namespace, ap: argparse.ArgumentParser):
                          loop_bars=args.loop_bars), {"preset": args.preset}
 
 
+INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT
+
+
+def interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = parser()
+    if threading.current_thread() is threading.main_thread():  # SIGTERM (kill, a service stopping) as Ctrl-C
+        signal.signal(signal.SIGTERM, interrupt)
     try:
         args = ap.parse_args(argv)
         if args.command == "generate" and args.preset is not None and args.arousal is not None:
@@ -184,9 +195,16 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointNotFound, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # files being written were taken back (moodgen.files)
+        print("interrupted: no clip written", file=sys.stderr)
+        return INTERRUPTED
     print(" ".join(str(f) for f in files))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if status == INTERRUPTED:  # now: not once the model work under way on the pipeline's worker thread ends
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)

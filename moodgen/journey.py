@@ -29,15 +29,16 @@ def derived_seed(seed: int, *salt: int) -> int:
 
 
 def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, ...]:
-    """Waypoints as float triples, or ValueError naming the bad one: fewer than two, not (seconds, valence,
-    arousal), a time that is not a number >= 0 or does not increase, a mood outside [-1, 1] or NaN, a length (the
-    last time) outside the journey limits."""
+    """Waypoints as float triples, or ValueError naming the bad one: fewer than two or more than the limit (counted
+    before any is read), not (seconds, valence, arousal), a time that is not a number >= 0 or does not increase, a
+    mood outside [-1, 1] or NaN, a length (the last time) outside the journey limits."""
     try:
         points = list(waypoints)
     except TypeError:
         raise ValueError(f"waypoints must be a list of (seconds, valence, arousal), got {shown(waypoints)}") from None
-    if len(points) < 2:
-        raise ValueError(f"waypoints: a journey needs at least two (seconds, valence, arousal), got {len(points)}")
+    if not 2 <= len(points) <= limits.max_waypoints:
+        raise ValueError(f"waypoints: a journey needs 2 to {limits.max_waypoints} (seconds, valence, arousal), got "
+                         f"{len(points)}")
     out: list[Waypoint] = []
     for i, point in enumerate(points):
         try:

@@ -47,6 +47,7 @@ from moodgen.settings import Settings
 from moodgen.shared import SharedWork
 from moodgen.stream import MoodStream
 from moodgen.tempo import FRAMES_PER_BAR, FRAMES_PER_SIXTEENTH, TEMPO_FROM_MOOD, Tempo, clip_seconds, tempo_for
+from moodgen.threads import free_cores, math_threads
 
 __all__ = ["CheckpointNotFound", "Generation", "MoodPipeline", "Settings", "resolve_checkpoint_dir"]
 EXTEND_TRANSITION_SECONDS = 4.0  # an extension eases from the clip's last mood to the one asked for over this long
@@ -105,11 +106,10 @@ class MoodPipeline:
         # All model and signal work runs on these threads, whichever thread asks. A server calls from a pool of many
         # threads, and every thread that runs torch or numpy keeps its own malloc arena and OpenMP team: memory
         # grew with the number of threads that had ever generated, not with the work (benchmarks/soak.py). After
-        # each task they give freed memory back (moodgen.memory). One worker by default: once more OpenMP threads
-        # exist than cores, GNU OpenMP stops spinning between parallel regions and every torch op waits for its
-        # team to wake; a second team that had ever run made the mel engine's 10 s clip 0.29 -> 0.45-0.6 s on 2
-        # cores.
-        self._workers = TrimmingWorkers(workers, thread_name_prefix="moodgen")
+        # each task they give freed memory back (moodgen.memory). One worker by default, so torch keeps one team of
+        # OpenMP threads (a second one made every op wait for its team to wake: mel 10 s clip 0.29 -> 0.45-0.6 s on 2
+        # cores); each task's team has only the cores other programs leave free (moodgen.threads).
+        self._workers = TrimmingWorkers(workers, "moodgen", around=lambda: math_threads(free_cores()))
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -314,7 +314,7 @@ class MoodPipeline:
         if generation.checkpoint_sha256 != eng.sha256:
             raise ValueError(f"generation: made with checkpoint {generation.checkpoint_sha256[:12]}..., but engine "
                              f"{eng.name!r} here is {eng.sha256[:12]}...")
-        seconds = self.limits.extension_seconds(seconds)
+        seconds = self.limits.extension(seconds, done=len(generation.extensions))
         total = generation.seconds + seconds
         if total > self.limits.max_journey_seconds:
             raise ValueError(f"seconds: the extended clip would last {total:g} s, over the "
