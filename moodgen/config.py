@@ -137,6 +137,9 @@ class Limits:
     max_chunk_seconds: float = 10.0
     max_waypoints: int = 1000  # a journey's (the app allows fewer: moodgen_app)
     max_extensions: int = 32  # `extend`s of one clip: a sidecar remakes each of them
+    min_bpm: float = 40.0  # a tempo (engines that play notes)
+    max_bpm: float = 200.0
+    max_bars: int = 64  # a loop's or a journey's waypoint in bars
 
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds <= self.max_seconds or self.max_seed < 0 or self.max_steps < 1:
@@ -185,6 +188,12 @@ class Limits:
 
     def chunk_seconds(self, value: Any) -> float:
         return float(self._number("chunk_seconds", value, self.min_chunk_seconds, self.max_chunk_seconds, False))
+
+    def bpm(self, value: Any) -> float:
+        return float(self._number("bpm", value, self.min_bpm, self.max_bpm, integer=False))
+
+    def bars(self, value: Any, field: str = "loop_bars") -> int:
+        return int(self._number(field, value, 1, self.max_bars, integer=True))
 
     def seed(self, value: Any) -> int:
         return int(self._number("seed", value, 0, self.max_seed, integer=True))
