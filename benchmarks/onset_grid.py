@@ -29,7 +29,6 @@ from moodgen.tempo import FRAMES_PER_SIXTEENTH, Tempo, grid_share
 
 WITHIN = 0.03
 WAYS = ("own time", "bpm=mood", "bpm=96")
-TEMPI = np.arange(60.0, 180.01, 0.5)  # the grids the engine's own time is fitted to
 
 
 def onsets(generation) -> np.ndarray:
@@ -37,7 +36,10 @@ def onsets(generation) -> np.ndarray:
     return np.array(sorted(n.start for i in pm.instruments for n in i.notes))
 
 
-def best_grid(times: np.ndarray, tempi: np.ndarray = TEMPI) -> tuple[float, float]:
+SEARCHED_TEMPI = np.arange(60.0, 180.01, 0.5)  # BPM, for the best-fitting grid of music without a set tempo
+
+
+def best_grid(times: np.ndarray, tempi: np.ndarray = SEARCHED_TEMPI) -> tuple[float, float]:
     """(share, bpm) of the 16th-note grid of `tempi` (BPM) and any phase that catches the most onsets."""
     best = (0.0, 0.0)
     for bpm in tempi:

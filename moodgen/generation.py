@@ -102,11 +102,11 @@ class Generation:
         path = Path(path)
         if path.suffix.lower() != ".wav":
             raise ValueError(f"out must name a .wav file, got {shown(str(path))}")
-        contents = {path: wav_bytes(self.audio, self.sample_rate)}
+        contents = {path: wav_bytes(self.audio, self.sample_rate),
+                    **{p: wav_bytes(self.stems[part], self.sample_rate)
+                       for part, p in stem_paths(path, self.stems or {}).items()}}
         if self.midi is not None:
             contents[path.with_suffix(".mid")] = self.midi
-        contents |= {p: wav_bytes(self.stems[part], self.sample_rate)
-                     for part, p in stem_paths(path, self.stems or {}).items()}
         sidecar = path.with_suffix(".json")  # the set's record, renamed into place last (moodgen.files)
         contents[sidecar] = json.dumps(self.params() | (extra or {}), indent=1).encode()
         written = write_together(contents, overwrite=overwrite)
