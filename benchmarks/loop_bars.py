@@ -5,8 +5,9 @@
 For the four presets and `--seeds` seeds: today's loop (`loop=True`, the same length in seconds) and a loop of
 `--bars` bars at `--bpm` (`loop_bars`), each played twice; at the wrap, the journey report's join measure
 (train.evaluation.journeys.join_scores: the percentile of the sample jump among all the clip's sample jumps and of
-the spectral flux among all its frames; lower is smoother, 50 is a typical moment of the music). Also whether the
-loop lasts N * 4 * 60 / BPM * sample rate samples exactly.
+the spectral flux among all its frames; lower is smoother, 50 is a typical moment of the music). As a yardstick, the
+same measure at the loop's other bar lines (no join there, but notes struck on the downbeat). Also whether the loop
+lasts N * 4 * 60 / BPM * sample rate samples exactly.
 """
 from __future__ import annotations
 
@@ -35,12 +36,14 @@ def main() -> None:
     seconds = args.bars * 4 * 60 / args.bpm
     started = time.time()
     rows: dict[str, list[dict]] = {"today's loop": [], f"loop_bars={args.bars} at {args.bpm:g} BPM": []}
-    exact = []
+    exact, downbeats = [], []
     for v, a in PRESETS.values():
         for seed in range(args.seeds):
             today = pipe.generate(v, a, seconds, seed=seed, loop=True)
             bars = pipe.generate(v, a, seed=seed, bpm=args.bpm, loop_bars=args.bars)
             exact.append(len(bars.audio) == round(seconds * sr))
+            lines_at = [round(b * len(bars.audio) / args.bars) for b in range(1, args.bars)]
+            downbeats += join_scores(bars.audio, lines_at, sr, params)
             for name, g in zip(rows, (today, bars)):
                 rows[name] += join_scores(np.concatenate([g.audio, g.audio]), [len(g.audio)], sr, params)
     lines = [f"Machine: {machine()} (shared with other jobs). Command: `{command()}`. {args.seeds} seeds x 4 presets, "
@@ -48,7 +51,7 @@ def main() -> None:
              f"Loops of {args.bars} bars at {args.bpm:g} BPM last exactly {round(seconds * sr)} samples "
              f"({seconds:g} s): {sum(exact)} of {len(exact)}.", "",
              "| loop | joins | jump percentile mean (max) | flux percentile mean (max) |", "|---|---|---|---|"]
-    for name, scores in rows.items():
+    for name, scores in (*rows.items(), ("(yardstick) the other bar lines of the loops in bars", downbeats)):
         jump = [s["jump_percentile"] for s in scores]
         flux = [s["flux_percentile"] for s in scores]
         lines.append(f"| {name} | {len(scores)} | {np.mean(jump):.0f} ({max(jump):.0f}) | "
