@@ -213,7 +213,7 @@ def test_renderer_lends_loaded_copies_and_keeps_idle_ones_within_a_byte_budget(m
 def test_true_peak_in_blocks_is_the_whole_clips_bit_for_bit():
     from scipy.signal import resample_poly
     rng = np.random.default_rng(7)
-    for n, sr in ((3 * render.TRUE_PEAK_BLOCK + 17, 22050), (render.TRUE_PEAK_BLOCK - 5, 44100), (50, 48000)):
+    for n, sr in ((3 * mastering.TRUE_PEAK_BLOCK + 17, 22050), (mastering.TRUE_PEAK_BLOCK - 5, 44100), (50, 48000)):
         y = (rng.standard_normal(n) * 0.3).astype(np.float32)
         y[rng.integers(n)] = 0.99  # one sharp peak, wherever it lands relative to the blocks
         factor = 8 if sr == 22050 else 4
