@@ -2,7 +2,7 @@
 
 A request allocates and frees hundreds of MB of short-lived arrays. glibc's malloc keeps much of that freed memory
 in its arenas (and raises its mmap threshold as large blocks come and go, so later ones land in the arenas too):
-a server's RSS then climbed by 300 MB over 300 distinct requests while nothing was kept (benchmarks/soak.py).
+a server's RSS then climbed by 300 MB over 300 distinct requests while nothing was kept (benchmarks/speed/soak.py).
 `malloc_trim` returns the free pages; it takes a few milliseconds. Elsewhere than glibc nothing is trimmed.
 """
 from __future__ import annotations
