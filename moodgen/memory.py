@@ -28,6 +28,9 @@ def malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
+SIGNAL_CHECK_S = 0.2
+
+
 class TrimmingWorkers(ThreadPoolExecutor):
     """A thread pool whose every task, when done, returns the heap's free pages to the operating system; each task
     runs inside `around()` (the pipeline's: the math threads it may use)."""
@@ -54,6 +57,13 @@ class TrimmingWorkers(ThreadPoolExecutor):
             future = self.submit(fn, *args)
         except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
             return fn(*args)
+        while threading.current_thread() is threading.main_thread():
+            # A signal the kernel hands to another thread (a worker, torch's) does not wake a main thread blocked
+            # in a lock: it waits in short steps, so Ctrl-C and SIGTERM stop a command at once, not after the job.
+            try:
+                return future.result(timeout=SIGNAL_CHECK_S)
+            except TimeoutError:
+                continue
         return future.result()
 
     def _run_then_trim(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
