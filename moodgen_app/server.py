@@ -36,6 +36,7 @@ from moodgen_app.results import (
     read_request,
     read_settings,
 )
+from moodgen_app.zerogpu import adapt as adapt_to_zerogpu
 
 STATIC = Path(__file__).with_name("static")
 NEAREST_LABELS = {"mood": "by mood (distance on the pad)", "sound": "by sound (spectral embedding)"}
@@ -363,6 +364,7 @@ def load_models(args: argparse.Namespace) -> tuple[MoodPipeline, Atlas | None]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     pipeline, atlas = load_models(args)
+    pipeline = adapt_to_zerogpu(pipeline)  # on ZeroGPU hardware its CUDA work runs under spaces.GPU
     server_up = threading.Event()
     demo = build_demo(pipeline, atlas=atlas, concurrency_limit=args.concurrency, server_up=server_up)
     # SIGTERM ends the server like Ctrl-C, so the output folder is removed on the way out
