@@ -1,4 +1,5 @@
-"""Live mode: one `MoodPipeline.stream` per browser session, steered by the pad, paced to real time, recorded.
+"""Live mode: one `MoodPipeline.stream` per browser session, steered by the pad, paced to real time, recorded;
+`wire_live` puts it on the page (Play live, the pad's moves, Stop and keep it).
 
 The stream reads the mood the pad last sent before each chunk, and runs at most `LEAD_SECONDS` ahead of what has
 played, so a move of the dot reaches the ears about a chunk later. Stopping keeps what was played as a clip (WAV,
@@ -14,12 +15,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import gradio as gr
 import numpy as np
 
 from moodgen.audio import to_pcm16
 from moodgen.generation import Generation
 from moodgen.mood import validate_mood
 from moodgen.pipeline import MoodPipeline
+from moodgen.settings import Settings
+from moodgen.stream import MoodStream
+from moodgen_app.results import Result, read_settings
+from moodgen_app.wiring import Wiring, checked
 
 CHUNK_SECONDS = 1.0
 LEAD_SECONDS = 1.0  # audio made ahead of playback: the player never starves, and the pad is heard soon
@@ -33,14 +39,14 @@ class Live:
     mood: tuple[float, float]
     stop: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
-    outputs: tuple | None = None  # the recording as the app shows a result, once the stream has ended
+    outputs: Result | None = None  # the recording as the app shows a result, once the stream has ended
 
 
 class LiveSessions:
     """The live streams of a process by session id. `record(key, generation)` turns a recording into the app's
     outputs (files written once); `max_seconds` ends a stream nobody stops."""
 
-    def __init__(self, pipeline: MoodPipeline, record: Callable[[str, Generation], tuple], max_seconds: float):
+    def __init__(self, pipeline: MoodPipeline, record: Callable[[str, Generation], Result], max_seconds: float):
         self.pipeline, self.record, self.max_seconds = pipeline, record, max_seconds
         self._live: OrderedDict[str, Live] = OrderedDict()
         self._lock = threading.Lock()
@@ -54,16 +60,25 @@ class LiveSessions:
         if live is not None:
             live.mood = mood
 
-    def play(self, session: str, mood: tuple[float, float], **settings: Any) -> Iterator[tuple[int, np.ndarray]]:
+    def play(self, session: str, mood: tuple[float, float], settings: Settings) -> Iterator[tuple[int, np.ndarray]]:
         """(sample rate, int16 audio) chunks for the session, until it is stopped, disconnects or reaches
-        max_seconds; a stream already playing for the session stops first."""
+        max_seconds; a stream already playing for the session stops first. The stream starts here, before the
+        first chunk is asked for: what the pipeline refuses (ValueError naming the field) raises now, with nothing
+        registered."""
         live = Live(validate_mood(*mood))
+        stream = self.pipeline.stream(lambda: live.mood, CHUNK_SECONDS, settings)
         with self._lock:
             old = self._live.pop(session, None)
             self._live[session] = live
+            # only ended streams are forgotten: a playing one stays reachable by its Stop and the pad
+            ended = [k for k, v in self._live.items() if v.done.is_set()]
+            for k in ended[:max(0, len(self._live) - KEPT)]:
+                del self._live[k]
         if old is not None:
             old.stop.set()
-        stream = self.pipeline.stream(lambda: live.mood, CHUNK_SECONDS, **settings)
+        return self._chunks(session, live, stream)
+
+    def _chunks(self, session: str, live: Live, stream: MoodStream) -> Iterator[tuple[int, np.ndarray]]:
         sr, start = self.pipeline.mel_params.sample_rate, time.monotonic()
         try:
             for chunk in stream:
@@ -73,15 +88,14 @@ class LiveSessions:
                 if live.stop.wait(max(0.0, ahead - LEAD_SECONDS)) or made >= self.max_seconds:
                     break
         finally:
-            recording = stream.close()
-            key = f"live-{next(self._count)}-{session[:16]}"
-            live.outputs = self.record(key, recording) if recording is not None else None
-            live.done.set()
-            with self._lock:
-                while len(self._live) > KEPT:
-                    self._live.popitem(last=False)
+            try:
+                recording = stream.close()
+                key = f"live-{next(self._count)}-{session[:16]}"
+                live.outputs = self.record(key, recording) if recording is not None else None
+            finally:
+                live.done.set()
 
-    def stop(self, session: str, timeout: float = 60.0) -> tuple | None:
+    def stop(self, session: str, timeout: float = 60.0) -> Result | None:
         """Stop the session's stream; the outputs of what was played (None if nothing was)."""
         with self._lock:
             live = self._live.get(session)
@@ -93,3 +107,34 @@ class LiveSessions:
             if self._live.get(session) is live:
                 del self._live[session]
         return live.outputs
+
+
+def wire_live(w: Wiring) -> None:
+    """Play live streams what the pad says; Stop and keep it shows what was played as a result."""
+    page, pipeline = w.page, w.pipeline
+    live = LiveSessions(pipeline, w.results.recorded, pipeline.limits.max_journey_seconds)
+
+    def play_live(valence, arousal, seed, randomize, engine, steps, guidance, key, instrument=None, soundfont=None,
+                  request: gr.Request = None):
+        mood = checked(validate_mood, valence, arousal)
+        settings = checked(read_settings, pipeline, randomize, seed=seed, engine=engine, steps=steps,
+                           guidance=guidance, key=key, instrument=instrument, soundfont=soundfont)
+        yield from checked(live.play, request.session_hash, mood, settings)
+
+    def steer_live(valence, arousal, request: gr.Request):
+        checked(live.steer, request.session_hash, valence, arousal)
+
+    def stop_live(request: gr.Request):
+        outputs = live.stop(request.session_hash)
+        if outputs is None:
+            raise gr.Error("live: nothing is playing; press Play live first", print_exception=False)
+        return outputs
+
+    mood = [page.valence, page.arousal]
+    page.live_play.click(play_live, [*mood, *page.settings(nearest=False)], page.live_audio, concurrency_id="live",
+                         concurrency_limit=w.concurrency_limit, preprocess=False, show_progress="hidden",
+                         api_name="live")
+    gr.on([page.valence.change, page.arousal.change], steer_live, mood, None, preprocess=False, queue=False,
+          show_progress="hidden", api_name="live_mood")
+    w.show_result(page.live_stop.click(stop_live, None, list(page.result), show_progress_on=page.result.summary,
+                                       api_name="live_stop").success)
