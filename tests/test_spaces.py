@@ -63,7 +63,7 @@ def test_off_zerogpu_the_app_serves_the_pipeline_as_it_is(pipe, monkeypatch):
 def test_on_zerogpu_clips_journeys_and_extensions_run_in_a_forked_worker(pipe, monkeypatch):
     here = pipe.generate(0.5, 0.5, seconds=2.0, seed=3)  # the pipeline's worker thread is running before the fork
     trip_here = pipe.journey([(0, -0.5, -0.5), (10, 0.5, 0.5)], seed=3)
-    pipe._cache.clear()
+    pipe._clips.clear()
     torch.randn(1000, 1000).exp().sum()  # an OpenMP team in this thread too, as a server's main thread may have
     zero_gpu = SimpleNamespace(GPU=in_a_forked_worker, disable_gradio_auto_wrap=lambda: None)
     monkeypatch.setattr(zerogpu, "spaces", zero_gpu)
@@ -81,7 +81,7 @@ def test_on_zerogpu_clips_journeys_and_extensions_run_in_a_forked_worker(pipe, m
 
 def test_a_forked_child_does_the_pipelines_work_itself(pipe):
     pipe.generate(-0.5, 0.5, seconds=1.0, seed=8)  # the pool has a thread, which a forked child lacks
-    pipe._cache.clear()
+    pipe._clips.clear()
     child = in_a_forked_worker(lambda: (os.getpid(), pipe.run(os.getpid)))
     pid, worked_in = child()
     assert pid != os.getpid() and worked_in == pid
