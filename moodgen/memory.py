@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,7 +34,10 @@ SIGNAL_CHECK_S = 0.2
 
 class TrimmingWorkers(ThreadPoolExecutor):
     """A thread pool whose every task, when done, returns the heap's free pages to the operating system; each task
-    runs inside `around()` (the pipeline's: the math threads it may use)."""
+    runs inside `around()` (the pipeline's: the math threads it may use).
+
+    In a process forked from the one that made it (ZeroGPU runs GPU work so, as does multiprocessing's "fork"), none
+    of its threads exist: there a task runs at once in the calling thread (queued, it would wait forever)."""
 
     def __init__(self, max_workers: int, thread_name_prefix: str = "",
                  around: Callable[[], AbstractContextManager] = nullcontext):
@@ -41,12 +45,20 @@ class TrimmingWorkers(ThreadPoolExecutor):
         self._around = around
         self._trim = malloc_trim()
         self._local = threading.local()
+        self._pid = os.getpid()
 
     def _mark_worker(self) -> None:
         self._local.is_worker = True
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        return super().submit(self._run_then_trim, fn, args, kwargs)
+        if os.getpid() == self._pid:
+            return super().submit(self._run_then_trim, fn, args, kwargs)
+        future: Future = Future()
+        try:
+            future.set_result(self._run_then_trim(fn, args, kwargs))
+        except Exception as exc:  # as a pool's future carries it
+            future.set_exception(exc)
+        return future
 
     def run(self, fn: Callable[..., Any], /, *args: Any) -> Any:
         """fn(*args) on a worker; at once when called from one (a worker waiting on its own pool could deadlock), or

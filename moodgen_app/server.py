@@ -31,6 +31,7 @@ from moodgen_app.page import INTRO, STATIC, build_page
 from moodgen_app.point import wire_first_screen, wire_point
 from moodgen_app.results import FIRST_PRESET, Results, default_inputs, make_examples_now, read_request
 from moodgen_app.wiring import Wiring
+from moodgen_app.zerogpu import adapt as adapt_to_zerogpu
 
 MAX_UPLOAD = "1kb"  # the app takes no uploads: Gradio's own cap, under the Guard that refuses them all
 
@@ -130,6 +131,7 @@ def load_models(args: argparse.Namespace) -> tuple[MoodPipeline, Atlas | None]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     pipeline, atlas = load_models(args)
+    pipeline = adapt_to_zerogpu(pipeline)  # on ZeroGPU hardware its CUDA work runs under spaces.GPU
     server_up = threading.Event()
     demo = build_demo(pipeline, atlas=atlas, concurrency_limit=args.concurrency, server_up=server_up)
     # SIGTERM ends the server like Ctrl-C, so the output folder is removed on the way out
