@@ -34,7 +34,7 @@ def derived_seed(seed: int, *salt: int) -> int:
 def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, ...]:
     """Waypoints as float triples, or ValueError naming the bad one: fewer than two, not (seconds, valence,
     arousal), a time that is not a number >= 0 or does not increase, a mood outside [-1, 1] or NaN, a length (the
-    last time) outside the journey limits."""
+    last time) outside the journey limits. Messages count waypoints from 1, as people do."""
     try:
         points = list(waypoints)
     except TypeError:
@@ -42,7 +42,7 @@ def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, .
     if len(points) < 2:
         raise ValueError(f"waypoints: a journey needs at least two (seconds, valence, arousal), got {len(points)}")
     out: list[Waypoint] = []
-    for i, point in enumerate(points):
+    for i, point in enumerate(points, 1):
         try:
             t, v, a = point
         except (TypeError, ValueError):
@@ -59,8 +59,9 @@ def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, .
     return tuple(out)
 
 
-def parse_path(text: str) -> list[Waypoint]:
-    """'0:-0.6,-0.6 30:0.7,0.7' -> [(0, -0.6, -0.6), (30, 0.7, 0.7)]; ValueError naming the bad token."""
+def parse_path(text: str, field: str = "--path") -> list[Waypoint]:
+    """'0:-0.6,-0.6 30:0.7,0.7' -> [(0, -0.6, -0.6), (30, 0.7, 0.7)]; ValueError naming `field` (the CLI's flag,
+    the app's box) and the bad token."""
     points = []
     for token in text.split():
         try:
@@ -68,7 +69,7 @@ def parse_path(text: str) -> list[Waypoint]:
             v, a = mood.split(",")
             points.append((float(t), float(v), float(a)))
         except ValueError:
-            raise ValueError(f"--path: {shown(token)} is not seconds:valence,arousal (e.g. 30:0.7,-0.2)") from None
+            raise ValueError(f"{field}: {shown(token)} is not seconds:valence,arousal (e.g. 30:0.7,-0.2)") from None
     return points
 
 

@@ -127,10 +127,7 @@ def read_journey(pipeline: MoodPipeline, path: Any, seed: Any, randomize: Any, e
     a Request, or ValueError naming the field or the waypoint."""
     if not isinstance(path, str):
         raise ValueError(f"journey must be text like '0:-0.6,-0.6 10:0.7,0.7', got {shown(path)}")
-    try:
-        points = validate_waypoints(parse_path(path), pipeline.limits)
-    except ValueError as exc:  # the library names the CLI's flag; here the field is the journey
-        raise ValueError(str(exc).replace("--path:", "journey:", 1)) from None
+    points = validate_waypoints(parse_path(path, field="journey"), pipeline.limits)
     seconds, v, a = points[-1]
     return Request(v, a, seconds, **read_settings(pipeline, seed, randomize, engine, steps, guidance, nearest_by,
                                                   key, instrument, soundfont), waypoints=points)

@@ -22,6 +22,7 @@ from moodgen.atlas import Atlas
 from moodgen.mood import PRESETS
 from moodgen.pipeline import MoodPipeline
 from moodgen.render import SOUNDFONT_ENV, find_soundfonts
+from moodgen_app.fields import wire_fields
 from moodgen_app.files import ResultStore
 from moodgen_app.journey import wire_journey
 from moodgen_app.live import wire_live
@@ -54,6 +55,7 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
         wire_point(wiring)
         wire_journey(wiring)
         wire_live(wiring)
+        wire_fields(wiring)
         wire_first_screen(wiring, demo)
     demo.queue(max_size=64)
     if make_examples:
