@@ -43,7 +43,7 @@ def paths(pipe: MoodPipeline, checkpoint: Path, seconds: float) -> dict[str, tup
             mel = baseline.generate_mel(0.7, 0.7, seconds, seed=0)
             audio.mel_to_audio_librosa(mel, baseline.mel_params, n_iter=32)
         out["seed's path"] = (lambda: pipe.run(seed_path), "cGAN generator + librosa Griffin-Lim, 32 iterations")
-    out["MoodPipeline.generate"] = (lambda: (pipe._cache.clear(), pipe.generate(0.7, 0.7, seconds, seed=1)),
+    out["MoodPipeline.generate"] = (lambda: (pipe._clips.clear(), pipe.generate(0.7, 0.7, seconds, seed=1)),
                                     "default engine + judge + nearest clip, cache cleared")
     return out
 

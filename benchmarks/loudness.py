@@ -5,12 +5,12 @@ and mastering times per 10 s of audio.
 
 Each preset gets `seeds` 10 s clips per engine from the shipped checkpoint. The note engine's MIDI is played by
 every soundfont `moodgen.render.find_soundfonts` finds with every instrument (level-matched, as the renderer
-does); the mel engine's audio is used as is. "Dry" is the render; "mastered" is `render.master` with the engine's
+does); the mel engine's audio is used as is. "Dry" is the render; "mastered" is `mastering.master` with the engine's
 each engine's `mastering`. Loudness: ITU-R BS.1770-4 integrated (LUFS), true peak (dBTP, x8 oversampled at
 22.05 kHz) and EBU Tech 3342 loudness range (LRA, LU) from pyloudnorm; medians over the seeds (true peak: the
 maximum). Mood correlates (`train.evaluate.mood_correlates`), dry and mastered: onset rate and major-minus-minor
 of the constant-Q chroma. The mood judge's arousal on dry, mastered, and mastered audio at corpus level
-(`render.at_corpus_level`). Times are wall clock: the section states the load average they ran under. Writes the
+(`mastering.at_corpus_level`). Times are wall clock: the section states the load average they ran under. Writes the
 "Loudness and rendering" section of benchmarks/RESULTS.md.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 import pretty_midi
 
 from benchmarks.results import command, machine, update_section
-from moodgen import audio, midi, render
+from moodgen import audio, mastering, midi, render
 from moodgen.engines import engine_class, engine_classes
 from moodgen.mood import PRESETS
 from moodgen.pipeline import MoodPipeline
@@ -60,7 +60,8 @@ def clips(pipe: MoodPipeline, renderers: list[render.SoundfontRenderer], seeds: 
 
 def measure(all_clips: dict, pipe: MoodPipeline) -> tuple[dict, dict, dict]:
     """{(source, preset, stage): [Loudness]}, {(source, preset, stage): [mood correlates]} for stages "dry" and
-    "mastered", and {(source, preset, stage): [judged arousal]} also for "corpus level" (`render.at_corpus_level`)."""
+    "mastered", and {(source, preset, stage): [judged arousal]} also for "corpus level"
+    (`mastering.at_corpus_level`)."""
     sr = pipe.mel_params.sample_rate
     loud: dict = {}
     corr: dict = {}
@@ -68,14 +69,14 @@ def measure(all_clips: dict, pipe: MoodPipeline) -> tuple[dict, dict, dict]:
     for (source, preset), items in all_clips.items():
         for engine, y, key in items:
             settings = engine_class(engine).mastering
-            mastered = render.master(y, sr, settings)
+            mastered = mastering.master(y, sr, settings)
             for stage, heard in (("dry", y), ("mastered", mastered)):
-                loud.setdefault((source, preset, stage), []).append(render.measure_loudness(heard, sr))
+                loud.setdefault((source, preset, stage), []).append(mastering.measure_loudness(heard, sr))
                 c = mood_correlates(heard, sr, key)
                 c["lufs"] = loud[(source, preset, stage)][-1].lufs
                 corr.setdefault((source, preset, stage), []).append(c)
             for stage, heard in (("dry", y), ("mastered", mastered),
-                                 ("corpus level", render.at_corpus_level(mastered, settings))):
+                                 ("corpus level", mastering.at_corpus_level(mastered, settings))):
                 arousal = pipe.judge.predict(audio.mel_from_audio(heard, pipe.mel_params).numpy())[1]
                 judged.setdefault((source, preset, stage), []).append(arousal)
     return loud, corr, judged
@@ -160,13 +161,13 @@ def timing_table(pm: pretty_midi.PrettyMIDI, audio: np.ndarray, sr: int, repeats
                  median_time(lambda _: midi.render_midi(pm, sr), repeats)))
     notes_mastering = engine_class("notes").mastering
     notes_gain = notes_mastering.gain_db
-    stages = {"gain + true-peak limiter": render.Mastering(gain_db=notes_gain),
-              "gain + reverb (no limiter)": render.Mastering(gain_db=notes_gain, reverb_wet=0.1, ceiling_dbtp=None),
+    stages = {"gain + true-peak limiter": mastering.Mastering(gain_db=notes_gain),
+              "gain + reverb (no limiter)": mastering.Mastering(gain_db=notes_gain, reverb_wet=0.1, ceiling_dbtp=None),
               "master (notes engine: gain, reverb, limiter)": notes_mastering}
     for name, settings in stages.items():
-        rows.append((name, median_time(lambda _, s=settings: render.master(audio, sr, s), repeats)))
+        rows.append((name, median_time(lambda _, s=settings: mastering.master(audio, sr, s), repeats)))
     rows.append(("measure_loudness (LUFS, true peak, LRA)",
-                 median_time(lambda _: render.measure_loudness(audio, sr), repeats)))
+                 median_time(lambda _: mastering.measure_loudness(audio, sr), repeats)))
     return ["| step (10 s clip) | seconds |", "|---|---|"] + [f"| {name} | {t:.3f} |" for name, t in rows]
 
 

@@ -75,7 +75,8 @@ class LibraryTarget:
 
     def call(self, args: tuple) -> None:
         valence, arousal, seconds, seed, _, engine, steps, guidance, nearest_by, _ = args
-        gen = self.pipe.generate(valence, arousal, seconds, seed, steps, guidance, engine)
+        gen = self.pipe.generate(valence, arousal, seconds, seed=seed, steps=steps, guidance=guidance,
+                                 engine=engine)
         self.pipe.nearest(gen, nearest_by)
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ import ctypes.util
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 
@@ -28,10 +29,13 @@ def malloc_trim() -> Callable[[int], int] | None:
 
 
 class TrimmingWorkers(ThreadPoolExecutor):
-    """A thread pool whose every task, when done, returns the heap's free pages to the operating system."""
+    """A thread pool whose every task, when done, returns the heap's free pages to the operating system; each task
+    runs inside `around()` (the pipeline's: the math threads it may use)."""
 
-    def __init__(self, max_workers: int, thread_name_prefix: str = ""):
+    def __init__(self, max_workers: int, thread_name_prefix: str = "",
+                 around: Callable[[], AbstractContextManager] = nullcontext):
         super().__init__(max_workers, thread_name_prefix=thread_name_prefix, initializer=self._mark_worker)
+        self._around = around
         self._trim = malloc_trim()
         self._local = threading.local()
 
@@ -54,7 +58,8 @@ class TrimmingWorkers(ThreadPoolExecutor):
 
     def _run_then_trim(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with self._around():
+                return fn(*args, **kwargs)
         finally:
             if self._trim is not None:
                 self._trim(0)

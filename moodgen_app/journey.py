@@ -17,8 +17,9 @@ def wire_journey(w: Wiring) -> None:
 
     def make_journey(path, seed, randomize, engine, steps, guidance, nearest_by, key, instrument=None,
                      soundfont=None, progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
-        return results.outputs(checked(read_journey, pipeline, path, seed, randomize, engine, steps, guidance,
-                                       nearest_by, key, instrument, soundfont), progress)
+        request = checked(read_journey, pipeline, path, randomize, nearest_by, seed=seed, engine=engine,
+                          steps=steps, guidance=guidance, key=key, instrument=instrument, soundfont=soundfont)
+        return checked(results.outputs, request, progress)
 
     inputs = [page.journey, *page.settings()]
     page.pad_mode.change(None, [page.pad_mode, page.pad], page.pad, js=MODE_TO_PAD_JS, show_progress="hidden",

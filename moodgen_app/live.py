@@ -22,6 +22,8 @@ from moodgen.audio import to_pcm16
 from moodgen.generation import Generation
 from moodgen.mood import validate_mood
 from moodgen.pipeline import MoodPipeline
+from moodgen.settings import Settings
+from moodgen.stream import MoodStream
 from moodgen_app.results import Result, read_settings
 from moodgen_app.wiring import Wiring, checked
 
@@ -58,16 +60,25 @@ class LiveSessions:
         if live is not None:
             live.mood = mood
 
-    def play(self, session: str, mood: tuple[float, float], **settings: Any) -> Iterator[tuple[int, np.ndarray]]:
+    def play(self, session: str, mood: tuple[float, float], settings: Settings) -> Iterator[tuple[int, np.ndarray]]:
         """(sample rate, int16 audio) chunks for the session, until it is stopped, disconnects or reaches
-        max_seconds; a stream already playing for the session stops first."""
+        max_seconds; a stream already playing for the session stops first. The stream starts here, before the
+        first chunk is asked for: what the pipeline refuses (ValueError naming the field) raises now, with nothing
+        registered."""
         live = Live(validate_mood(*mood))
+        stream = self.pipeline.stream(lambda: live.mood, CHUNK_SECONDS, settings)
         with self._lock:
             old = self._live.pop(session, None)
             self._live[session] = live
+            # only ended streams are forgotten: a playing one stays reachable by its Stop and the pad
+            ended = [k for k, v in self._live.items() if v.done.is_set()]
+            for k in ended[:max(0, len(self._live) - KEPT)]:
+                del self._live[k]
         if old is not None:
             old.stop.set()
-        stream = self.pipeline.stream(lambda: live.mood, CHUNK_SECONDS, **settings)
+        return self._chunks(session, live, stream)
+
+    def _chunks(self, session: str, live: Live, stream: MoodStream) -> Iterator[tuple[int, np.ndarray]]:
         sr, start = self.pipeline.mel_params.sample_rate, time.monotonic()
         try:
             for chunk in stream:
@@ -77,13 +88,12 @@ class LiveSessions:
                 if live.stop.wait(max(0.0, ahead - LEAD_SECONDS)) or made >= self.max_seconds:
                     break
         finally:
-            recording = stream.close()
-            key = f"live-{next(self._count)}-{session[:16]}"
-            live.outputs = self.record(key, recording) if recording is not None else None
-            live.done.set()
-            with self._lock:
-                while len(self._live) > KEPT:
-                    self._live.popitem(last=False)
+            try:
+                recording = stream.close()
+                key = f"live-{next(self._count)}-{session[:16]}"
+                live.outputs = self.record(key, recording) if recording is not None else None
+            finally:
+                live.done.set()
 
     def stop(self, session: str, timeout: float = 60.0) -> Result | None:
         """Stop the session's stream; the outputs of what was played (None if nothing was)."""
@@ -107,10 +117,9 @@ def wire_live(w: Wiring) -> None:
     def play_live(valence, arousal, seed, randomize, engine, steps, guidance, key, instrument=None, soundfont=None,
                   request: gr.Request = None):
         mood = checked(validate_mood, valence, arousal)
-        settings = checked(read_settings, pipeline, seed, randomize, engine, steps, guidance, "mood", key,
-                           instrument, soundfont)
-        del settings["nearest_by"]
-        yield from live.play(request.session_hash, mood, **settings)
+        settings = checked(read_settings, pipeline, randomize, seed=seed, engine=engine, steps=steps,
+                           guidance=guidance, key=key, instrument=instrument, soundfont=soundfont)
+        yield from checked(live.play, request.session_hash, mood, settings)
 
     def steer_live(valence, arousal, request: gr.Request):
         checked(live.steer, request.session_hash, valence, arousal)

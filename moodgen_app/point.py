@@ -21,8 +21,10 @@ def generator(w: Wiring) -> tuple[Callable[..., Result], list]:
     # instrument and soundfont came last and are optional: clients written before them keep working
     def generate(valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key,
                  instrument=None, soundfont=None, progress=gr.Progress()):  # noqa: B008 (Gradio's progress)
-        return w.results.outputs(checked(read_request, w.pipeline, valence, arousal, seconds, seed, randomize,
-                                         engine, steps, guidance, nearest_by, key, instrument, soundfont), progress)
+        request = checked(read_request, w.pipeline, valence, arousal, seconds, randomize, nearest_by, seed=seed,
+                          engine=engine, steps=steps, guidance=guidance, key=key, instrument=instrument,
+                          soundfont=soundfont)
+        return checked(w.results.outputs, request, progress)
 
     return generate, [w.page.valence, w.page.arousal, w.page.seconds, *w.page.settings()]
 

@@ -16,13 +16,14 @@ import soundfile as sf
 
 from moodgen.atlas import Atlas
 from moodgen.audio import to_pcm16
-from moodgen.config import Limits, shown
+from moodgen.config import shown
 from moodgen.files import write_together
 from moodgen.generation import Generation
 from moodgen.journey import parse_path, validate_waypoints
 from moodgen.keys import N_KEYS, key_name
 from moodgen.mood import PRESETS, validate_mood
 from moodgen.pipeline import NEAREST_BY, MoodPipeline
+from moodgen.settings import Settings
 from moodgen_app.files import ResultStore
 from moodgen_app.views import (
     JudgeTrust,
@@ -64,15 +65,9 @@ class Request:
     valence: float
     arousal: float
     seconds: float
-    seed: int
-    engine: str
-    steps: int | None  # None where the engine has no sampler steps
-    guidance: float
+    settings: Settings  # checked by the pipeline: defaults filled in
     nearest_by: str
-    key: str | None  # None: drawn for the mood
-    instrument: str | None = None  # None where the engine plays no notes
     waypoints: tuple[tuple[float, float, float], ...] | None = None
-    soundfont: str | None = None  # None where the engine plays no notes
 
     @property
     def digest(self) -> str:
@@ -84,53 +79,41 @@ def instruments(pipeline: MoodPipeline) -> tuple[str, ...]:
     return tuple(dict.fromkeys(i for e in pipeline.engines for i in pipeline.engine(e).instruments))
 
 
-def read_settings(pipeline: MoodPipeline, seed: Any, randomize: Any, engine: Any, steps: Any, guidance: Any,
-                  nearest_by: Any, key: Any, instrument: Any = None, soundfont: Any = None) -> dict[str, Any]:
-    """The inputs every request shares, as any client may send them -> Request fields, or ValueError naming the
-    field, with the bad value cut short. `instrument`, `soundfont`: None or "" for the engine's default; ignored by
-    engines that play no notes (like steps by engines without sampler steps)."""
-    limits: Limits = pipeline.limits
+def read_settings(pipeline: MoodPipeline, randomize: Any, **fields: Any) -> Settings:
+    """The settings' inputs as any client may send them (by Settings field) -> checked Settings, or ValueError
+    naming the field. What is the app's own: `randomize` (a new seed each time) and the key menu's AUTO_KEY."""
     if not isinstance(randomize, bool):
         raise ValueError(f"randomize must be true or false, got {shown(randomize)}")
-    if not isinstance(engine, str):
-        raise ValueError(f"engine must be one of {', '.join(pipeline.engines)}, got {shown(engine)}")
-    eng = pipeline.engine(engine)
+    if fields.get("key") == AUTO_KEY:
+        fields["key"] = None
+    settings = pipeline.settings(**fields)
+    return settings.with_changes(seed=secrets.randbelow(pipeline.limits.max_seed + 1)) if randomize else settings
+
+
+def read_nearest(nearest_by: Any) -> str:
     if nearest_by not in NEAREST_BY:
         raise ValueError(f"nearest must be one of {', '.join(NEAREST_BY)}, got {shown(nearest_by)}")
-    if key not in (None, "", AUTO_KEY, *KEYS):
-        raise ValueError(f"key must be one of {AUTO_KEY!r} or a key like 'A minor', got {shown(key)}")
-    known = instruments(pipeline)
-    if instrument not in (None, "", *known):
-        raise ValueError(f"instrument must be one of {', '.join(known)}, got {shown(instrument)}")
-    if soundfont not in (None, "", *pipeline.soundfonts):
-        raise ValueError(f"soundfont must be one of {', '.join(pipeline.soundfonts)}, got {shown(soundfont)}")
-    return dict(seed=secrets.randbelow(limits.max_seed + 1) if randomize else limits.seed(seed),
-                engine=eng.name, steps=limits.steps(steps) if eng.uses_steps else None,
-                guidance=limits.guidance(guidance), nearest_by=nearest_by, key=key if key in KEYS else None,
-                instrument=(instrument or eng.instruments[0]) if eng.instruments else None,
-                soundfont=(soundfont or eng.soundfont) if eng.soundfonts else None)
+    return nearest_by
 
 
-def read_request(pipeline: MoodPipeline, valence: Any, arousal: Any, seconds: Any, seed: Any, randomize: Any,
-                 engine: Any, steps: Any, guidance: Any, nearest_by: Any, key: Any, instrument: Any = None,
-                 soundfont: Any = None) -> Request:
+def read_request(pipeline: MoodPipeline, valence: Any, arousal: Any, seconds: Any, randomize: Any, nearest_by: Any,
+                 **settings: Any) -> Request:
     """The raw values of the app's inputs for one mood -> a Request, or ValueError naming the field."""
     v, a = validate_mood(valence, arousal)
-    return Request(v, a, pipeline.limits.seconds(seconds, field="duration"),
-                   **read_settings(pipeline, seed, randomize, engine, steps, guidance, nearest_by, key, instrument,
-                                   soundfont))
+    return Request(v, a, pipeline.limits.seconds(seconds, field="duration"), read_settings(pipeline, randomize,
+                                                                                           **settings),
+                   read_nearest(nearest_by))
 
 
-def read_journey(pipeline: MoodPipeline, path: Any, seed: Any, randomize: Any, engine: Any, steps: Any,
-                 guidance: Any, nearest_by: Any, key: Any, instrument: Any = None, soundfont: Any = None) -> Request:
+def read_journey(pipeline: MoodPipeline, path: Any, randomize: Any, nearest_by: Any, **settings: Any) -> Request:
     """A journey's waypoints as text ("0:-0.6,-0.6 10:0.7,0.7": seconds:valence,arousal) and the shared inputs ->
     a Request, or ValueError naming the field or the waypoint."""
     if not isinstance(path, str):
         raise ValueError(f"journey must be text like '0:-0.6,-0.6 10:0.7,0.7', got {shown(path)}")
     points = validate_waypoints(parse_path(path, field="journey"), pipeline.limits)
     seconds, v, a = points[-1]
-    return Request(v, a, seconds, **read_settings(pipeline, seed, randomize, engine, steps, guidance, nearest_by,
-                                                  key, instrument, soundfont), waypoints=points)
+    return Request(v, a, seconds, read_settings(pipeline, randomize, **settings), read_nearest(nearest_by),
+                   waypoints=points)
 
 
 def wav_bytes(audio: Any, sample_rate: int) -> bytes:
@@ -153,13 +136,11 @@ class Results:
     def _make(self, r: Request, folder: Path, progress: gr.Progress | None) -> Result:
         if progress is not None:
             progress(0.05, desc="Generating the clip…")
-        settings = dict(seed=r.seed, steps=r.steps, guidance=r.guidance, engine=r.engine, key=r.key,
-                        instrument=r.instrument, soundfont=r.soundfont)
-        gen = (self.pipeline.journey(r.waypoints, **settings) if r.waypoints else
-               self.pipeline.generate(r.valence, r.arousal, seconds=r.seconds, **settings))
+        gen = (self.pipeline.journey(r.waypoints, r.settings) if r.waypoints else
+               self.pipeline.generate(r.valence, r.arousal, r.seconds, r.settings))
         if progress is not None:
             progress(0.7, desc="Finding the nearest real clip and drawing…")
-        return self.show(gen, folder, r.nearest_by, r.key is not None)
+        return self.show(gen, folder, r.nearest_by, r.settings.key is not None)
 
     def recorded(self, key: str, gen: Generation) -> Result:
         """The outputs of a clip made elsewhere (a live stream's recording), kept under `key`."""

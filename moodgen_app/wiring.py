@@ -17,10 +17,11 @@ IDLE_JS = "() => 'Generate'"
 SHOW_RESULT_JS = static_text("show_result.js")
 
 
-def checked(read: Callable[..., Any], *args: Any) -> Any:
-    """read(*args), its ValueError (one line naming the field) raised as Gradio's error, without a traceback."""
+def checked(read: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """read(*args, **kwargs), its ValueError (one line naming the field: whether the app or the library raised it)
+    raised as Gradio's error, without a traceback."""
     try:
-        return read(*args)
+        return read(*args, **kwargs)
     except ValueError as exc:
         raise gr.Error(str(exc), print_exception=False) from exc
 

@@ -320,17 +320,17 @@ LONG = "9" * 1_000_000
     (dict(seed=None), "seed must be an integer"),
     (dict(steps=2.7), "steps must be an integer in \\[1, 100\\], got 2.7"),
     (dict(steps="many"), "steps must be an integer"),
-    (dict(guidance=None), "guidance must be a number"),
+    (dict(guidance="loud"), "guidance must be a number"),  # None: the engine's default, as in the library
     (dict(randomize="yes"), "randomize must be true or false, got 'yes'"),
     (dict(randomize=None), "randomize must be true or false, got None"),
     (dict(engine="drums"), "engine must be one of notes, mel"),
-    (dict(engine=None), "engine must be one of notes, mel"),
+    (dict(engine=7), "engine must be one of notes, mel"),  # None: the default engine
     (dict(nearest_by="taste"), "nearest must be one of mood, sound, got 'taste'"),
-    (dict(key="H dorian"), "key must be one of"),
+    (dict(key="H dorian"), "key must be written like 'C major'"),
     (dict(valence=LONG), "valence must be in \\[-1, 1\\]"),
     (dict(seed=LONG), "seed must be an integer in \\[0, 2147483647\\], got inf"),
     (dict(steps="1e999"), "steps must be an integer in \\[1, 100\\], got inf"),
-    (dict(key=LONG), "key must be one of"),
+    (dict(key=LONG), "key must be written like"),
     (dict(instrument="kazoo"), "instrument must be one of piano, electric-piano, vibraphone, harp, strings, "
                                "warm-pad, got 'kazoo'"),
     (dict(instrument=3), "instrument must be one of"),
@@ -367,14 +367,14 @@ def test_uploads_are_refused(url):
 
 def test_read_request_checks_every_field(checkpoints):
     pipeline = MoodPipeline.from_checkpoint(checkpoints, device="cpu")
-    args = list(DEFAULTS.values())
-    request = read_request(pipeline, *args)
-    assert (request.seed, request.steps, request.key) == (7, 4, None)
-    notes = read_request(pipeline, *args[:5], "notes", 4, *args[7:])
-    assert notes.steps is None  # the note engine has no sampler steps: any valid value is the same request
-    assert notes.digest == read_request(pipeline, *args[:5], "notes", 9, *args[7:]).digest != request.digest
-    assert read_request(pipeline, *args[:9], "A minor").key == "A minor"
-    assert 0 <= read_request(pipeline, *args[:4], True, *args[5:]).seed <= pipeline.limits.max_seed
+    request = read_request(pipeline, **DEFAULTS)
+    assert (request.settings.seed, request.settings.steps, request.settings.key) == (7, 4, None)
+    notes = read_request(pipeline, **DEFAULTS | dict(engine="notes", steps=4))
+    assert notes.settings.steps is None  # the note engine has no sampler steps: any valid value is the same request
+    assert notes.digest == read_request(pipeline, **DEFAULTS | dict(engine="notes", steps=9)).digest != request.digest
+    assert read_request(pipeline, **DEFAULTS | dict(key="A minor")).settings.key == "A minor"
+    randomized = read_request(pipeline, **DEFAULTS | dict(randomize=True)).settings.seed
+    assert 0 <= randomized <= pipeline.limits.max_seed
 
 
 ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
@@ -392,12 +392,12 @@ def test_any_input_gives_a_request_or_one_line_naming_its_field(tiny_pipeline, c
     for index, value in changes:
         args[index] = value
     try:
-        request = read_request(tiny_pipeline, *args)
+        request = read_request(tiny_pipeline, **dict(zip([*DEFAULTS, "soundfont"], args)))
     except ValueError as exc:
         message = str(exc)
         assert message.split(" ", 1)[0] in FIELDS and "\n" not in message and len(message) < 300, message
     else:
-        assert -1 <= request.valence <= 1 and 0 <= request.seed and isinstance(request.digest, str)
+        assert -1 <= request.valence <= 1 and 0 <= request.settings.seed and isinstance(request.digest, str)
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,9 @@ import pretty_midi
 import pytest
 
 from moodgen.config import Limits, MelParams
+from moodgen.joins import close_loop, declick
 from moodgen.journey import (
     KeyState,
-    close_loop,
-    declick,
     follow_keys,
     key_changes,
     mood_curve,
