@@ -12,7 +12,7 @@ from moodgen_app.results import FIRST_PRESET, Result, read_request
 from moodgen_app.wiring import Wiring, checked
 
 # client-side, no server round trip: the pad's value is its point plus the last result's marks
-SLIDERS_TO_PAD_JS = "(v, a, pad) => ({...pad, valence: v, arousal: a})"
+SLIDERS_TO_PAD_JS = "(v, a, pad) => ([v, a].every(Number.isFinite) ? {...pad, valence: v, arousal: a} : pad)"
 PAD_TO_SLIDERS_JS = "(pad) => [pad.valence, pad.arousal]"
 
 
@@ -39,10 +39,10 @@ def wire_point(w: Wiring) -> None:
         return (gr.skip() if eng.default_steps is None else eng.default_steps), eng.default_guidance
 
     def engine_instruments(name):
-        """The instrument and soundfont menus, usable only for engines that play notes (the others make audio
+        """The instrument menu and the soundfont choice, usable only for engines that play notes (the others make audio
         directly)."""
         eng = pipeline.engine(name)
-        return gr.Dropdown(interactive=bool(eng.instruments)), gr.Dropdown(interactive=bool(eng.soundfonts))
+        return gr.Dropdown(interactive=bool(eng.instruments)), gr.Radio(interactive=bool(eng.soundfonts))
 
     def apply_preset(name):
         if not isinstance(name, str) or name not in PRESETS:  # checked here: a long name is echoed cut short

@@ -23,6 +23,7 @@ from moodgen.atlas import Atlas
 from moodgen.mood import PRESETS
 from moodgen.pipeline import MoodPipeline
 from moodgen.render import SOUNDFONT_ENV, find_soundfonts
+from moodgen_app.fields import wire_fields
 from moodgen_app.files import ResultStore
 from moodgen_app.guard import CACHE_SWEEP, Admission, Guard
 from moodgen_app.journey import wire_journey
@@ -59,6 +60,7 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
         wire_point(wiring)
         wire_journey(wiring)
         wire_live(wiring)
+        wire_fields(wiring)
         wire_first_screen(wiring, demo)
     demo.queue(max_size=64)
     if make_examples:
