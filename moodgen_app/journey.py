@@ -16,9 +16,11 @@ def wire_journey(w: Wiring) -> None:
     page, pipeline, results = w.page, w.pipeline, w.results
 
     def make_journey(path, seed, randomize, engine, steps, guidance, nearest_by, key, instrument=None,
-                     soundfont=None, progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
+                     soundfont=None, bpm=None, stems=False,
+                     progress=gr.Progress()):  # noqa: B008 (Gradio's way to report progress)
         request = checked(read_journey, pipeline, path, randomize, nearest_by, seed=seed, engine=engine,
-                          steps=steps, guidance=guidance, key=key, instrument=instrument, soundfont=soundfont)
+                          steps=steps, guidance=guidance, key=key, instrument=instrument, soundfont=soundfont,
+                          bpm=bpm, stems=stems)
         return checked(results.outputs, request, progress)
 
     inputs = [page.journey, *page.settings()]

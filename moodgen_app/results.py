@@ -7,6 +7,7 @@ import io
 import json
 import secrets
 import threading
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,7 +19,7 @@ from moodgen.atlas import Atlas
 from moodgen.audio import to_pcm16
 from moodgen.config import shown
 from moodgen.files import write_together
-from moodgen.generation import Generation
+from moodgen.generation import Generation, stem_paths
 from moodgen.journey import parse_path, validate_waypoints
 from moodgen.keys import N_KEYS, key_name
 from moodgen.mood import PRESETS, validate_mood
@@ -124,6 +125,15 @@ def wav_bytes(audio: Any, sample_rate: int) -> bytes:
     return out.getvalue()
 
 
+def zip_bytes(paths: list[Path]) -> bytes:
+    """A zip of the files at `paths`, stored under their names, dated alike (equal files give an equal zip)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in paths:
+            archive.writestr(zipfile.ZipInfo(path.name, date_time=(2020, 1, 1, 0, 0, 0)), path.read_bytes())
+    return out.getvalue()
+
+
 class Results:
     """The app's outputs for a request, made once and kept as files in a `ResultStore`."""
 
@@ -174,6 +184,12 @@ class Results:
         write_together(files)
         extra = {"nearest": match.record()} if match is not None else {}
         downloads = [str(p) for p in gen.save(stem.with_name(stem.name + ".wav"), extra=extra)]
+        if gen.stems:  # one download for the parts: a zip of their WAVs and the MIDI with a track each
+            parts = stem_paths(stem.with_name(stem.name + ".wav"), gen.stems).values()
+            kept = [Path(d) for d in downloads if Path(d) not in parts]
+            zipped = stem.with_name(stem.name + "_stems.zip")
+            write_together({zipped: zip_bytes([*parts, *(p for p in kept if p.suffix == ".mid")])})
+            downloads = [*map(str, kept), str(zipped)]
         return Result(seed=gen.seed, gen_image=str(gen_png), real_image=real_png and str(real_png),
                       gen_audio=downloads[0], real_audio=real_wav and str(real_wav), downloads=downloads,
                       params=gen.params() | extra, summary="\n\n".join(lines))
