@@ -31,7 +31,8 @@ def derived_seed(seed: int, *salt: int) -> int:
 def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, ...]:
     """Waypoints as float triples, or ValueError naming the bad one: fewer than two or more than the limit (counted
     before any is read), not (seconds, valence, arousal), a time that is not a number >= 0 or does not increase, a
-    mood outside [-1, 1] or NaN, a length (the last time) outside the journey limits."""
+    mood outside [-1, 1] or NaN, a length (the last time) outside the journey limits. Messages count waypoints from
+    1, as people do."""
     try:
         points = list(waypoints)
     except TypeError:
@@ -40,7 +41,7 @@ def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, .
         raise ValueError(f"waypoints: a journey needs 2 to {limits.max_waypoints} (seconds, valence, arousal), got "
                          f"{len(points)}")
     out: list[Waypoint] = []
-    for i, point in enumerate(points):
+    for i, point in enumerate(points, 1):
         try:
             t, v, a = point
         except (TypeError, ValueError):
@@ -65,7 +66,7 @@ def on_bar_lines(waypoints: Iterable, tempo: Tempo, limits: Limits, in_bars: boo
     except TypeError:
         raise ValueError(f"waypoints must be a list of (time, valence, arousal), got {shown(waypoints)}") from None
     moved = []
-    for i, point in enumerate(points):
+    for i, point in enumerate(points, 1):
         if len(point) != 3:
             raise ValueError(f"waypoint {i} must be ({'bars' if in_bars else 'seconds'}, valence, arousal), "
                              f"got {shown(point)}")

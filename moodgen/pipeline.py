@@ -105,7 +105,7 @@ class MoodPipeline:
         self._clips: SharedWork[Generation] = SharedWork(cache_bytes, lambda _, g: g.nbytes)
         # All model and signal work runs on these threads, whichever thread asks. A server calls from a pool of many
         # threads, and every thread that runs torch or numpy keeps its own malloc arena and OpenMP team: memory
-        # grew with the number of threads that had ever generated, not with the work (benchmarks/soak.py). After
+        # grew with the number of threads that had ever generated, not with the work (benchmarks/speed/soak.py). After
         # each task they give freed memory back (moodgen.memory). One worker by default, so torch keeps one team of
         # OpenMP threads (a second one made every op wait for its team to wake: mel 10 s clip 0.29 -> 0.45-0.6 s on 2
         # cores); each task's team has only the cores other programs leave free (moodgen.threads).

@@ -8,7 +8,7 @@ from moodgen_app.page import static_text
 from moodgen_app.results import read_journey
 from moodgen_app.wiring import Wiring, checked
 
-MODE_TO_PAD_JS = "(mode, pad) => ({...pad, mode: mode, path: null})"
+MODE_TO_PAD_JS = static_text("mode_to_pad.js")
 PATH_TO_WAYPOINTS_JS = static_text("path_to_waypoints.js")
 
 

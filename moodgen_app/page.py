@@ -65,7 +65,7 @@ class Page:
     randomize: gr.Checkbox
     engine: gr.Radio
     instrument: gr.Dropdown
-    soundfont: gr.Dropdown
+    soundfont: gr.Radio
     nearest_by: gr.Radio
     steps: gr.Slider
     guidance: gr.Slider
@@ -110,7 +110,7 @@ def mood_pad(defaults: dict[str, Any], results: Results) -> gr.HTML:
     trust = results.trust
     return gr.HTML(value={"valence": defaults["valence"], "arousal": defaults["arousal"], "aimed": None,
                           "heard": None, "real": None, "spread": trust.error if trust else None, "announce": "",
-                          "mode": "point", "path": None, "curve": None, "playhead": None},
+                          "mode": "point", "path": None, "curve": None, "playhead": None, "hint": ""},
                    html_template=static_text("pad.html"), css_template=static_text("pad.css"),
                    js_on_load=static_text("pad.js"), elem_id="mood-pad")
 
@@ -160,10 +160,11 @@ def settings_widgets(pipeline: MoodPipeline, defaults: dict[str, Any]) -> dict[s
                              value=defaults["instrument"], interactive=defaults["instrument"] is not None,
                              label="Instrument (engines that play notes; the model learned from piano)",
                              info=soundfont_line(pipeline), elem_id="instrument")
-    soundfont = gr.Dropdown(list(pipeline.soundfonts), value=defaults["soundfont"],
-                            interactive=bool(pipeline.engine(defaults["engine"]).soundfonts),
-                            visible=len(pipeline.soundfonts) > 1, elem_id="soundfont",
-                            label="Soundfont: the sampled instruments that play the notes")
+    # a few files: every choice in view, and no menu opening over the Instrument menu
+    soundfont = gr.Radio(list(pipeline.soundfonts), value=defaults["soundfont"],
+                         interactive=bool(pipeline.engine(defaults["engine"]).soundfonts),
+                         visible=len(pipeline.soundfonts) > 1, elem_id="soundfont",
+                         label="Soundfont: the sampled instruments that play the notes")
     notes = pipeline.engine(defaults["engine"])
     bpm = gr.Dropdown(TEMPO_CHOICES, value="", interactive=notes.plays_tempo, info=notes_line(notes, "a tempo"),
                       label="Tempo (BPM, 4/4): notes on the beat", elem_id="bpm")
@@ -172,9 +173,9 @@ def settings_widgets(pipeline: MoodPipeline, defaults: dict[str, Any]) -> dict[s
     nearest_by = gr.Radio([(NEAREST_LABELS[b], b) for b in NEAREST_BY], value=defaults["nearest_by"],
                           label="Nearest real clip", elem_id="nearest-by")
     with gr.Accordion("Advanced", open=False):
-        steps = gr.Slider(1, limits.max_steps, value=defaults["steps"], step=1,
+        steps = gr.Slider(1, limits.max_steps, value=defaults["steps"], step=1, elem_id="steps",
                           label="Sampling steps (engines that sample in steps; the notes engine plays frame by frame)")
-        guidance = gr.Slider(0.0, limits.max_guidance, value=defaults["guidance"], step=0.1,
+        guidance = gr.Slider(0.0, limits.max_guidance, value=defaults["guidance"], step=0.1, elem_id="guidance",
                              label="Guidance: how strongly the mood steers (1 = plain conditional)")
         key = gr.Dropdown([AUTO_KEY, *KEYS], value=AUTO_KEY, label="Key (engines trained with keys)")
         journey = gr.Textbox(label="Journey waypoints, seconds:valence,arousal (a path drawn on the pad lands here; "

@@ -13,7 +13,7 @@ from moodgen_app.results import FIRST_PRESET, Result, read_request
 from moodgen_app.wiring import Wiring, checked
 
 # client-side, no server round trip: the pad's value is its point plus the last result's marks
-SLIDERS_TO_PAD_JS = "(v, a, pad) => ({...pad, valence: v, arousal: a})"
+SLIDERS_TO_PAD_JS = "(v, a, pad) => ([v, a].every(Number.isFinite) ? {...pad, valence: v, arousal: a} : pad)"
 PAD_TO_SLIDERS_JS = "(pad) => [pad.valence, pad.arousal]"
 
 
@@ -45,7 +45,7 @@ def wire_point(w: Wiring) -> None:
         others make audio directly); for those a line says so."""
         eng = pipeline.engine(name)
         tempo = {} if eng.plays_tempo else {"value": ""}
-        return (gr.Dropdown(interactive=bool(eng.instruments)), gr.Dropdown(interactive=bool(eng.soundfonts)),
+        return (gr.Dropdown(interactive=bool(eng.instruments)), gr.Radio(interactive=bool(eng.soundfonts)),
                 gr.Dropdown(interactive=eng.plays_tempo, info=notes_line(eng, "a tempo"), **tempo),
                 gr.Checkbox(interactive=eng.makes_midi, info=notes_line(eng, "stems"),
                             **({} if eng.makes_midi else {"value": False})))

@@ -26,6 +26,7 @@ from moodgen.mood import PRESETS, validate_mood
 from moodgen.pipeline import NEAREST_BY, MoodPipeline
 from moodgen.settings import Settings
 from moodgen_app.files import ResultStore
+from moodgen_app.guard import APP_LIMITS, MAX_JOURNEY_CHARS
 from moodgen_app.views import (
     JudgeTrust,
     clip_stem,
@@ -109,9 +110,10 @@ def read_request(pipeline: MoodPipeline, valence: Any, arousal: Any, seconds: An
 def read_journey(pipeline: MoodPipeline, path: Any, randomize: Any, nearest_by: Any, **settings: Any) -> Request:
     """A journey's waypoints as text ("0:-0.6,-0.6 10:0.7,0.7": seconds:valence,arousal) and the shared inputs ->
     a Request, or ValueError naming the field or the waypoint."""
-    if not isinstance(path, str):
-        raise ValueError(f"journey must be text like '0:-0.6,-0.6 10:0.7,0.7', got {shown(path)}")
-    points = validate_waypoints(parse_path(path, field="journey"), pipeline.limits)
+    if not isinstance(path, str) or len(path) > MAX_JOURNEY_CHARS:
+        raise ValueError(f"journey must be text like '0:-0.6,-0.6 10:0.7,0.7' of at most {MAX_JOURNEY_CHARS} "
+                         f"characters, got {shown(path)}")
+    points = validate_waypoints(parse_path(path, field="journey"), APP_LIMITS)  # the app's, under the library's
     seconds, v, a = points[-1]
     return Request(v, a, seconds, read_settings(pipeline, randomize, **settings), read_nearest(nearest_by),
                    waypoints=points)

@@ -4,7 +4,7 @@
 downloading every file), and the server's peak RSS. A fixed CPU task timed in the same run is the yardstick for
 the machine's load.
 
-    python -m benchmarks.app_latency --launches 3 --repeats 9 --seconds 10
+    python -m benchmarks.speed.app_latency --launches 3 --repeats 9 --seconds 10
 """
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ from typing import NamedTuple
 import httpx
 from gradio_client import Client
 
+from benchmarks import results
 from benchmarks.results import command, machine, update_section
 
-ROOT = Path(__file__).resolve().parents[1]
-TITLE = "App latency (benchmarks/app_latency.py)"
+ROOT = Path(__file__).resolve().parents[2]
+TITLE = "App latency (benchmarks/speed/app_latency.py)"
 AUTO_KEY = "auto (drawn for the mood)"
 
 
@@ -143,14 +144,11 @@ def timed_generate(client: Client, engine: str, seconds: float, seed: int, steps
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = results.parser(__doc__, repeats=9, seconds=10.0)
     ap.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
     ap.add_argument("--launches", type=int, default=3)
-    ap.add_argument("--repeats", type=int, default=9)
-    ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS of the app process")
     ap.add_argument("--timeout", type=float, default=600.0)
-    ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
 
     yard, load = [yardstick_s()], [os.getloadavg()[0]]
