@@ -1,6 +1,6 @@
 """Loops in bars: exactly N bars long, and a join as clean as today's loops by the journey report's join measure.
 
-    python -m benchmarks.loop_bars [--checkpoint checkpoints] [--seeds 3] [--bars 8] [--bpm 96]
+    python -m benchmarks.studies.loop_bars [--checkpoint checkpoints] [--seeds 3] [--bars 8] [--bpm 96]
 
 For the four presets and `--seeds` seeds: today's loop (`loop=True`, the same length in seconds) and a loop of
 `--bars` bars at `--bpm` (`loop_bars`), each played twice; at the wrap, the journey report's join measure
@@ -56,7 +56,7 @@ def main() -> None:
         flux = [s["flux_percentile"] for s in scores]
         lines.append(f"| {name} | {len(scores)} | {np.mean(jump):.0f} ({max(jump):.0f}) | "
                      f"{np.mean(flux):.0f} ({max(flux):.0f}) |")
-    publish("Loops in bars (benchmarks/loop_bars.py)", "\n".join(lines), write=not args.no_write)
+    publish("Loops in bars (benchmarks/studies/loop_bars.py)", "\n".join(lines), write=not args.no_write)
 
 
 if __name__ == "__main__":

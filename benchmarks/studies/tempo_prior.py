@@ -1,6 +1,6 @@
 """The tempo of EMOPIA's clips per quadrant: where moodgen.tempo's mood -> tempo prior comes from.
 
-    python -m benchmarks.tempo_prior [--emopia ../shared/data/emopia/EMOPIA_1.0] [--per-quadrant 60]
+    python -m benchmarks.studies.tempo_prior [--emopia ../shared/data/emopia/EMOPIA_1.0] [--per-quadrant 60]
 
 EMOPIA's MIDI files are transcriptions of recordings: every file says 120 BPM, so the tempo is estimated from the
 notes. Two estimators per clip: librosa's beat tracker on an onset envelope made from the notes (onsets weighted
@@ -67,7 +67,7 @@ def main() -> None:
         x = np.log(np.array([r[1] for r in rows])[mask])
         lines.append(f"\n{name}: beat tracker log-BPM mean {x.mean():.3f} (= {np.exp(x.mean()):.1f} BPM), "
                      f"SD {x.std():.3f}")
-    publish("Tempo of the corpus (benchmarks/tempo_prior.py)", "\n".join(lines), write=not args.no_write)
+    publish("Tempo of the corpus (benchmarks/studies/tempo_prior.py)", "\n".join(lines), write=not args.no_write)
 
 
 if __name__ == "__main__":
