@@ -2,21 +2,21 @@
 preset, a click or Enter on the pad), the engine's settings, and the first screen's example."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import gradio as gr
 
 from moodgen.config import shown
 from moodgen.mood import PRESETS
 from moodgen_app.results import FIRST_PRESET, Result, read_request
-from moodgen_app.wiring import Wiring, checked
+from moodgen_app.wiring import Wiring, checked, checked_each
 
 # client-side, no server round trip: the pad's value is its point plus the last result's marks
 SLIDERS_TO_PAD_JS = "(v, a, pad) => ({...pad, valence: v, arousal: a})"
 PAD_TO_SLIDERS_JS = "(pad) => [pad.valence, pad.arousal]"
 
 
-def generator(w: Wiring) -> tuple[Callable[..., Result], list]:
+def generator(w: Wiring) -> tuple[Callable[..., Iterator[Result]], list]:
     """The callback that makes a clip for a point, and its inputs (the API's /generate takes them in this order)."""
     # instrument and soundfont came last and are optional: clients written before them keep working
     def generate(valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key,
@@ -24,7 +24,7 @@ def generator(w: Wiring) -> tuple[Callable[..., Result], list]:
         request = checked(read_request, w.pipeline, valence, arousal, seconds, randomize, nearest_by, seed=seed,
                           engine=engine, steps=steps, guidance=guidance, key=key, instrument=instrument,
                           soundfont=soundfont)
-        return checked(w.results.outputs, request, progress)
+        yield from checked_each(w.results.stream(request, progress))  # the audio first, then the rest
 
     return generate, [w.page.valence, w.page.arousal, w.page.seconds, *w.page.settings()]
 
