@@ -146,7 +146,8 @@ def timed_heard(client: Client, engine: str, seconds: float, seed: int, steps: i
     """Seconds until the clip's audio is on the client's disk (the first update of a new clip carries it), and
     until the whole result is."""
     t0 = time.perf_counter()
-    job = client.submit(0.7, 0.7, seconds, seed, False, engine, steps, 2.0, "mood", AUTO_KEY, api_name="/generate")
+    job = client.submit(0.7, 0.7, seconds, seed, False, engine, steps, 2.0, "mood", AUTO_KEY,
+                        api_name="/generate_stream")
     while not job.outputs() and not job.done():
         time.sleep(0.001)
     heard = time.perf_counter() - t0
@@ -216,10 +217,10 @@ def main() -> None:
         f"background): {spread([x.first_screen_s for x in launches])}.",
         f"- Peak RSS of the app process after the runs below: {peak:.0f} MB.",
         "",
-        f"Median and minimum of {args.repeats} API calls each. A generation is a fresh seed each time: *heard* when "
-        "its first update (the clip's audio alone) has arrived with the WAV downloaded, *whole* when every file "
-        "has. A repeated "
-        "request is one request again: the app answers with the paths of the files it wrote the first time "
+        f"Median and minimum of {args.repeats} API calls each. A generation is a fresh seed each time through "
+        "`/generate_stream`: *heard* when its first update (the clip's audio alone) has arrived with the WAV "
+        "downloaded, *whole* when every file has. A repeated request (through `/generate`, which answers once) "
+        "is one request again: the app answers with the paths of the files it wrote the first time "
         "(nothing re-encoded). *End to end* includes `gradio_client` downloading every output file (two PNGs, the "
         "two players' WAVs, the downloads: WAV, JSON, MIDI) with `Client(url, ssl_verify=False)`, right for plain "
         "HTTP on loopback; the *default client* builds a TLS context for each call and each file although none is "

@@ -83,7 +83,7 @@ def generate(client: Client, **overrides) -> dict:
 
 def test_api_names(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/generate", "/preset"} <= names
+    assert {"/generate", "/generate_stream", "/preset"} <= names
 
 
 def test_generate_outputs(client):
@@ -240,9 +240,9 @@ def test_randomize_reports_the_seed_used(client):
     assert out["seed"] == out["params"]["seed"] != 0  # a fresh seed (equal to 0 once in 2**31 runs)
 
 
-def test_a_new_clip_comes_first_as_its_audio_then_whole_and_a_kept_one_at_once(client):
+def test_a_new_clip_streams_its_audio_first_then_whole_and_a_kept_one_at_once(client):
     def updates(seed: int) -> list[dict]:
-        job = client.submit(*{**DEFAULTS, "seed": seed}.values(), api_name="/generate")
+        job = client.submit(*{**DEFAULTS, "seed": seed}.values(), api_name="/generate_stream")
         job.result()
         return [dict(zip(OUTPUTS, o)) for o in job.outputs()]
 
