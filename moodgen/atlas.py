@@ -136,7 +136,8 @@ class Atlas:
         valid = ~np.isnan(self.embeddings).any(axis=1)
         spread = self.embeddings[valid].std(axis=0) if valid.sum() > 1 else np.ones(self.embeddings.shape[1])
         self._scale = np.where(spread > 1e-6, spread, 1.0).astype(np.float32)
-        # each entry's (mel, audio), made once (re-rendering one took ~0.09 s a request): an LRU bounded in bytes
+        # each entry's (mel, audio), made once (re-rendering one took ~0.09 s a request) and shared by its matches
+        # (not to be changed in place): an LRU bounded in bytes
         self._heard: SharedWork[tuple[np.ndarray | None, np.ndarray | None]] = SharedWork(
             32 << 20, lambda _, pair: sum(x.nbytes for x in pair if x is not None))
 
@@ -176,12 +177,7 @@ class Atlas:
 
     def _mel_and_audio(self, i: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         y = self.audio_of(i)
-        if y is None:
-            return None, None
-        y.flags.writeable = False  # shared by every match of this entry
-        mel = audio.mel_from_audio(y, self.mel_params).numpy()
-        mel.flags.writeable = False
-        return mel, y
+        return (None, None) if y is None else (audio.mel_from_audio(y, self.mel_params).numpy(), y)
 
     def audio_of(self, i: int) -> np.ndarray | None:
         """(S,) float32 audio of entry i's excerpt: its notes re-rendered, or its audio file decoded; None if absent."""

@@ -145,9 +145,11 @@ class Results:
         player starts while the spectrograms are drawn and the nearest real clip found), then all; a kept one comes
         at once. The result is made on a thread of its own, so it is finished and kept even if nobody waits."""
         updates: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+        sent = threading.Event()
 
         def heard(early: Result) -> None:
             updates.put((False, early))
+            sent.wait(timeout=1.0)  # the rest waits until the audio is on its way: they share the cores
 
         def make() -> None:
             try:
@@ -162,7 +164,8 @@ class Results:
             last, value = updates.get()
             if isinstance(value, BaseException):
                 raise value
-            yield value
+            yield value  # returns once the caller asks for the next update: this one is sent
+            sent.set()
             if last:
                 return
 

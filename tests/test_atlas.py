@@ -143,11 +143,10 @@ def test_match_renders_the_excerpt_and_nearest_by_sound_finds_it(atlas):
         atlas.nearest_by_sound(np.zeros(5))
 
 
-def test_an_entry_is_rendered_once_and_shared_read_only(atlas):
+def test_an_entry_is_rendered_once_and_shared(atlas):
     e = atlas.entries[0]
     first, again = atlas.nearest_by_mood(e.valence, e.arousal), atlas.nearest_by_mood(e.valence, e.arousal)
     assert first.audio is again.audio and first.mel is again.mel
-    assert not first.audio.flags.writeable and not first.mel.flags.writeable
     np.testing.assert_array_equal(first.audio, atlas.audio_of(0))
 
 
