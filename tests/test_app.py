@@ -84,7 +84,7 @@ def generate(client: Client, **overrides) -> dict:
 
 def test_api_names(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/generate", "/preset"} <= names
+    assert {"/generate", "/generate_stream", "/preset"} <= names
 
 
 def test_generate_outputs(client):
@@ -243,6 +243,20 @@ def test_live_stream_follows_the_mood_sent_and_is_kept_when_stopped(url):
 def test_randomize_reports_the_seed_used(client):
     out = generate(client, randomize=True, seed=0)
     assert out["seed"] == out["params"]["seed"] != 0  # a fresh seed (equal to 0 once in 2**31 runs)
+
+
+def test_a_new_clip_streams_its_audio_first_then_whole_and_a_kept_one_at_once(client):
+    def updates(seed: int) -> list[dict]:
+        job = client.submit(*{**DEFAULTS, "seed": seed}.values(), api_name="/generate_stream")
+        job.result()
+        return [dict(zip(OUTPUTS, o)) for o in job.outputs()]
+
+    first, whole = updates(21)
+    assert first["gen_image"] is None and first["downloads"] is None and first["seed"] == 21
+    assert sf.info(first["gen_audio"]).duration == pytest.approx(DEFAULTS["seconds"], abs=0.05)
+    assert Path(first["gen_audio"]).read_bytes() == Path(whole["gen_audio"]).read_bytes()
+    assert Image.open(whole["gen_image"]).size and whole["params"]["seed"] == 21
+    assert [u["params"] for u in updates(21)] == [whole["params"]]  # kept: one update, the whole result
 
 
 def test_repeated_request_is_served_from_its_files(url, out_dir):
