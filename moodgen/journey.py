@@ -36,8 +36,8 @@ def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, .
     except TypeError:
         raise ValueError(f"waypoints must be a list of (seconds, valence, arousal), got {shown(waypoints)}") from None
     if not 2 <= len(points) <= limits.max_waypoints:
-        raise ValueError(f"waypoints: a journey needs 2 to {limits.max_waypoints} (seconds, valence, arousal), got "
-                         f"{len(points)}")
+        raise ValueError(f"waypoints: a journey needs at least two and at most {limits.max_waypoints} (seconds, "
+                         f"valence, arousal), got {len(points)}")
     out: list[Waypoint] = []
     for i, point in enumerate(points):
         try:
