@@ -123,10 +123,11 @@ def wire_live(w: Wiring) -> None:
     live = LiveSessions(pipeline, w.results.recorded, LIVE_MAX_SECONDS, reading=w.admission.reading)
 
     def play_live(valence, arousal, seed, randomize, engine, steps, guidance, key, instrument=None, soundfont=None,
-                  request: gr.Request = None):
+                  bpm=None, stems=False, request: gr.Request = None):
         mood = checked(validate_mood, valence, arousal)
+        # a live stream plays on the tempo; its parts are not rendered apart, so the stems box does not apply
         settings = checked(read_settings, pipeline, randomize, seed=seed, engine=engine, steps=steps,
-                           guidance=guidance, key=key, instrument=instrument, soundfont=soundfont)
+                           guidance=guidance, key=key, instrument=instrument, soundfont=soundfont, bpm=bpm)
         yield from checked(live.play, request.session_hash, mood, settings)
 
     def steer_live(valence, arousal, request: gr.Request):

@@ -23,6 +23,7 @@ from moodgen.atlas import Atlas
 from moodgen.mood import PRESETS
 from moodgen.pipeline import MoodPipeline
 from moodgen.render import SOUNDFONT_ENV, find_soundfonts
+from moodgen_app.fields import wire_fields
 from moodgen_app.files import ResultStore
 from moodgen_app.guard import CACHE_SWEEP, Admission, Guard
 from moodgen_app.journey import wire_journey
@@ -31,6 +32,7 @@ from moodgen_app.page import INTRO, STATIC, build_page
 from moodgen_app.point import wire_first_screen, wire_point
 from moodgen_app.results import FIRST_PRESET, Results, default_inputs, make_examples_now, read_request
 from moodgen_app.wiring import Wiring
+from moodgen_app.zerogpu import adapt as adapt_to_zerogpu
 
 MAX_UPLOAD = "1kb"  # the app takes no uploads: Gradio's own cap, under the Guard that refuses them all
 
@@ -58,6 +60,7 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
         wire_point(wiring)
         wire_journey(wiring)
         wire_live(wiring)
+        wire_fields(wiring)
         wire_first_screen(wiring, demo)
     demo.queue(max_size=64)
     if make_examples:
@@ -130,6 +133,7 @@ def load_models(args: argparse.Namespace) -> tuple[MoodPipeline, Atlas | None]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     pipeline, atlas = load_models(args)
+    pipeline = adapt_to_zerogpu(pipeline)  # on ZeroGPU hardware its CUDA work runs under spaces.GPU
     server_up = threading.Event()
     demo = build_demo(pipeline, atlas=atlas, concurrency_limit=args.concurrency, server_up=server_up)
     # SIGTERM ends the server like Ctrl-C, so the output folder is removed on the way out

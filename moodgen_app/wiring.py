@@ -2,7 +2,7 @@
 the page (the Generate button busy, the generation in the shared queue, then the result's marks on the pad)."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,14 @@ def checked(read: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     raised as Gradio's error, without a traceback."""
     try:
         return read(*args, **kwargs)
+    except ValueError as exc:
+        raise gr.Error(str(exc), print_exception=False) from exc
+
+
+def checked_each(items: Iterator[Any]) -> Iterator[Any]:
+    """Each of `items`, a ValueError raised while they are made raised as Gradio's error (as in `checked`)."""
+    try:
+        yield from items
     except ValueError as exc:
         raise gr.Error(str(exc), print_exception=False) from exc
 

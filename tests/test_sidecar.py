@@ -35,7 +35,7 @@ TAMPERED = {
     "seconds a boolean": (PLAIN | {"seconds": True}, "seconds must be a number in \\[1, 30\\], got True"),
     "engine a number": (PLAIN | {"engine": 3}, "engine must be a string"),
     "instrument a list": (PLAIN | {"render": {"instrument": ["piano"]}}, "instrument must be str or absent"),
-    "a waypoint a word": (JOURNEY | {"waypoints": [[0, 0, 0], "x"]}, "waypoint 1 must be"),
+    "a waypoint a word": (JOURNEY | {"waypoints": [[0, 0, 0], "x"]}, "waypoint 2 must be"),
 }
 
 

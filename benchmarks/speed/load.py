@@ -5,7 +5,7 @@ request). Every request must succeed and every downloaded file must be complete 
 decodes to the length its header declares, and the generated ones to the requested seconds; each PNG decodes; the
 JSON parses; the MIDI loads). Reports p50/p95 latency (submit to files on disk, queueing included).
 
-    python -m benchmarks.load --clients 16 --requests 3 --identical 24 --flood 20 --seconds 10
+    python -m benchmarks.speed.load --clients 16 --requests 3 --identical 24 --flood 20 --seconds 10
 """
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ import soundfile as sf
 from gradio_client import Client
 from PIL import Image
 
-from benchmarks.app_latency import add_app_arguments, api_engines, launch, stop
 from benchmarks.results import command, git_head, machine, publish
+from benchmarks.speed.app_latency import add_app_arguments, api_engines, launch, stop
 from moodgen.engines import engine_class
 
-TITLE = "Concurrent load (benchmarks/load.py)"
+TITLE = "Concurrent load (benchmarks/speed/load.py)"
 AUTO_KEY = "auto (drawn for the mood)"
 SERVER_COMPLAINTS = ("Too little data for declared Content-Length", "Traceback")
 
