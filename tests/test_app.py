@@ -206,7 +206,7 @@ def test_a_journey_plays_the_instrument_asked(client):
 @pytest.mark.parametrize("path, message", [
     ("0:-0.6,-0.6", "waypoints: a journey needs at least two"),
     ("x", "journey: 'x' is not seconds:valence,arousal"),
-    ("0:0,0 5:1,1", "journey length \\(the last waypoint's time\\) must be between 10 and 600"),
+    ("0:0,0 5:1,1", "journey length \\(the last waypoint's time\\) must be between 10 and 120"),
     ("0:0,0 20:2,0", "waypoint 2: valence must be in"),
     ("0:0,0 20:0,0 15:0,0", "waypoint 3: times must increase"),
     (None, "journey must be text"),
