@@ -38,8 +38,8 @@ def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, .
     except TypeError:
         raise ValueError(f"waypoints must be a list of (seconds, valence, arousal), got {shown(waypoints)}") from None
     if not 2 <= len(points) <= limits.max_waypoints:
-        raise ValueError(f"waypoints: a journey needs 2 to {limits.max_waypoints} (seconds, valence, arousal), got "
-                         f"{len(points)}")
+        raise ValueError(f"waypoints: a journey needs at least two (seconds, valence, arousal) and at most "
+                         f"{limits.max_waypoints}, got {len(points)}")
     out: list[Waypoint] = []
     for i, point in enumerate(points, 1):
         try:
