@@ -66,6 +66,7 @@ def use_torch(caller: str) -> None:
 
 def child(caller: str, checkpoint: Path, repeats: int, seconds: float) -> None:
     """One fresh process: time every engine on both paths, print JSON."""
+    from benchmarks.app_latency import yardstick_s
     use_torch(caller)
     from moodgen.pipeline import MoodPipeline
     from moodgen.threads import free_cores, math_threads
@@ -74,7 +75,7 @@ def child(caller: str, checkpoint: Path, repeats: int, seconds: float) -> None:
     arounds = {"free cores": lambda: math_threads(free_cores()), "fixed": nullcontext}
     seed = 1000
     times: dict[str, dict[str, list[float]]] = {p: {e: [] for e in pipe.engines} for p in PATHS}
-    load = [os.getloadavg()[0]]
+    load, yard = [os.getloadavg()[0]], [yardstick_s()]
     for i in range(repeats + 1):  # the first round warms each path at the clip's length
         for path in PATHS:
             pipe._workers._around = arounds[path]
@@ -85,7 +86,8 @@ def child(caller: str, checkpoint: Path, repeats: int, seconds: float) -> None:
                 if i:
                     times[path][name].append(time.perf_counter() - t0)
     load.append(os.getloadavg()[0])
-    print(json.dumps({"times": times, "load": load}))
+    yard.append(yardstick_s())
+    print(json.dumps({"times": times, "load": load, "yardstick": yard}))
 
 
 def run_case(caller: str, competitors: int, args: argparse.Namespace) -> dict:
@@ -136,18 +138,21 @@ def main() -> None:
                     q = quiet.get((caller, path, engine))
                     ratio = f"{med / q:.1f}x" if q and n else ""
                     rows.append(f"| {caller} | {n} | {engine} | {path} | {med:.3f} | {min(ts):.3f} | "
-                                f"{max(ts):.3f} | {ratio} | {r['load'][0]:.1f} / {r['load'][1]:.1f} |")
+                                f"{max(ts):.3f} | {ratio} | {r['load'][0]:.1f} / {r['load'][1]:.1f} | "
+                                f"{r['yardstick'][0]:.2f} / {r['yardstick'][1]:.2f} |")
                     print(rows[-1], flush=True)
     body = "\n".join([
         f"Machine: {machine()}. Command: `{command()}`. Code at git {git_head()}. {args.seconds:g} s clips at "
         f"valence/arousal (0.7, 0.7) through `MoodPipeline.generate`, a new seed per call, {args.repeats} repeats "
         f"after one warm round; a fresh process per caller x competitors. Boost: "
         + (f"this benchmark and its competitors at the weight of nice -{args.boost} (other jobs on the machine "
-           "mattered less)." if args.boost else "none (other jobs on the machine shared the cores like ours)."),
+           "mattered less)." if args.boost else "none (other jobs on the machine shared the cores like ours).")
+        + " Yardstick: a fixed single-threaded task timed in the case's process (about 0.1 s on an idle core; the "
+        "competitors' share included). Team \"free cores\" counts every runnable task, whatever its priority.",
         "",
         "| caller | competitors | engine | team | median (s) | min (s) | max (s) | x its quiet median | "
-        "1-min load before / after |",
-        "|---|---:|---|---|---:|---:|---:|---:|---|",
+        "1-min load before / after | yardstick (s) before / after |",
+        "|---|---:|---|---|---:|---:|---:|---:|---|---|",
         *rows,
     ])
     print(body)

@@ -180,9 +180,22 @@ def interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; SIGTERM (kill, a service stopping) stops it as Ctrl-C does, and Ctrl-C works even where a parent
+    left SIGINT ignored: one line, status 130, nothing written. The caller's handlers come back after it."""
+    signals = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+    previous = {sig: signal.signal(sig, interrupt) for sig in signals}
+    try:
+        return command(argv)
+    except KeyboardInterrupt:  # files being written were taken back (moodgen.files)
+        print("interrupted: no clip written", file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def command(argv: list[str] | None) -> int:
     ap = parser()
-    if threading.current_thread() is threading.main_thread():  # SIGTERM (kill, a service stopping) as Ctrl-C
-        signal.signal(signal.SIGTERM, interrupt)
     try:
         args = ap.parse_args(argv)
         if args.command == "generate" and args.preset is not None and args.arousal is not None:
@@ -195,9 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointNotFound, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # files being written were taken back (moodgen.files)
-        print("interrupted: no clip written", file=sys.stderr)
-        return INTERRUPTED
     print(" ".join(str(f) for f in files))
     return 0
 

@@ -148,7 +148,9 @@ class Limits:
             raise ValueError(f"invalid Limits: {self}")
 
     @staticmethod
-    def _number(field: str, value: Any, low: float, high: float, integer: bool) -> float:
+    def number(field: str, value: Any, low: float, high: float, integer: bool) -> float:
+        """`value` as a number for `field` in [low, high] (numeric strings and numpy scalars are fine); ValueError
+        naming the field otherwise. A setting with a range of its own checks with this."""
         kind = "an integer" if integer else "a number"
         bounds = f"{int(low)}, {int(high)}" if integer else f"{low:g}, {high:g}"
         what = f"{field} must be {kind} in [{bounds}]"
@@ -168,17 +170,17 @@ class Limits:
         return value
 
     def seconds(self, value: Any, field: str = "seconds") -> float:
-        return float(self._number(field, value, self.min_seconds, self.max_seconds, integer=False))
+        return float(self.number(field, value, self.min_seconds, self.max_seconds, integer=False))
 
     def journey_seconds(self, value: Any, field: str = "seconds") -> float:
-        return float(self._number(field, value, self.min_journey_seconds, self.max_journey_seconds, integer=False))
+        return float(self.number(field, value, self.min_journey_seconds, self.max_journey_seconds, integer=False))
 
     def journey_time(self, value: Any, field: str) -> float:
         """A time inside a journey: from 0 up to the longest journey."""
-        return float(self._number(field, value, 0.0, self.max_journey_seconds, integer=False))
+        return float(self.number(field, value, 0.0, self.max_journey_seconds, integer=False))
 
     def extension_seconds(self, value: Any, field: str = "seconds") -> float:
-        return float(self._number(field, value, self.min_seconds, self.max_journey_seconds, integer=False))
+        return float(self.number(field, value, self.min_seconds, self.max_journey_seconds, integer=False))
 
     def extension(self, seconds: Any, done: int) -> float:
         """The seconds of one more extension of a clip extended `done` times already."""
@@ -187,7 +189,7 @@ class Limits:
         return self.extension_seconds(seconds)
 
     def chunk_seconds(self, value: Any) -> float:
-        return float(self._number("chunk_seconds", value, self.min_chunk_seconds, self.max_chunk_seconds, False))
+        return float(self.number("chunk_seconds", value, self.min_chunk_seconds, self.max_chunk_seconds, False))
 
     def bpm(self, value: Any) -> float:
         return float(self._number("bpm", value, self.min_bpm, self.max_bpm, integer=False))
@@ -196,13 +198,13 @@ class Limits:
         return int(self._number(field, value, 1, self.max_bars, integer=True))
 
     def seed(self, value: Any) -> int:
-        return int(self._number("seed", value, 0, self.max_seed, integer=True))
+        return int(self.number("seed", value, 0, self.max_seed, integer=True))
 
     def steps(self, value: Any) -> int:
-        return int(self._number("steps", value, 1, self.max_steps, integer=True))
+        return int(self.number("steps", value, 1, self.max_steps, integer=True))
 
     def guidance(self, value: Any) -> float:
-        return float(self._number("guidance", value, 0.0, self.max_guidance, integer=False))
+        return float(self.number("guidance", value, 0.0, self.max_guidance, integer=False))
 
 
 def to_dict(config: Any) -> dict[str, Any]:

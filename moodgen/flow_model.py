@@ -65,7 +65,7 @@ class FlowConfig:
 
 
 # The sampler's times t_i = (i / steps) ** TIME_POWER are denser near the noise, where the guided flow bends most:
-# with 10 steps they land nearer 16 even steps than 12 even steps do (benchmarks/distillation.py).
+# with 10 steps they land nearer 16 even steps than 12 even steps do (benchmarks/studies/distillation.py).
 TIME_POWER = 1.25
 GUIDANCE_SCALE = 10.0  # guidance scales are embedded as g / GUIDANCE_SCALE, like times in [0, 1]
 DISTILLED_AT = 0.5  # the share of a distillation batch at the teacher's exported guidance; the rest is uniform

@@ -23,7 +23,7 @@ from moodgen.threads import PointwiseConv1d
 
 METHODS = ("learned", "fast_gl", "librosa")
 WEIGHTS_FILE = "inverter.safetensors"  # beside the engines that invert mels
-DEFAULT_N_ITER = 8  # learned magnitude + phase-vocoder start; chosen in benchmarks/copy_synthesis.py
+DEFAULT_N_ITER = 8  # learned magnitude + phase-vocoder start; chosen in benchmarks/studies/copy_synthesis.py
 
 
 @dataclass(frozen=True)

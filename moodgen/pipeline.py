@@ -105,7 +105,7 @@ class MoodPipeline:
         self._clips: SharedWork[Generation] = SharedWork(cache_bytes, lambda _, g: g.nbytes)
         # All model and signal work runs on these threads, whichever thread asks. A server calls from a pool of many
         # threads, and every thread that runs torch or numpy keeps its own malloc arena and OpenMP team: memory
-        # grew with the number of threads that had ever generated, not with the work (benchmarks/soak.py). After
+        # grew with the number of threads that had ever generated, not with the work (benchmarks/speed/soak.py). After
         # each task they give freed memory back (moodgen.memory). One worker by default, so torch keeps one team of
         # OpenMP threads (a second one made every op wait for its team to wake: mel 10 s clip 0.29 -> 0.45-0.6 s on 2
         # cores); each task's team has only the cores other programs leave free (moodgen.threads).
@@ -162,8 +162,8 @@ class MoodPipeline:
         engines that play notes, `dry` (no mastering: gain, room, limiter) and `loop` (the end flows into the
         start, for music that repeats), `bpm` (engines that play tempo: notes on that beat in 4/4; "mood" draws one
         for the mood), `stems`, `intensity` and `part_instruments` (engines that play notes: moodgen.layers).
-        `loop_bars`: a loop of exactly that many bars instead of `seconds` (at `bpm`, else drawn for the mood).
-        Every bad input raises ValueError naming the field."""
+        `loop_bars`: a loop of exactly that many bars instead of `seconds` (at `bpm`, else drawn for the mood). Every
+        bad input raises ValueError naming the field."""
         valence, arousal = validate_mood(valence, arousal)
         if loop_bars is not None:  # recorded as a loop of whole bars at a tempo, which its sidecar replays
             changes |= {"loop": True, "bpm": changes.get("bpm", settings.bpm if settings else None) or TEMPO_FROM_MOOD}
@@ -230,9 +230,8 @@ class MoodPipeline:
         """Music whose mood follows waypoints (seconds, valence, arousal): at least two, times increasing, the
         length the last one's time (10 s to 10 min). The mood eases from one waypoint to the next; the key starts
         as asked or drawn for the first mood and modulates when valence crosses zero. The result holds the mood
-        curve used (`curve`, per engine frame) and the key changes. `settings` as for `generate`. At a tempo
-        waypoints move to the nearest bar line and keys change on bar lines; `in_bars`: waypoint times are bars (at
-        `bpm`, else at a tempo drawn for the first mood)."""
+        curve used (`curve`, per engine frame) and the key changes. `settings` as for `generate`. At a tempo waypoints
+        move to the nearest bar line, keys change on bar lines; `in_bars`: times in bars (a tempo drawn if unset)."""
         if in_bars:
             changes |= {"bpm": changes.get("bpm", settings.bpm if settings else None) or TEMPO_FROM_MOOD}
         s = self.settings(settings, **changes)
@@ -244,8 +243,8 @@ class MoodPipeline:
         return self._workers.run(lambda: self._moving(s, points[-1][0], curve, tempo, waypoints=points))
 
     def _session(self, s: Settings, tempo: Tempo | None, seed: int, before: Continuation | None = None) -> Session:
-        at_tempo = {} if tempo is None else {"tempo": tempo}  # only engines that play tempo are given one
-        return self._engine(s).session(seed, s.steps, s.guidance, before, s.instrument, s.soundfont, **at_tempo)
+        return self._engine(s).session(seed, s.steps, s.guidance, before, s.instrument, s.soundfont,
+                                       **({} if tempo is None else {"tempo": tempo}))  # only engines with a beat
 
     def _moving(self, s: Settings, seconds: float, curve: np.ndarray, tempo: Tempo | None,
                 **record: Any) -> Generation:
@@ -307,8 +306,9 @@ class MoodPipeline:
                 arousal: float | None = None) -> Generation:
         """The work of `extend`, on a worker thread."""
         before = generation.continuation
-        if before is None:
-            raise ValueError(f"generation: engine {generation.engine!r} made it without a way to continue it")
+        if before is None or generation.settings.part_instruments is not None:
+            raise ValueError(f"generation: {'its parts play as layers' if before else f'engine {generation.engine!r}'}"
+                             " made it in a way that extend cannot continue")
         s = self.settings(generation.settings)
         eng = self._engine(s)
         if generation.checkpoint_sha256 != eng.sha256:

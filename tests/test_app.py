@@ -84,7 +84,7 @@ def generate(client: Client, **overrides) -> dict:
 
 def test_api_names(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/generate", "/preset"} <= names
+    assert {"/generate", "/generate_stream", "/preset"} <= names
 
 
 def test_generate_outputs(client):
@@ -245,6 +245,20 @@ def test_randomize_reports_the_seed_used(client):
     assert out["seed"] == out["params"]["seed"] != 0  # a fresh seed (equal to 0 once in 2**31 runs)
 
 
+def test_a_new_clip_streams_its_audio_first_then_whole_and_a_kept_one_at_once(client):
+    def updates(seed: int) -> list[dict]:
+        job = client.submit(*{**DEFAULTS, "seed": seed}.values(), api_name="/generate_stream")
+        job.result()
+        return [dict(zip(OUTPUTS, o)) for o in job.outputs()]
+
+    first, whole = updates(21)
+    assert first["gen_image"] is None and first["downloads"] is None and first["seed"] == 21
+    assert sf.info(first["gen_audio"]).duration == pytest.approx(DEFAULTS["seconds"], abs=0.05)
+    assert Path(first["gen_audio"]).read_bytes() == Path(whole["gen_audio"]).read_bytes()
+    assert Image.open(whole["gen_image"]).size and whole["params"]["seed"] == 21
+    assert [u["params"] for u in updates(21)] == [whole["params"]]  # kept: one update, the whole result
+
+
 def test_repeated_request_is_served_from_its_files(url, out_dir):
     raw = connect(url, download_files=False)
     first, second = (dict(zip(OUTPUTS, raw.predict(*{**DEFAULTS, "seed": 11}.values(), api_name="/generate")))
@@ -359,10 +373,10 @@ def test_nan_is_refused_naming_the_field(url, field, index):
 
 
 def test_uploads_are_refused(url):
-    # the app has no upload component: the upload route Gradio opens takes nothing bigger than a few bytes
+    # the app has no upload component: the upload route Gradio opens takes nothing (moodgen_app.guard)
     with httpx.Client(base_url=url, timeout=60) as http:
         response = http.post("gradio_api/upload", files={"files": ("big.wav", b"\0" * 4096)})
-    assert response.status_code == 413
+    assert response.status_code == 403
 
 
 def test_read_request_checks_every_field(checkpoints):

@@ -147,6 +147,13 @@ def test_match_renders_the_excerpt_and_nearest_by_sound_finds_it(atlas):
         atlas.nearest_by_sound(np.zeros(5))
 
 
+def test_an_entry_is_rendered_once_and_shared(atlas):
+    e = atlas.entries[0]
+    first, again = atlas.nearest_by_mood(e.valence, e.arousal), atlas.nearest_by_mood(e.valence, e.arousal)
+    assert first.audio is again.audio and first.mel is again.mel
+    np.testing.assert_array_equal(first.audio, atlas.audio_of(0))
+
+
 def test_only_shippable_sources(tmp_path):
     with pytest.raises(CorpusError, match="vgmidi may not ship"):
         build_atlas(make_note_cache(tmp_path, source="vgmidi"))

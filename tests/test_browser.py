@@ -1,7 +1,9 @@
 """The app in a real browser: Debian's Chromium driven by Playwright (never `playwright install`)."""
 from __future__ import annotations
 
+import io
 import shutil
+import zipfile
 
 import pytest
 from app_server import full_checkpoints, serve
@@ -343,3 +345,19 @@ def test_axe_finds_no_serious_violation(browser, url, viewport):
         assert found == {state: [] for state in found}
     finally:
         page.close()
+
+
+def test_stems_download_as_one_zip_and_grey_out_for_the_engine_without_notes(page):
+    page.locator("#stems input").check()
+    page.locator("#preset-sad").click()
+    page.wait_for_function(RESULT_SHOWN, arg="aimed at V -0.70 / A -0.70")
+    link = page.locator("#downloads a[download$='_stems.zip']")
+    href = page.evaluate("h => new URL(h, location.href).href", link.get_attribute("href"))
+    names = zipfile.ZipFile(io.BytesIO(page.request.get(href).body())).namelist()
+    assert sorted(n.rsplit(".", 2)[1] for n in names if n.endswith(".wav")) == ["bass", "harmony", "melody"]
+    assert sum(n.endswith(".mid") for n in names) == 1
+    assert page.locator("#downloads a[download$='.melody.wav']").count() == 0  # the parts come in the zip only
+    enabled = "(want) => { const i = document.querySelector('#stems input'); return i && i.disabled !== want; }"
+    page.locator("#engine label", has_text="mel:").click()
+    page.wait_for_function(enabled, arg=False)
+    assert "plays no notes" in page.locator("#stems").inner_text()

@@ -243,7 +243,7 @@ def test_streams_warmup_and_run_compute_on_the_one_worker_thread(tiny_checkpoint
 
 def test_identical_requests_at_once_share_one_computation(tiny_checkpoints):
     pipe = MoodPipeline.from_checkpoint(tiny_checkpoints, cache_bytes=0)  # nothing cached: only sharing can help
-    pipe._lock = CountingLock()
+    pipe._clips._lock = CountingLock()
     eng, release, calls = pipe.engine("notes"), threading.Event(), []
     generate = eng.generate
 
@@ -255,7 +255,7 @@ def test_identical_requests_at_once_share_one_computation(tiny_checkpoints):
     eng.generate = held
 
     def release_when_all_have_looked():
-        while pipe._lock.taken < 6:  # each caller takes the lock once before waiting
+        while pipe._clips._lock.taken < 6:  # each caller takes the lock once before waiting
             time.sleep(0.01)
         release.set()
 

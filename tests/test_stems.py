@@ -95,3 +95,10 @@ def test_cli_stems_writes_a_wav_per_part(tiny_checkpoints, tmp_path):
     assert params["render"]["parts"]["melody"]["instrument"] == "vibraphone" and params["render"]["stems"]
     assert cli(["generate", "--preset", "happy", "--seconds", "3", "--stems", "--checkpoint",
                 str(tiny_checkpoints), "--out", str(out)]) == 2  # the stems are in the way without --force
+
+
+def test_a_clip_with_layers_is_not_extended_in_one_voice(pipe):
+    g = pipe.generate(0.5, 0.5, 3.0, seed=1, stems=True)
+    with pytest.raises(ValueError,
+                       match="^generation: its parts play as layers made it in a way that extend cannot continue"):
+        pipe.extend(g, 2.0)

@@ -34,6 +34,14 @@ def git_sha() -> str:
         return "unknown"
 
 
+def provenance(manifest_hash: str, steps: int, wall_s: float, command: str, **extra: Any) -> dict[str, Any]:
+    """What every exported weights file records of how it was made: the code (git sha), the data (the corpus
+    manifest's hash), the optimizer steps and wall time it took, the command that ran it, and the torch threads;
+    `extra` adds what is the trainer's own (its config, device, scores)."""
+    return {"git_sha": git_sha(), "data_manifest_hash": manifest_hash, "steps": steps, "wall_time_s": round(wall_s, 1),
+            "command": command, "threads": torch.get_num_threads(), **extra}
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -132,7 +132,7 @@ class Engine(ABC):
     makes_midi: ClassVar[bool]  # whether its clips come with MIDI
     plays_tempo: ClassVar[bool] = False  # whether its sessions play on a beat grid (`session(..., tempo=)`)
     instruments: ClassVar[tuple[str, ...]] = ()  # what it can play its notes on; the first is the default
-    mastering: ClassVar[Mastering] = DRY  # its fixed gain, room and limiter (benchmarks/loudness.py chose the gains)
+    mastering: ClassVar[Mastering] = DRY  # its fixed gain, room and limiter (gains: benchmarks/studies/loudness.py)
     cache_field: ClassVar[str]  # what it trains on: "mel" (cache.mels) or "roll" (cache.rolls)
     transposes_on_the_fly: ClassVar[bool]  # True: trains on untransposed clips, shifted per crop
 

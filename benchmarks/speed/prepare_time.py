@@ -1,6 +1,6 @@
 """The EMOPIA corpus cache: a fresh build, then a rerun (no work); wall time, CPU, peak memory, size on disk.
 
-    python -m benchmarks.prepare_time --out DIR [--root ../shared/data/emopia/EMOPIA_1.0] [--workers 2] [--nice 5]
+    python -m benchmarks.speed.prepare_time --out DIR [--root ../shared/data/emopia/EMOPIA_1.0] [--workers 2] [--nice 5]
                                       [--keep]
 
 Each run is `/usr/bin/time -v nice -n <nice> python -m train.prepare --source emopia --root <root> --out DIR
@@ -29,7 +29,7 @@ TIME_FIELDS = {"Elapsed (wall clock) time (h:mm:ss or m:ss)": "wall", "User time
 # consolidated arrays), quoted for comparison.
 BEFORE = ("Before (cache format 1, same machine, 2026-11-24): 8.5 GB on disk; first real build 10 min 05 s wall, "
           "user 498 s + sys 67 s, peak RSS 7.1 GB (`/usr/bin/time -v`, 2 workers, machine less loaded); a rerun of "
-          "`python -m benchmarks.prepare_time` under load took 34.5 min with a 6.8 GB peak.")
+          "`python -m benchmarks.speed.prepare_time` under load took 34.5 min with a 6.8 GB peak.")
 
 
 def time_v(log: Path) -> dict[str, str]:
@@ -61,7 +61,7 @@ def allocated_bytes(folder: Path) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.prepare_time", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.speed.prepare_time", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, default=Path("../shared/data/emopia/EMOPIA_1.0"))
     ap.add_argument("--out", type=Path, help="cache folder to build (must not exist; default: a temporary one)")
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
-        update_section("prepare: EMOPIA cache build time (benchmarks/prepare_time.py)", body)
+        update_section("prepare: EMOPIA cache build time (benchmarks/speed/prepare_time.py)", body)
     return 0
 
 

@@ -3,19 +3,18 @@ preset and seed is generated at the shipped step count and at fewer. Per step co
 the mean absolute difference of its representation from the shipped count's (same seed; representation units,
 [-1, 1]), the judge's (valence, arousal) of its audio and the engine's correlates, averaged per preset.
 
-    python -m benchmarks.sampler_steps --steps 16,12,10,8 --seeds 3 --threads 2
+    python -m benchmarks.studies.sampler_steps --steps 16,12,10,8 --seeds 3 --threads 2
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks import results
 from benchmarks.results import command, machine, update_section
 from moodgen import audio
 from moodgen.config import RollParams
@@ -25,13 +24,8 @@ from moodgen.pipeline import MoodPipeline
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", type=Path, default=Path("checkpoints"))
+    ap = results.parser(__doc__, checkpoint=True, threads=2, seconds=10.0, seeds=3)
     ap.add_argument("--steps", default="16,12,10,8", help="step counts, the shipped one first")
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pipe = MoodPipeline.from_checkpoint(args.checkpoint, device="cpu")
@@ -78,7 +72,7 @@ def main() -> None:
         "engine's audio before mastering.", "", *lines])
     print(body)
     if not args.no_write:
-        update_section("Sampler steps: time against fidelity (benchmarks/sampler_steps.py)", body)
+        update_section("Sampler steps: time against fidelity (benchmarks/studies/sampler_steps.py)", body)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Can the mel engine's sampler alone move its musical structure towards real clips, without losing the mood?
 
-    python -m benchmarks.mel_sampler [--checkpoint checkpoints] [--seeds 4]
+    python -m benchmarks.studies.mel_sampler [--checkpoint checkpoints] [--seeds 4]
 
 The shipped flow model, 10 s clips on the 4 presets x `seeds`, sampled with the engine's Euler loop and with three
 sampler-side changes that need no training: a larger starting noise (temperature), stronger guidance, and "churn"
@@ -104,7 +104,8 @@ def main() -> None:
             "| sampler | chroma change /s: mean (per preset) | beat-to-beat change dB: mean (per preset) | "
             "pitch-class turnover /s | judged arousal split | judged valence split | presets in their quadrant |",
             "|---|---|---|---|---|---|---|", *rows]
-    update_section("Mel engine: sampler variants and musical structure (benchmarks/mel_sampler.py)", "\n".join(body))
+    update_section("Mel engine: sampler variants and musical structure (benchmarks/studies/mel_sampler.py)",
+                   "\n".join(body))
     print("\n".join(body))
 
 

@@ -1,6 +1,6 @@
 """How far real EMOPIA note onsets sit from the note engine's frame grid (1/16 s), and what the grid does to them.
 
-    python -m benchmarks.timing_grid [--emopia ../shared/data/emopia/EMOPIA_1.0] [--checkpoint checkpoints]
+    python -m benchmarks.studies.timing_grid [--emopia ../shared/data/emopia/EMOPIA_1.0] [--checkpoint checkpoints]
 
 For every note onset of every EMOPIA clip (the MIDI, all splits): its distance to the nearest grid frame, with the
 grid where it is (frame 0 at time 0) and shifted to the phase that suits each clip best (the grid is arbitrary;
@@ -15,7 +15,6 @@ Writes the "Note timing and the 1/16 s grid" section of benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from benchmarks import results
 from benchmarks.results import command, machine, publish
 from moodgen import audio, midi
 from moodgen.config import RollParams
@@ -100,12 +100,9 @@ def generation_seconds(pipe: MoodPipeline, engine: str, seconds: float, repeats:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = results.parser(__doc__, checkpoint=True, repeats=5)
     ap.add_argument("--emopia", type=Path, default=Path("../shared/data/emopia/EMOPIA_1.0"))
-    ap.add_argument("--checkpoint", type=Path, default=Path("checkpoints"))
-    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on busy shared cores)")
-    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     start = time.time()

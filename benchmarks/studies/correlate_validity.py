@@ -1,6 +1,6 @@
 """Which audio measures of mood separate real EMOPIA quadrants? The check behind the evaluation's correlate table.
 
-    python -m benchmarks.correlate_validity [--cache .cache/corpus/emopia] [--seconds 10]
+    python -m benchmarks.studies.correlate_validity [--cache .cache/corpus/emopia] [--seconds 10]
 
 For every untransposed clip of the prepared cache (all splits), on its centre `seconds` of rendered audio: the
 tempo of librosa's beat tracker (as in the evaluation) and of its tempogram without the prior that favours 120 BPM,

@@ -1,6 +1,6 @@
 """Mel -> audio without a learned model: the seed's librosa path against our torch fast Griffin-Lim.
 
-    python -m benchmarks.griffin_lim [--cache .cache/corpus/emopia] [--clips 20] [--seconds 10] [--repeats 3]
+    python -m benchmarks.studies.griffin_lim [--cache .cache/corpus/emopia] [--clips 20] [--seconds 10] [--repeats 3]
 
 Clips: the first `--clips` held-out test-split EMOPIA clips (by id) of the prepared cache that last at least
 `--seconds`; from each, the centred excerpt of that length of the rendered (untransposed) audio. Its mel
@@ -12,13 +12,13 @@ Writes the "Griffin-Lim ... N torch thread(s)" section of benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks import results
 from benchmarks.results import command, machine, update_section
 from moodgen import audio
 from moodgen.config import MelParams
@@ -59,14 +59,9 @@ def excerpts(cache: CorpusCache, n_clips: int, seconds: float, sample_rate: int)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.griffin_lim", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = results.parser(__doc__, threads=2, repeats=3, seconds=10.0)
     ap.add_argument("--cache", type=Path, default=Path(".cache/corpus/emopia"))
     ap.add_argument("--clips", type=int, default=20)
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -123,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     print(body)
     if not args.no_write:
         update_section(f"Griffin-Lim: librosa vs torch fast GL, {args.threads} torch thread(s) "
-                       "(benchmarks/griffin_lim.py)", body)
+                       "(benchmarks/studies/griffin_lim.py)", body)
     return 0
 
 

@@ -1,6 +1,7 @@
 """How well do the music-feature scores behind EMOPIA's continuous labels agree with human valence/arousal signs?
 
-    python -m benchmarks.label_derivation [--emopia ../shared/data/emopia/EMOPIA_1.0] [--vgmidi ../shared/data/vgmidi]
+    python -m benchmarks.studies.label_derivation [--emopia ../shared/data/emopia/EMOPIA_1.0] \
+        [--vgmidi ../shared/data/vgmidi]
 
 Features: moodgen.midi.load_midi + apply_sustain + train.corpus.features.midi_features, per clip. Scores:
 train.corpus.features.arousal_score / valence_score (z-scored over the set they are given, as in train.prepare).
@@ -92,7 +93,7 @@ def formula_on(rows: list[dict], formula: str) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.label_derivation", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.studies.label_derivation", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--emopia", type=Path, default=Path("../shared/data/emopia/EMOPIA_1.0"))
     ap.add_argument("--vgmidi", type=Path, default=Path("../shared/data/vgmidi"))
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
-        update_section("Label derivation (benchmarks/label_derivation.py)", body)
+        update_section("Label derivation (benchmarks/studies/label_derivation.py)", body)
     return 0
 
 

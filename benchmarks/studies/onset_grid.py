@@ -1,6 +1,6 @@
 """Do the note engine's onsets fall on the beat? And does playing at a tempo keep the mood?
 
-    python -m benchmarks.onset_grid [--checkpoint checkpoints] [--seconds 20] [--seeds 5]
+    python -m benchmarks.studies.onset_grid [--checkpoint checkpoints] [--seconds 20] [--seeds 5]
 
 For the four presets and `--seeds` seeds, clips of `--seconds` made three ways: in the engine's own time (no bpm),
 at the tempo drawn for the mood (bpm="mood") and at 96 BPM. For each clip, from its MIDI: the share of note onsets
@@ -111,7 +111,7 @@ def main() -> None:
                     for k in (0, 1)]
             lines.append(f"- {way}: judge's distance to the preset {np.mean(err):.3f}, signs of V and A right "
                          f"{np.mean(sign):.0%}")
-    publish("Onsets on the beat grid (benchmarks/onset_grid.py)", "\n".join(lines), write=not args.no_write)
+    publish("Onsets on the beat grid (benchmarks/studies/onset_grid.py)", "\n".join(lines), write=not args.no_write)
 
 
 if __name__ == "__main__":

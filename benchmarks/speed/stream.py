@@ -1,8 +1,8 @@
 """The live stream of every engine of the shipped checkpoint: real-time factor, time to the first chunk, and how many
 chunks the mood correlates (loudness, onset rate, mode) take to move after the mood changes from sad to happy.
 
-    python -m benchmarks.stream --threads 1 --repeats 3
-    python -m benchmarks.stream --threads 2 --engines notes   # a section of its own
+    python -m benchmarks.speed.stream --threads 1 --repeats 3
+    python -m benchmarks.speed.stream --threads 2 --engines notes   # a section of its own
 
 Each repeat streams `--chunks` chunks of 1 s with a new seed, the mood switching at the middle chunk. Real-time
 factor = seconds of audio / seconds of wall time over the whole stream; first chunk = from `pipe.stream(...)` to

@@ -3,11 +3,10 @@
 round-robin (each repeat times every path once, so a change in the machine's load hits them alike); medians. Every
 path runs on the pipeline's worker thread (`MoodPipeline.run`), where the app's requests run.
 
-    python -m benchmarks.latency --threads 2 --repeats 7
+    python -m benchmarks.speed.latency --threads 2 --repeats 7
 """
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import statistics
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import results
 from benchmarks.results import command, machine, threads_title, update_section
 from moodgen import audio, cgan
 from moodgen.keys import sample_keys
@@ -49,12 +49,7 @@ def paths(pipe: MoodPipeline, checkpoint: Path, seconds: float) -> dict[str, tup
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--checkpoint", type=Path, default=Path("checkpoints"))
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--no-write", action="store_true", help="print the table without updating RESULTS.md")
+    ap = results.parser(__doc__, checkpoint=True, threads=2, repeats=7, seconds=10.0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pipe = MoodPipeline.from_checkpoint(args.checkpoint, device="cpu")

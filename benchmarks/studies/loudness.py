@@ -1,7 +1,7 @@
 """Loudness per preset x engine x soundfont x instrument, dry and mastered; mood correlates per instrument; render
 and mastering times per 10 s of audio.
 
-    python -m benchmarks.loudness [--checkpoint checkpoints] [--seeds 3] [--repeats 5]
+    python -m benchmarks.studies.loudness [--checkpoint checkpoints] [--seeds 3] [--repeats 5]
 
 Each preset gets `seeds` 10 s clips per engine from the shipped checkpoint. The note engine's MIDI is played by
 every soundfont `moodgen.render.find_soundfonts` finds with every instrument (level-matched, as the renderer
@@ -207,7 +207,7 @@ def main() -> None:
             *judge_table(judged, sources), "",
             f"Render and mastering time, median of {args.repeats} runs (load average {load:.1f} when they began).",
             "", *timing]
-    update_section("Loudness and rendering (benchmarks/loudness.py)", "\n".join(body))
+    update_section("Loudness and rendering (benchmarks/studies/loudness.py)", "\n".join(body))
     print("\n".join(body))
 
 

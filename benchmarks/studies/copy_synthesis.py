@@ -1,6 +1,6 @@
 """Copy synthesis: invert the cached log-mel of held-out clips back to audio and compare with the original audio.
 
-    nice -n 10 python -m benchmarks.copy_synthesis [--clips 24] [--seconds 10] [--repeats 5] [--threads 2]
+    nice -n 10 python -m benchmarks.studies.copy_synthesis [--clips 24] [--seconds 10] [--repeats 5] [--threads 2]
 
 Clips: the TEST split (untransposed), one centred excerpt of `--seconds` from each clip at least that long, evenly
 spaced over the sorted list. Input: the cached normalized log-mel (what the generator learns to produce). Metrics
@@ -12,13 +12,13 @@ Writes the "Copy synthesis (mel inversion)" section of benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
 import numpy as np
 import torch
 
+from benchmarks import results
 from benchmarks.results import command, machine, update_section
 from moodgen import audio
 from moodgen.config import MelParams
@@ -80,14 +80,10 @@ def methods(inverter, params: MelParams) -> dict[str, tuple[str, int, object]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = results.parser(__doc__, threads=2, repeats=5, seconds=10.0)
     ap.add_argument("--cache", default=".cache/corpus/emopia")
     ap.add_argument("--checkpoint", default="checkpoints/inverter.safetensors")
     ap.add_argument("--clips", type=int, default=24)
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-write", action="store_true", help="print the section instead of updating RESULTS.md")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     cache = CorpusCache(a.cache)

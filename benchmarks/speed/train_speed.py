@@ -2,15 +2,14 @@
 crops/s of the crop samplers alone, with batches drawn on the host (numpy CropSampler) and on the device
 (DeviceCropSampler), each engine at its shipped batch size and crop length unless --batch is given.
 
-    python -m benchmarks.train_speed --steps 30 --threads 2            # the CPU here
-    python -m benchmarks.train_speed --steps 200 --batch 128 --device cuda
+    python -m benchmarks.speed.train_speed --steps 30 --threads 2            # the CPU here
+    python -m benchmarks.speed.train_speed --steps 200 --batch 128 --device cuda
 
 Reads the corpus cache at --cache when it is prepared; otherwise builds a small synthetic EMOPIA-layout corpus in a
 temporary folder (crops/s and steps/s depend on the crop and model sizes, not on the music).
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import statistics
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks import results
 from benchmarks.results import command, machine, update_section
 from moodgen.engines import engine_names
 from train.corpus.cache import CorpusCache
@@ -32,7 +32,7 @@ from train.trainer import Trainer
 
 
 def synthetic_cache(folder: Path) -> Path:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ is not a package of the install
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/ is not a package of the install
     from tests.synthetic_emopia import write_emopia_folder
 
     midi = write_emopia_folder(folder / "EMOPIA_1.0", per_split={"train": 3, "val": 1, "test": 1}, seconds=12.0)
@@ -73,16 +73,13 @@ def steps_per_s(trainer: Trainer, steps: int, repeats: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = results.parser(__doc__, threads=2, repeats=3)
     ap.add_argument("--cache", type=Path, default=Path(".cache/corpus/emopia"))
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch", type=int, default=0, help="batch size (0: each engine's shipped one)")
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     ap.add_argument("--compile", action="store_true")
-    ap.add_argument("--no-write", action="store_true", help="print the table without updating RESULTS.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
@@ -122,7 +119,7 @@ def main() -> None:
     ])
     print(body)
     if not args.no_write:
-        update_section("Training throughput (benchmarks/train_speed.py)", body)
+        update_section("Training throughput (benchmarks/speed/train_speed.py)", body)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Check that the shipped weights still give byte-identical WAV and MIDI files for every engine, preset and seed.
 
-    python -m benchmarks.same_outputs            # compare with benchmarks/output_hashes.json; exit 1 on a difference
-    python -m benchmarks.same_outputs --record   # write the hashes of what the current code produces
+    python -m benchmarks.checks.same_outputs            # compare with output_hashes.json beside it; exit 1 on a change
+    python -m benchmarks.checks.same_outputs --record   # write the hashes of what the current code produces
 
 Each file is written by the command line (`python -m moodgen generate`, called in-process), as a user would get it,
 dry (no mastering) on the soundfont pretty_midi ships: the path the hashes were recorded on before the render chain.

@@ -1,6 +1,6 @@
 """Does the note engine play in the key it is given? Every key x every preset x seeds, key found on the roll.
 
-    python -m benchmarks.key_following [--checkpoint checkpoints] [--seeds 2] [--seconds 10]
+    python -m benchmarks.studies.key_following [--checkpoint checkpoints] [--seeds 2] [--seconds 10]
 
 For each of the 24 keys and each preset, samples `seeds` clips with that key forced (the checkpoint's default
 guidance), finds the key of each clip with the Krumhansl-Schmuckler profiles on its pitch classes (weighted by

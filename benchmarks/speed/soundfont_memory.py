@@ -4,7 +4,7 @@ the time to load it on first use. Every soundfont found (`moodgen.render.find_so
 process per repeat, interleaved, so a change in the machine's load hits them alike; medians. RSS is read after
 `malloc_trim`, as the pipeline's workers trim after each task (moodgen.memory).
 
-    python -m benchmarks.soundfont_memory --repeats 3
+    python -m benchmarks.speed.soundfont_memory --repeats 3
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def main() -> None:
     runs: dict[Path, list[dict[str, float]]] = {f: [] for f in fonts}
     for _ in range(args.repeats):
         for font in fonts:
-            out = subprocess.run([sys.executable, "-m", "benchmarks.soundfont_memory", "--one", str(font)],
+            out = subprocess.run([sys.executable, "-m", "benchmarks.speed.soundfont_memory", "--one", str(font)],
                                  capture_output=True, text=True, check=True)
             runs[font].append(json.loads(out.stdout))
     rows = ["| soundfont | file | renderer (first copy + what it keeps) | each further copy | first use |",
@@ -72,7 +72,7 @@ def main() -> None:
                       f"{args.repeats} fresh processes per soundfont; first use = load, hash, cut down to the "
                       "offered programs, and one instrument's level trim.", "", *rows])
     print(body)
-    update_section("Soundfont memory (benchmarks/soundfont_memory.py)", body)
+    update_section("Soundfont memory (benchmarks/speed/soundfont_memory.py)", body)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ itself keeps, without the app.
 
 Target: after the first 30 requests, RSS grows by at most 100 MB over the rest, and never exceeds 1.2 GB.
 
-    python -m benchmarks.soak --requests 300 --sample-every 10
-    python -m benchmarks.soak --library --requests 300
+    python -m benchmarks.speed.soak --requests 300 --sample-every 10
+    python -m benchmarks.speed.soak --library --requests 300
 """
 from __future__ import annotations
 
@@ -22,13 +22,13 @@ from pathlib import Path
 import torch
 from gradio_client import Client
 
-from benchmarks.app_latency import add_app_arguments, api_engines, launch, memory_mb, stop
-from benchmarks.load import AUTO_KEY
 from benchmarks.results import command, git_head, machine, publish
+from benchmarks.speed.app_latency import add_app_arguments, api_engines, launch, memory_mb, stop
+from benchmarks.speed.load import AUTO_KEY
 from moodgen.pipeline import MoodPipeline
 
-TITLE = "Memory soak (benchmarks/soak.py)"
-LIBRARY_TITLE = "Memory soak of the library alone (benchmarks/soak.py --library)"
+TITLE = "Memory soak (benchmarks/speed/soak.py)"
+LIBRARY_TITLE = "Memory soak of the library alone (benchmarks/speed/soak.py --library)"
 WARM = 30  # requests before the baseline: caches fill, allocators settle
 MAX_GROWTH_MB, MAX_RSS_MB = 100.0, 1200.0
 

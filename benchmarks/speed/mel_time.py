@@ -4,11 +4,10 @@ inversion, and the engine's `generate`; then what the cheaper options would save
 the same sampler under bf16 autocast, and at half the steps. Round-robin repeats (a change of load hits every row
 alike); medians and minima; a yardstick and the load before and after.
 
-    python -m benchmarks.mel_time --threads 2 --repeats 5
+    python -m benchmarks.speed.mel_time --threads 2 --repeats 5
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
@@ -18,8 +17,9 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.app_latency import yardstick_s
+from benchmarks import results
 from benchmarks.results import command, machine, threads_title, update_section
+from benchmarks.speed.app_latency import yardstick_s
 from moodgen.flow_model import FlowModel, sample
 from moodgen.inverter import default_inversion
 from moodgen.keys import sample_keys
@@ -111,12 +111,7 @@ def engine_section(name: str, eng, seconds: float, repeats: int) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--checkpoint", type=Path, default=Path("checkpoints"))
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--no-write", action="store_true")
+    ap = results.parser(__doc__, checkpoint=True, threads=2, repeats=5, seconds=10.0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pipe = MoodPipeline.from_checkpoint(args.checkpoint, device="cpu")

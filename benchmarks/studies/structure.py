@@ -1,6 +1,6 @@
 """Musical structure of real and generated clips: "pulses over drones" as numbers.
 
-    python -m benchmarks.structure [--checkpoint checkpoints] [--emopia ../shared/data/emopia/EMOPIA_1.0]
+    python -m benchmarks.studies.structure [--checkpoint checkpoints] [--emopia ../shared/data/emopia/EMOPIA_1.0]
                                    [--seconds 10] [--seeds 8] [--diagnostic-seeds 4]
 
 Rows: every held-out EMOPIA test clip (rendered from its MIDI with the sustain pedal, the corpus' renderer; centre
@@ -15,7 +15,6 @@ benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import pretty_midi
 import torch
 
+from benchmarks import results
 from benchmarks.results import command, machine, publish
 from moodgen import audio, cgan, midi
 from moodgen.config import MelParams
@@ -121,15 +121,11 @@ def by_group(rows: dict[str, dict]) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", type=Path, default=Path("checkpoints"))
+    ap = results.parser(__doc__, checkpoint=True, seconds=10.0, seeds=8)
     ap.add_argument("--emopia", type=Path, default=Path("../shared/data/emopia/EMOPIA_1.0"))
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--diagnostic-seeds", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (2 threads on busy shared cores ran "
                     "generation 20x slower than 1)")
-    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     start = time.time()

@@ -5,13 +5,12 @@ spaced steps). Per sampler: the median time of the sampler for one 10 s clip, th
 mel from the reference (same seed and key; normalized log-mel units, [-1, 1]), and per preset the mean level and
 the judge's (valence, arousal) of the inverted audio. Round-robin over the samplers, so load hits them alike.
 
-    python -m benchmarks.distillation --teacher TEACHER.safetensors --seeds 3 --threads 2
+    python -m benchmarks.studies.distillation --teacher TEACHER.safetensors --seeds 3 --threads 2
 
 TEACHER: the teacher's weights (the student's provenance names its SHA-256 and the command that made it).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks import results
 from benchmarks.results import command, machine, threads_title, update_section
 from moodgen import audio
 from moodgen.checkpoint import file_sha256
@@ -32,13 +32,8 @@ from moodgen.pipeline import MoodPipeline
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = results.parser(__doc__, checkpoint=True, threads=2, seconds=10.0, seeds=3)
     ap.add_argument("--teacher", type=Path, required=True)
-    ap.add_argument("--checkpoint", type=Path, default=Path("checkpoints"))
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pipe = MoodPipeline.from_checkpoint(args.checkpoint, device="cpu")
