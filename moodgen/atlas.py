@@ -12,6 +12,7 @@ Shapes: N entries, D embedding dims, M mel bands, T mel frames, T_r roll frames,
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import numpy as np
 
 from moodgen import audio, midi
 from moodgen.checkpoint import CheckpointError, reason
-from moodgen.config import MelParams, RollParams, from_dict, to_dict
+from moodgen.config import MelParams, RollParams, bounded_json, from_dict, to_dict
 from moodgen.deam import DEAM_LICENCE, deam_excerpt, read_deam
 from moodgen.mood import quadrant_of, validate_mood
 from moodgen.shared import SharedWork
@@ -32,6 +33,9 @@ FORMAT_VERSION = 1
 ATLAS_FILE = "atlas.npz"  # in a checkpoints folder
 EXCERPT_SECONDS = 10.0
 FADE_OUT_S = 0.02  # where an excerpt is cut mid-note, a short fade avoids a click
+# What an atlas file may hold, checked before anything is inflated (the shipped one: 11 arrays, 31 MB inflated,
+# its excerpts 30 MB; its metadata 2 KB)
+MAX_ARRAYS, MAX_ARRAY_BYTES, MAX_INFLATED_BYTES, MAX_META_BYTES = 16, 256 << 20, 512 << 20, 1 << 20
 
 
 # ----------------------------------------------------------------------------------------------- embeddings
@@ -96,6 +100,30 @@ class AtlasMatch:
         e = self.entry
         return {"clip_id": e.clip_id, "source": e.source, "licence": e.licence, "valence": float(e.valence),
                 "arousal": float(e.arousal), "distance": float(self.distance), "by": self.by}
+
+
+def check_arrays(path: Path) -> None:
+    """CheckpointError unless the .npz at `path` holds at most MAX_ARRAYS arrays within MAX_ARRAY_BYTES each and
+    MAX_INFLATED_BYTES together, by the sizes its zip directory states (zipfile never inflates a member past them)
+    and its .npy headers need (numpy allocates the header's shape before reading): read before inflating."""
+    with zipfile.ZipFile(path) as z:
+        members = z.infolist()
+        inflated = sum(m.file_size for m in members)
+        if len(members) > MAX_ARRAYS or inflated > MAX_INFLATED_BYTES:
+            raise CheckpointError(f"{path}: {len(members)} arrays of {inflated} bytes inflated, over the limits "
+                                  f"({MAX_ARRAYS} arrays, {MAX_INFLATED_BYTES} bytes)")
+        for m in members:
+            if m.file_size > MAX_ARRAY_BYTES:
+                raise CheckpointError(f"{path}: {m.filename} inflates to {m.file_size} bytes, over the "
+                                      f"{MAX_ARRAY_BYTES}-byte limit")
+            with z.open(m) as f:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(f)
+            if dtype.hasobject or math.prod(shape) * dtype.itemsize > m.file_size:
+                raise CheckpointError(f"{path}: {m.filename} claims a {shape} {dtype} array, more than its "
+                                      f"{m.file_size} bytes")
 
 
 class Atlas:
@@ -260,9 +288,10 @@ class Atlas:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: atlas file not found")
         try:
+            check_arrays(path)
             with np.load(path, allow_pickle=False) as z:
                 arrays = {name: z[name] for name in z.files}
-            meta = json.loads(str(arrays["meta"]))
+            meta = bounded_json(str(arrays["meta"]), MAX_META_BYTES)
             if meta.get("format_version") != FORMAT_VERSION:
                 raise CheckpointError(f"{path}: atlas format {meta.get('format_version')!r}, this moodgen reads "
                                       f"{FORMAT_VERSION}")

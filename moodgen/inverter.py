@@ -18,12 +18,12 @@ from torch import nn
 
 from moodgen import audio
 from moodgen.checkpoint import Component
-from moodgen.config import MelParams
+from moodgen.config import MelParams, check_ranges
 from moodgen.threads import PointwiseConv1d
 
 METHODS = ("learned", "fast_gl", "librosa")
 WEIGHTS_FILE = "inverter.safetensors"  # beside the engines that invert mels
-DEFAULT_N_ITER = 8  # learned magnitude + phase-vocoder start; chosen in benchmarks/copy_synthesis.py
+DEFAULT_N_ITER = 8  # learned magnitude + phase-vocoder start; chosen in benchmarks/studies/copy_synthesis.py
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class InverterConfig:
     log_floor: float = -11.5  # natural-log magnitude floor (~ -100 dB); quieter bins carry nothing audible
 
     def __post_init__(self) -> None:
+        check_ranges(self, {"n_mels": (1, 1024), "n_freqs": (1, 8193), "channels": (1, 4096), "n_blocks": (0, 64),
+                            "kernel_size": (1, 63), "expansion": (1, 16), "log_floor": (-100, 0)})
         for name in ("n_mels", "n_freqs", "channels", "expansion"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

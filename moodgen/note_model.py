@@ -23,6 +23,7 @@ from torch import nn
 
 from moodgen.checkpoint import Component
 from moodgen.conditioning import KeyCondition, condition_embedding, mood_mlp
+from moodgen.config import check_ranges
 from moodgen.midi import ONSET_FLOOR
 from moodgen.threads import one_blas_thread
 
@@ -40,6 +41,8 @@ class NoteModelConfig:
     key_conditioning: bool = False  # condition on a musical key as well as the mood
 
     def __post_init__(self) -> None:
+        check_ranges(self, {"n_keys": (1, 128), "channels": (1, 4096), "dilations": (1, 4096), "cond_dim": (1, 4096),
+                            "mood_frequencies": (0, 32)})
         if self.n_keys < 1 or self.channels < 1 or not self.dilations or min(self.dilations) < 1:
             raise ValueError(f"invalid NoteModelConfig sizes: {self}")
         if not 0.0 <= self.dropout < 1.0:

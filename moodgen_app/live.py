@@ -2,8 +2,10 @@
 `wire_live` puts it on the page (Play live, the pad's moves, Stop and keep it).
 
 The stream reads the mood the pad last sent before each chunk, and runs at most `LEAD_SECONDS` ahead of what has
-played, so a move of the dot reaches the ears about a chunk later. Stopping keeps what was played as a clip (WAV,
-JSON, MIDI) through the app's result store; only a few stopped recordings' outputs are remembered per process.
+played, so a move of the dot reaches the ears about a chunk later. It ends when stopped, when its reader goes away or
+stops reading, when the dot has not moved for `idle_seconds`, and after `max_seconds` (moodgen_app.guard).
+Stopping keeps what was played as a clip (WAV, JSON, MIDI) through the app's result store; only a few stopped
+recordings' outputs are remembered per process.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from moodgen.mood import validate_mood
 from moodgen.pipeline import MoodPipeline
 from moodgen.settings import Settings
 from moodgen.stream import MoodStream
+from moodgen_app.guard import LIVE_IDLE_SECONDS, LIVE_MAX_SECONDS
 from moodgen_app.results import Result, read_settings
 from moodgen_app.wiring import Wiring, checked
 
@@ -37,6 +40,7 @@ class Live:
     """One session's stream: the mood to play next, and how it ends."""
 
     mood: tuple[float, float]
+    steered: float = field(default_factory=time.monotonic)  # when the dot last moved
     stop: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     outputs: Result | None = None  # the recording as the app shows a result, once the stream has ended
@@ -44,10 +48,13 @@ class Live:
 
 class LiveSessions:
     """The live streams of a process by session id. `record(key, generation)` turns a recording into the app's
-    outputs (files written once); `max_seconds` ends a stream nobody stops."""
+    outputs (files written once); `max_seconds` ends a stream nobody stops, `idle_seconds` one nobody steers, and
+    `reading(session)` turning false one nobody reads."""
 
-    def __init__(self, pipeline: MoodPipeline, record: Callable[[str, Generation], Result], max_seconds: float):
+    def __init__(self, pipeline: MoodPipeline, record: Callable[[str, Generation], Result], max_seconds: float,
+                 reading: Callable[[str], bool] = lambda session: True, idle_seconds: float = LIVE_IDLE_SECONDS):
         self.pipeline, self.record, self.max_seconds = pipeline, record, max_seconds
+        self.reading, self.idle_seconds = reading, idle_seconds
         self._live: OrderedDict[str, Live] = OrderedDict()
         self._lock = threading.Lock()
         self._count = itertools.count()
@@ -58,7 +65,7 @@ class LiveSessions:
         with self._lock:
             live = self._live.get(session)
         if live is not None:
-            live.mood = mood
+            live.mood, live.steered = mood, time.monotonic()
 
     def play(self, session: str, mood: tuple[float, float], settings: Settings) -> Iterator[tuple[int, np.ndarray]]:
         """(sample rate, int16 audio) chunks for the session, until it is stopped, disconnects or reaches
@@ -85,7 +92,8 @@ class LiveSessions:
                 yield sr, to_pcm16(chunk.audio)
                 made = chunk.start_seconds + len(chunk.audio) / sr
                 ahead = made - (time.monotonic() - start)
-                if live.stop.wait(max(0.0, ahead - LEAD_SECONDS)) or made >= self.max_seconds:
+                if (live.stop.wait(max(0.0, ahead - LEAD_SECONDS)) or made >= self.max_seconds
+                        or time.monotonic() - live.steered > self.idle_seconds or not self.reading(session)):
                     break
         finally:
             try:
@@ -112,13 +120,14 @@ class LiveSessions:
 def wire_live(w: Wiring) -> None:
     """Play live streams what the pad says; Stop and keep it shows what was played as a result."""
     page, pipeline = w.page, w.pipeline
-    live = LiveSessions(pipeline, w.results.recorded, pipeline.limits.max_journey_seconds)
+    live = LiveSessions(pipeline, w.results.recorded, LIVE_MAX_SECONDS, reading=w.admission.reading)
 
     def play_live(valence, arousal, seed, randomize, engine, steps, guidance, key, instrument=None, soundfont=None,
-                  request: gr.Request = None):
+                  bpm=None, stems=False, request: gr.Request = None):
         mood = checked(validate_mood, valence, arousal)
+        # a live stream plays on the tempo; its parts are not rendered apart, so the stems box does not apply
         settings = checked(read_settings, pipeline, randomize, seed=seed, engine=engine, steps=steps,
-                           guidance=guidance, key=key, instrument=instrument, soundfont=soundfont)
+                           guidance=guidance, key=key, instrument=instrument, soundfont=soundfont, bpm=bpm)
         yield from checked(live.play, request.session_hash, mood, settings)
 
     def steer_live(valence, arousal, request: gr.Request):
@@ -133,7 +142,7 @@ def wire_live(w: Wiring) -> None:
     mood = [page.valence, page.arousal]
     page.live_play.click(play_live, [*mood, *page.settings(nearest=False)], page.live_audio, concurrency_id="live",
                          concurrency_limit=w.concurrency_limit, preprocess=False, show_progress="hidden",
-                         api_name="live")
+                         api_name="live", validator=w.admission.validator(2 + len(page.settings(nearest=False))))
     gr.on([page.valence.change, page.arousal.change], steer_live, mood, None, preprocess=False, queue=False,
           show_progress="hidden", api_name="live_mood")
     w.show_result(page.live_stop.click(stop_live, None, list(page.result), show_progress_on=page.result.summary,

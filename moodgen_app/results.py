@@ -9,6 +9,7 @@ import json
 import queue
 import secrets
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from moodgen.atlas import Atlas
 from moodgen.audio import to_pcm16
 from moodgen.config import shown
 from moodgen.files import write_together
-from moodgen.generation import Generation
+from moodgen.generation import Generation, stem_paths
 from moodgen.journey import parse_path, validate_waypoints
 from moodgen.keys import N_KEYS, key_name
 from moodgen.mood import PRESETS, validate_mood
@@ -29,6 +30,7 @@ from moodgen.pipeline import NEAREST_BY, MoodPipeline
 from moodgen.settings import Settings
 from moodgen.shared import SharedWork
 from moodgen_app.files import ResultStore
+from moodgen_app.guard import APP_LIMITS, MAX_JOURNEY_CHARS
 from moodgen_app.views import (
     JudgeTrust,
     clip_stem,
@@ -112,9 +114,10 @@ def read_request(pipeline: MoodPipeline, valence: Any, arousal: Any, seconds: An
 def read_journey(pipeline: MoodPipeline, path: Any, randomize: Any, nearest_by: Any, **settings: Any) -> Request:
     """A journey's waypoints as text ("0:-0.6,-0.6 10:0.7,0.7": seconds:valence,arousal) and the shared inputs ->
     a Request, or ValueError naming the field or the waypoint."""
-    if not isinstance(path, str):
-        raise ValueError(f"journey must be text like '0:-0.6,-0.6 10:0.7,0.7', got {shown(path)}")
-    points = validate_waypoints(parse_path(path, field="journey"), pipeline.limits)
+    if not isinstance(path, str) or len(path) > MAX_JOURNEY_CHARS:
+        raise ValueError(f"journey must be text like '0:-0.6,-0.6 10:0.7,0.7' of at most {MAX_JOURNEY_CHARS} "
+                         f"characters, got {shown(path)}")
+    points = validate_waypoints(parse_path(path, field="journey"), APP_LIMITS)  # the app's, under the library's
     seconds, v, a = points[-1]
     return Request(v, a, seconds, read_settings(pipeline, randomize, **settings), read_nearest(nearest_by),
                    waypoints=points)
@@ -123,6 +126,15 @@ def read_journey(pipeline: MoodPipeline, path: Any, randomize: Any, nearest_by: 
 def wav_bytes(audio: Any, sample_rate: int) -> bytes:
     out = io.BytesIO()
     sf.write(out, to_pcm16(audio), sample_rate, subtype="PCM_16", format="WAV")
+    return out.getvalue()
+
+
+def zip_bytes(paths: list[Path]) -> bytes:
+    """A zip of the files at `paths`, stored under their names, dated alike (equal files give an equal zip)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in paths:
+            archive.writestr(zipfile.ZipInfo(path.name, date_time=(2020, 1, 1, 0, 0, 0)), path.read_bytes())
     return out.getvalue()
 
 
@@ -219,6 +231,12 @@ class Results:
         write_together(files)
         extra = {"nearest": match.record()} if match is not None else {}
         downloads = [str(p) for p in gen.save(wav, extra=extra, overwrite=heard is not None)]
+        if gen.stems:  # one download for the parts: a zip of their WAVs and the MIDI with a track each
+            parts = stem_paths(wav, gen.stems).values()
+            kept = [Path(d) for d in downloads if Path(d) not in parts]
+            zipped = stem.with_name(stem.name + "_stems.zip")
+            write_together({zipped: zip_bytes([*parts, *(p for p in kept if p.suffix == ".mid")])})
+            downloads = [*map(str, kept), str(zipped)]
         return Result(seed=gen.seed, gen_image=str(gen_png), real_image=real_png and str(real_png),
                       gen_audio=downloads[0], real_audio=real_wav and str(real_wav), downloads=downloads,
                       params=gen.params() | extra, summary="\n\n".join(lines))

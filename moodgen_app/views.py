@@ -86,11 +86,25 @@ def crop_frames(mel: np.ndarray, mel_params: MelParams, seconds: float) -> np.nd
     return mel[:, : mel_params.frames_for(seconds)]
 
 
+def keys_played(gen: Generation) -> list[str]:
+    """Every key a clip plays in, in order (a journey or a live recording may change key)."""
+    return [k for _, k in gen.key_changes] or ([gen.key] if gen.key else [])
+
+
+def instrument_of(gen: Generation) -> str | None:
+    """The instrument that played the notes (engines that play notes), as the menu shows it."""
+    instrument = gen.render.get("instrument")
+    return instrument.replace("-", " ") if instrument else None
+
+
 def clip_stem(gen: Generation) -> str:
+    """A file name that says what the clip is: engine, kind, mood(s), length, seed, every key, instrument."""
     where = (f"journey_v{gen.waypoints[0][1]:+.2f}_a{gen.waypoints[0][2]:+.2f}_to_" if gen.waypoints else
              "live_to_" if gen.stream else "")
+    keys = "_then_".join(k.replace(" ", "-") for k in keys_played(gen))
+    instrument = gen.render.get("instrument")
     return (f"moodgen_{gen.engine}_{where}v{gen.valence:+.2f}_a{gen.arousal:+.2f}_{gen.seconds:g}s_seed{gen.seed}"
-            + (f"_{gen.key.replace(' ', '-')}" if gen.key else ""))
+            + (f"_{keys}" if keys else "") + (f"_{instrument}" if instrument else ""))
 
 
 def mel_title(gen: Generation) -> str:
@@ -168,18 +182,19 @@ def nearest_lines(gen: Generation, match: AtlasMatch, real_seconds: float | None
 
 def summary_lines(gen: Generation, key_asked: bool) -> list[str]:
     key = f" · {gen.key} ({'as asked' if key_asked else 'drawn for the mood'})" if gen.key else ""
+    key += "".join(f", {k} from {t:g} s" for t, k in gen.key_changes[1:])
+    engine = f"{gen.engine} engine" + (f" playing {instrument_of(gen)}" if instrument_of(gen) else "")
     if gen.stream:
         (v0, a0), n = gen.stream["moods"][0], len(gen.stream["moods"])
         return [f"**Played live**: {gen.seconds:.0f} s in {n} chunks following the pad from {quadrant_of(v0, a0).name} "
                 f"(V {v0:+.2f} / A {a0:+.2f}) to {quadrant_of(gen.valence, gen.arousal).name}, aimed at "
-                f"V {gen.valence:+.2f} / A {gen.arousal:+.2f} at the end (the line on the pad) · {gen.engine} engine "
+                f"V {gen.valence:+.2f} / A {gen.arousal:+.2f} at the end (the line on the pad) · {engine} "
                 f"· seed {gen.seed}{key}."]
     if gen.waypoints:
-        (_, v0, a0), changes = gen.waypoints[0], gen.key_changes[1:]
-        key += "".join(f", {k} from {t:g} s" for t, k in changes)
+        (_, v0, a0) = gen.waypoints[0]
         return [f"**Journey** of {gen.seconds:g} s from {quadrant_of(v0, a0).name} (V {v0:+.2f} / A {a0:+.2f}) "
                 f"to {quadrant_of(gen.valence, gen.arousal).name}, aimed at V {gen.valence:+.2f} / "
                 f"A {gen.arousal:+.2f} at the end, through {len(gen.waypoints)} waypoints (the line on the pad; "
-                f"the ring on it follows the music) · {gen.engine} engine · seed {gen.seed}{key}."]
+                f"the ring on it follows the music) · {engine} · seed {gen.seed}{key}."]
     return [f"**{quadrant_of(gen.valence, gen.arousal).name.capitalize()}**, aimed at V {gen.valence:+.2f} / "
-            f"A {gen.arousal:+.2f} · {gen.seconds:g} s · {gen.engine} engine · seed {gen.seed}{key}."]
+            f"A {gen.arousal:+.2f} · {gen.seconds:g} s · {engine} · seed {gen.seed}{key}."]

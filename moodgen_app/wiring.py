@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 
 from moodgen.pipeline import MoodPipeline
+from moodgen_app.guard import Admission
 from moodgen_app.page import Page, static_text
 from moodgen_app.results import Results
 
@@ -37,12 +38,13 @@ def checked_each(items: Iterator[Any]) -> Iterator[Any]:
 @dataclass(frozen=True)
 class Wiring:
     """The page's widgets and what its callbacks call; `concurrency_limit`: generations run at once (the rest
-    wait in the queue)."""
+    wait in the queue); `admission`: how many of them one client may have waiting or running."""
 
     page: Page
     pipeline: MoodPipeline
     results: Results
     concurrency_limit: int
+    admission: Admission  # each client's share of the queue (moodgen_app.guard)
 
     def generation(self, start: Callable[..., Any], fn: Callable[..., Any], inputs: list, **api: Any) -> None:
         """`start` (an event listener, e.g. `button.click` or `event.then`) makes a result with `fn(*inputs)`.
@@ -56,7 +58,7 @@ class Wiring:
         busy = start(None, None, page.generate, js=BUSY_JS, show_progress="hidden", queue=False)
         made = busy.then(fn, inputs, list(page.result), concurrency_id="generate", preprocess=False,
                          concurrency_limit=self.concurrency_limit, show_progress_on=page.result.summary,
-                         trigger_mode="always_last", **api)
+                         trigger_mode="always_last", validator=self.admission.validator(len(inputs)), **api)
         self.show_result(made.success)
         made.failure(None, None, page.generate, js=IDLE_JS, show_progress="hidden", queue=False)
 

@@ -1,6 +1,7 @@
 """The Gradio app through its public API (gradio_client), in-process, with the tiny real pipeline."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -37,7 +38,7 @@ from moodgen.pipeline import MoodPipeline
 from moodgen_app import server as app
 from moodgen_app.page import soundfont_line, wav_player
 from moodgen_app.results import AUTO_KEY, Result, default_inputs, read_request, wav_bytes
-from moodgen_app.views import JudgeTrust, mel_png
+from moodgen_app.views import JudgeTrust, clip_stem, mel_png, summary_lines
 from tests.conftest import other_soundfont
 
 # generate's inputs in order: valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key,
@@ -152,6 +153,10 @@ def test_instrument_choice_reaches_the_notes_and_the_json(client):
     midi = next(Path(f) for f in strings["downloads"] if f.endswith(".mid"))
     assert [t.program for t in pretty_midi.PrettyMIDI(str(midi)).instruments] == [48]
     assert Path(piano["gen_audio"]).read_bytes() != Path(strings["gen_audio"]).read_bytes()
+    # the instrument is in the summary and the file names: downloads of two instruments never collide
+    assert "notes engine playing strings" in strings["summary"] and "playing piano" in piano["summary"]
+    assert Path(strings["gen_audio"]).name.endswith("_strings.wav") and Path(piano["gen_audio"]).name.endswith(
+        "_piano.wav")
     # the mel engine makes audio, not notes: the instrument is not part of its request
     mel = generate(client, engine="mel", seed=4, instrument="strings")
     assert "instrument" not in mel["params"].get("render", {})
@@ -202,8 +207,8 @@ def test_a_journey_plays_the_instrument_asked(client):
     ("0:-0.6,-0.6", "waypoints: a journey needs at least two"),
     ("x", "journey: 'x' is not seconds:valence,arousal"),
     ("0:0,0 5:1,1", "journey length \\(the last waypoint's time\\) must be between 10 and 600"),
-    ("0:0,0 20:2,0", "waypoint 1: valence must be in"),
-    ("0:0,0 20:0,0 15:0,0", "waypoint 2: times must increase"),
+    ("0:0,0 20:2,0", "waypoint 2: valence must be in"),
+    ("0:0,0 20:0,0 15:0,0", "waypoint 3: times must increase"),
     (None, "journey must be text"),
 ])
 def test_a_bad_journey_is_refused_naming_the_field(client, path, message):
@@ -368,10 +373,10 @@ def test_nan_is_refused_naming_the_field(url, field, index):
 
 
 def test_uploads_are_refused(url):
-    # the app has no upload component: the upload route Gradio opens takes nothing bigger than a few bytes
+    # the app has no upload component: the upload route Gradio opens takes nothing (moodgen_app.guard)
     with httpx.Client(base_url=url, timeout=60) as http:
         response = http.post("gradio_api/upload", files={"files": ("big.wav", b"\0" * 4096)})
-    assert response.status_code == 413
+    assert response.status_code == 403
 
 
 def test_read_request_checks_every_field(checkpoints):
@@ -412,6 +417,15 @@ def test_any_input_gives_a_request_or_one_line_naming_its_field(tiny_pipeline, c
 @pytest.fixture(scope="module")
 def tiny_pipeline(checkpoints) -> MoodPipeline:
     return MoodPipeline.from_checkpoint(checkpoints, device="cpu")
+
+
+def test_a_recording_that_changed_key_is_named_by_every_key(tiny_pipeline):
+    gen = tiny_pipeline.generate(-0.5, 0.2, seconds=2.0, seed=1, engine="notes", instrument="harp")
+    live = dataclasses.replace(gen, stream={"chunk_seconds": 1.0, "moods": [(-0.5, 0.2), (0.5, 0.2)]},
+                               key="A minor", key_changes=((0.0, "A minor"), (1.0, "C major")))
+    stem = clip_stem(live)
+    assert stem.startswith("moodgen_notes_live_to_") and stem.endswith("_seed1_A-minor_then_C-major_harp")
+    assert "A minor (drawn for the mood), C major from 1 s" in summary_lines(live, key_asked=False)[0]
 
 
 def test_one_example_per_preset_is_made_at_start(checkpoints, tmp_path):

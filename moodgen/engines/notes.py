@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import math
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,8 @@ from moodgen.keys import key_profile_scores
 from moodgen.mastering import Mastering
 from moodgen.note_model import NoteModel, NoteModelConfig, NoteSampler, note_loss, sample_roll
 from moodgen.note_synth import ContinuingSynth, frame_sample, roll_events
+from moodgen.parts import parts_midi, split_parts
+from moodgen.tempo import FRAMES_PER_SIXTEENTH, Tempo
 
 
 def roll_correlates(x: np.ndarray, roll: RollParams) -> dict[str, float]:
@@ -54,6 +57,14 @@ def rendered(pm: pretty_midi.PrettyMIDI, n_samples: int, renderer: render.Soundf
     return fit(wav, n_samples).astype(np.float32)
 
 
+def with_events(pm: pretty_midi.PrettyMIDI, key_changes: list[tuple[float, int]],
+                markers: list[tuple[float, str]]) -> pretty_midi.PrettyMIDI:
+    """`pm` with key signatures (seconds, key) and text markers (seconds, text)."""
+    pm.key_signature_changes = [pretty_midi.KeySignature(key, seconds) for seconds, key in key_changes]
+    pm.text_events = [pretty_midi.Text(text, seconds) for seconds, text in markers]
+    return pm
+
+
 def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
     buf = io.BytesIO()
     pm.write(buf)
@@ -68,9 +79,12 @@ class NoteSession(Session):
     loop_overrun_frames = 10
 
     def __init__(self, engine: NoteEngine, seed: int, guidance: float, before: Continuation | None, instrument: str,
-                 soundfont: str | None):
+                 soundfont: str | None, tempo: Tempo | None = None):
         self.engine, self.params, self.sample_rate = engine, engine.roll_params, engine.mel_params.sample_rate
-        self.instrument = instrument
+        self.instrument, self.tempo = instrument, tempo
+        if tempo is not None:  # the overrun lasts as long as at 16 frames/s, in whole 16ths
+            overrun = math.ceil(self.loop_overrun_frames / self.params.fps / tempo.frame_seconds / FRAMES_PER_SIXTEENTH)
+            self.loop_overrun_frames = overrun * FRAMES_PER_SIXTEENTH
         self.renderer = engine.renderer_for(soundfont)
         self.sampler = NoteSampler(engine.sampling_model, guidance, seed)
         self.synth = engine.synth(instrument, self.renderer)
@@ -84,7 +98,7 @@ class NoteSession(Session):
             keys = None if before.keys is None else before.keys[recent]
             self.sampler.prime(before.frames[:, recent].T, self.conditions(before.moods[recent], keys), active[-1])
             self.active, self.onset, self.length = [active], [onset], len(active)
-            self.synth.play(roll_events(active, onset, self.sounding, 0, self.params, self.sample_rate),
+            self.synth.play(roll_events(active, onset, self.sounding, 0, self.params, self.sample_rate, tempo),
                             len(before.audio))
             self.rendered, self.sounding = len(active), active[-1]
 
@@ -105,7 +119,7 @@ class NoteSession(Session):
         return self.active[0][start:end], self.onset[0][start:end]
 
     def samples_for(self, frames: int) -> int:
-        return frame_sample(frames, self.params, self.sample_rate)
+        return frame_sample(frames, self.params, self.sample_rate, self.tempo)
 
     def advance(self, moods: np.ndarray, keys: np.ndarray | None, wrap: int = 0) -> np.ndarray:
         active, onset = (roll[0] for roll in self.sampler.run(len(moods), self.conditions(moods, keys)))
@@ -116,7 +130,7 @@ class NoteSession(Session):
 
     def render(self) -> np.ndarray:
         active, onset = self.rolls(self.rendered, self.length)
-        events = roll_events(active, onset, self.sounding, self.rendered, self.params, self.sample_rate)
+        events = roll_events(active, onset, self.sounding, self.rendered, self.params, self.sample_rate, self.tempo)
         if len(active):
             self.sounding = active[-1]
         self.rendered = self.length
@@ -133,11 +147,27 @@ class NoteSession(Session):
 
     def midi(self, start_frame: int, end_frame: int, key_changes: list[tuple[float, int]],
              markers: list[tuple[float, str]]) -> bytes:
-        pm = render.with_instrument(midi.midi_from_roll(*self.rolls(start_frame, end_frame), self.params),
-                                    self.instrument)
-        pm.key_signature_changes = [pretty_midi.KeySignature(key, seconds) for seconds, key in key_changes]
-        pm.text_events = [pretty_midi.Text(text, seconds) for seconds, text in markers]
-        return midi_bytes(pm)
+        pm = render.with_instrument(midi.midi_from_roll(*self.rolls(start_frame, end_frame), self.params,
+                                                        tempo=self.tempo), self.instrument)
+        return midi_bytes(with_events(pm, key_changes, markers))
+
+    def parts(self, end_frame: int, audio_frames: int, instruments: dict[str, str],
+              key_changes: list[tuple[float, int]], markers: list[tuple[float, str]]) -> tuple[dict, bytes]:
+        whole = midi.midi_from_roll(*self.rolls(0, audio_frames), self.params, tempo=self.tempo)
+        split = split_parts(whole.instruments[0].notes)
+        n = self.samples_for(audio_frames)
+        audio = {}
+        for part, notes in split.items():
+            pm, track = copy.copy(whole), pretty_midi.Instrument(render.program_for(instruments[part]))
+            pm.instruments, track.notes = [track], notes
+            audio[part] = rendered(pm, n, self.renderer)
+        end = self.tempo.frame_time(end_frame) if self.tempo is not None else end_frame / self.params.fps
+        kept = {part: [nt for nt in notes if nt.start < end] for part, notes in split.items()}
+        for notes in kept.values():
+            for note in notes:
+                note.end = min(note.end, end)
+        pm = parts_midi(kept, {p: render.program_for(i) for p, i in instruments.items()}, whole)
+        return audio, midi_bytes(with_events(pm, key_changes, markers))
 
 
 @register
@@ -149,6 +179,7 @@ class NoteEngine(Engine):
     model_class = NoteModel
     uses_steps = False  # samples frame by frame
     makes_midi = True
+    plays_tempo = True  # at a tempo its frames are 32nd notes (moodgen.tempo)
     instruments = tuple(render.INSTRUMENTS)  # learned from piano: the others play the same notes
     mastering = Mastering(gain_db=12.5, reverb_wet=0.1)  # happy -13.4 LUFS, sad 9.7 LU below (TimGM6mb)
     cache_field = "roll"
@@ -209,7 +240,8 @@ class NoteEngine(Engine):
         or instrument: the judge learned from that sound only, and on FluidR3 GM it heard every preset as aroused
         (sad A +0.41 against -0.60 on the corpus' piano, README)."""
         corpus = render.bundled_soundfont().name
-        if midi is None or (record.get("soundfont") == corpus and record.get("instrument") == self.instruments[0]):
+        played = {record.get("instrument"), *(p["instrument"] for p in record.get("parts", {}).values())}
+        if midi is None or (record.get("soundfont") == corpus and played == {self.instruments[0]}):
             return None
         pm = render.with_instrument(pretty_midi.PrettyMIDI(io.BytesIO(midi)), self.instruments[0])
         return rendered(pm, n_samples, self.renderer_for(corpus))
@@ -245,8 +277,9 @@ class NoteEngine(Engine):
         return float(self.roll_params.fps)
 
     def session(self, seed: int, steps: int | None, guidance: float, before: Continuation | None = None,
-                instrument: str | None = None, soundfont: str | None = None) -> NoteSession:
-        return NoteSession(self, seed, guidance, before, instrument or self.instruments[0], soundfont)
+                instrument: str | None = None, soundfont: str | None = None,
+                tempo: Tempo | None = None) -> NoteSession:
+        return NoteSession(self, seed, guidance, before, instrument or self.instruments[0], soundfont, tempo)
 
     @staticmethod
     def default_model_config() -> NoteModelConfig:
