@@ -1,6 +1,9 @@
 """The realism report's statistics (known answers on synthetic MIDI), its overlapping area, and its tables."""
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import numpy as np
 import pretty_midi
 import pytest
@@ -96,3 +99,32 @@ def test_compare_checks_and_markdown():
 def test_config_checks():
     with pytest.raises(ValueError, match="seeds"):
         realism.RealismConfig(seeds=1)
+
+
+def test_the_realism_report_end_to_end(tiny_checkpoints, tmp_path):
+    from synthetic_emopia import write_emopia_folder
+
+    from train import evaluate
+
+    root = write_emopia_folder(tmp_path / "EMOPIA_1.0", {"train": 1, "val": 2, "test": 2}, seconds=4.0)
+    args = ["--checkpoint", str(tiny_checkpoints), "--out", str(tmp_path / "reports"), "--realism",
+            "--realism-seeds", "2", "--emopia-root", str(root), "--sampler", "key_bias=1.5"]
+    config, _, _, _, extras = evaluate.parse_args(args)
+    extras = replace(extras, realism=replace(extras.realism, seconds=3.0))
+    path = evaluate.run(config, extras=extras)
+    text = path.read_text()
+    assert "| pitch classes used |" in text and "key_bias 1.5" in text
+    section = json.loads((tmp_path / "reports" / "realism.json").read_text())
+    pooled = section["engines"]["notes"]["groups"]["pooled"]
+    assert pooled["n_generated"] == 8 and pooled["n_real"] == 8 and pooled["n_ceiling"] == 8
+    assert 0 <= pooled["mean_oa"] <= 1
+    assert (tmp_path / "reports" / realism.PLOT).is_file()
+
+
+def test_sampler_overrides_are_checked():
+    from train.evaluation.mood_check import parse_overrides
+
+    assert parse_overrides("key_bias=2, chord_correlation=0.3") == {"key_bias": 2.0, "chord_correlation": 0.3}
+    assert parse_overrides(None) == {}
+    with pytest.raises(ValueError, match="name=number"):
+        parse_overrides("key_bias=high")

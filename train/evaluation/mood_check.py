@@ -50,7 +50,7 @@ def mood_check(pipeline, judge: Judge, config: EvalConfig, engine: str, grid_see
     grid_seeds > 1 also the Spearman columns over all the grid repeats (`*_repeats`)."""
     start = time.time()
     generate = pipeline_generator(pipeline, engine, config.seconds)
-    units = generated_units(generate, judge, config, f"mood check {engine}")
+    units = generated_units(generate, judge, config, f"mood check {engine}", with_features=False)
     presets = [u for u in units if u.kind == "preset"]
     grid = [u for u in units if u.kind == "grid"]
     targets = lambda us: np.array([u.target for u in us])  # noqa: E731
@@ -62,7 +62,8 @@ def mood_check(pipeline, judge: Judge, config: EvalConfig, engine: str, grid_see
                for name in dict.fromkeys(u.group for u in presets)}}
     for r in range(1, grid_seeds):
         shifted = lambda v, a, seed, r=r: generate(v, a, seed + SEED_OFFSET * r)  # noqa: E731
-        grid += [u for u in generated_units(shifted, judge, replace(config, seeds=2), f"grid repeat {r}")
+        grid += [u for u in generated_units(shifted, judge, replace(config, seeds=2), f"grid repeat {r}",
+                                            with_features=False)
                  if u.kind == "grid"]
     if grid_seeds > 1:
         a = agreement_of([u.assessment for u in grid], targets(grid))
