@@ -194,13 +194,13 @@ def note_loss(model: NoteModel, x: torch.Tensor, mood: torch.Tensor, cond_dropou
 @dataclass(frozen=True)
 class SamplerConfig:
     """How `NoteSampler` turns the model's per-key probabilities into notes; the defaults are the shipped settings,
-    chosen with the realism report and the mood judge (docs/realism.md). All zero: independent draws per key and the
-    velocity head's value, as the model was trained to predict them."""
+    chosen with the realism report and the mood judge (docs/realism.md). `PLAIN` (all zero): independent draws per
+    key and the velocity head's value, as the model was trained to predict them."""
 
-    key_bias: float = 0.0  # onset logit taken off keys outside the conditioned key's scale (soft, not a mask)
+    key_bias: float = 1.5  # onset logit taken off keys outside the conditioned key's scale (soft, not a mask)
     chord_correlation: float = 0.0  # correlation of one frame's onset draws (Gaussian copula); marginals unchanged
-    velocity_spread: float = 0.0  # SD (MIDI velocity) of each onset's velocity around the velocity head's value
-    dynamics_spread: float = 0.0  # SD (MIDI velocity) of a slow loudness curve shared by every onset of a clip
+    velocity_spread: float = 8.0  # SD (MIDI velocity) of each onset's velocity around the velocity head's value
+    dynamics_spread: float = 8.0  # SD (MIDI velocity) of a slow loudness curve shared by every onset of a clip
     dynamics_seconds: float = 4.0  # time constant of that curve (an Ornstein-Uhlenbeck process)
 
     def __post_init__(self) -> None:
@@ -218,7 +218,7 @@ class SamplerConfig:
         return asdict(self)
 
 
-PLAIN = SamplerConfig()  # the sampler as the model was trained: nothing added
+PLAIN = SamplerConfig(key_bias=0.0, velocity_spread=0.0, dynamics_spread=0.0)  # nothing added to the model
 ROLL = RollParams()
 
 

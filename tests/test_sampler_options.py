@@ -3,6 +3,7 @@ what it should keep, stays seeded, and is recorded with the clip."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -37,7 +38,7 @@ def test_in_scale():
 def test_key_bias_lowers_the_out_of_scale_share():
     model = tiny_note_model(0, keys=True)
     shares = [out_of_scale_share(sample_roll(model, MOOD, 120, 1.5, seed=2, key=KEYS,
-                                             sampler=SamplerConfig(key_bias=bias))[1], KEYS) for bias in (0, 1, 4)]
+                                             sampler=replace(PLAIN, key_bias=bias))[1], KEYS) for bias in (0, 1, 4)]
     assert shares[0] > 0.3  # random weights: about 5 keys in 12 outside
     assert shares[0] > shares[1] > shares[2]
     assert shares[2] < 0.1
@@ -45,7 +46,7 @@ def test_key_bias_lowers_the_out_of_scale_share():
 
 def test_key_bias_follows_the_key_of_each_frame():
     model = tiny_note_model(1, keys=True)
-    sampler = NoteSampler(model, 1.5, seed=0, config=SamplerConfig(key_bias=5.0))
+    sampler = NoteSampler(model, 1.5, seed=0, config=replace(PLAIN, key_bias=5.0))
     keys = np.repeat([0, 6], 80)  # C major, then F# major
     active, onset = sampler.run(160, sampler.frame_conditions(torch.tensor([[0.5, 0.5]]).repeat(160, 1),
                                                               torch.from_numpy(keys)), keys)
@@ -57,14 +58,14 @@ def test_key_bias_follows_the_key_of_each_frame():
 
 def test_chord_correlation_keeps_each_keys_draw_uniform_and_makes_onsets_coincide():
     model = tiny_note_model(0, keys=True)
-    draws = NoteSampler(model, 1.5, seed=0, config=SamplerConfig(chord_correlation=0.5)).onset_uniforms(
+    draws = NoteSampler(model, 1.5, seed=0, config=replace(PLAIN, chord_correlation=0.5)).onset_uniforms(
         np.zeros((4000, 1, 88), np.float32))
     assert draws.min() >= 0 and draws.max() <= 1
     np.testing.assert_allclose(np.percentile(draws, [10, 50, 90]), [0.1, 0.5, 0.9], atol=0.01)  # marginals kept
     p = 0.1
     both = ((draws[:, 0, 0] < p) & (draws[:, 0, 1] < p)).mean()
     assert both > 2.5 * p * p  # independent draws: p * p
-    independent = NoteSampler(model, 1.5, seed=0).onset_uniforms(np.full((3, 1, 88), 0.25, np.float32))
+    independent = NoteSampler(model, 1.5, seed=0, config=PLAIN).onset_uniforms(np.full((3, 1, 88), 0.25, np.float32))
     assert (independent == 0.25).all()  # without a correlation the uniforms are used as they are
 
 
@@ -79,7 +80,7 @@ def test_chord_correlation_raises_the_chord_share():
     with torch.no_grad():
         model.out[-1].bias[:88] = -6.0  # sparse onsets, so that few frames have two by chance
     plain = sample_roll(model, MOOD, 200, 1.5, seed=3, key=KEYS)[1]
-    joint = sample_roll(model, MOOD, 200, 1.5, seed=3, key=KEYS, sampler=SamplerConfig(chord_correlation=0.6))[1]
+    joint = sample_roll(model, MOOD, 200, 1.5, seed=3, key=KEYS, sampler=replace(PLAIN, chord_correlation=0.6))[1]
     assert chord_share(joint) > chord_share(plain) + 0.1  # (note counts may drift: the model hears its chords)
 
 
@@ -87,7 +88,7 @@ def test_velocity_spread_and_dynamics_widen_velocities_around_the_same_mean():
     model = tiny_note_model(0, keys=True)
     plain = sample_roll(model, MOOD, 200, 1.5, seed=4, key=KEYS)[1]
     spread = sample_roll(model, MOOD, 200, 1.5, seed=4, key=KEYS,
-                         sampler=SamplerConfig(velocity_spread=10.0, dynamics_spread=6.0))[1]
+                         sampler=replace(PLAIN, velocity_spread=10.0, dynamics_spread=6.0))[1]
     v0, v1 = plain[plain > 0].astype(float), spread[spread > 0].astype(float)
     assert 0.6 * (10 ** 2 + 6 ** 2) < v1.var() - v0.var() < 1.4 * (10 ** 2 + 6 ** 2)  # independent spreads add
     assert abs(v1.mean() - v0.mean()) < 5
@@ -104,6 +105,7 @@ def test_every_option_is_seeded():
 
 
 def test_plain_is_the_sampler_the_model_was_trained_for():
+    assert PLAIN.key_bias == PLAIN.chord_correlation == PLAIN.velocity_spread == PLAIN.dynamics_spread == 0
     model = tiny_note_model(2, keys=True)
     np.testing.assert_array_equal(sample_roll(model, MOOD, 40, 1.5, seed=1, key=KEYS, sampler=PLAIN)[1],
                                   sample_roll(model, MOOD, 40, 1.5, seed=1, key=KEYS)[1])

@@ -51,6 +51,7 @@ class Extras:
     mood_check: str | None = None  # only this engine's judge columns
     grid_seeds: int = 1
     sampler: str | None = None  # "name=value,..." on top of the note sampler's settings
+    guidance: float | None = None  # --mood-check and --realism: instead of the engine's default
     command: str = "python -m train.evaluate"
 
 
@@ -78,6 +79,7 @@ def parse_args(argv: list[str]) -> tuple[EvalConfig, JourneyConfig | None, bool,
     ap.add_argument("--mood-check", metavar="ENGINE", help="only ENGINE's quadrant accuracy and grid Spearman")
     ap.add_argument("--grid-seeds", type=int, default=1, help="--mood-check: grid repeats with other seeds")
     ap.add_argument("--sampler", help="note sampler settings to try, e.g. key_bias=2,chord_correlation=0.3")
+    ap.add_argument("--guidance", type=float, help="--mood-check / --realism: guidance instead of the default")
     a = ap.parse_args(argv)
     config = EvalConfig(checkpoint=a.checkpoint, cache_dir=a.cache, out_dir=a.out, threads=a.threads,
                         null_guidance=not a.no_null_guidance, **(QUICK if a.quick else {}))
@@ -87,8 +89,9 @@ def parse_args(argv: list[str]) -> tuple[EvalConfig, JourneyConfig | None, bool,
                              emopia_root=a.emopia_root) if a.journeys else None
     if a.journeys_only and journeys is None:
         ap.error("--journeys-only needs --journeys of at least 1")
-    extras = Extras(realism.RealismConfig(emopia_root=a.emopia_root, seeds=a.realism_seeds) if a.realism else None,
-                    a.mood_check, a.grid_seeds, a.sampler, "python -m train.evaluate " + " ".join(argv))
+    extras = Extras(realism.RealismConfig(emopia_root=a.emopia_root, seeds=a.realism_seeds, guidance=a.guidance)
+                    if a.realism else None, a.mood_check, a.grid_seeds, a.sampler, a.guidance,
+                    "python -m train.evaluate " + " ".join(argv))
     return replace(config, **explicit), journeys, a.journeys_only, a.soundfont, extras
 
 
@@ -140,7 +143,7 @@ def run(config: EvalConfig, journeys: JourneyConfig | None = None, journeys_only
         return run_realism(pipeline, config, extras)
     judge = (pipeline and pipeline.judge) or Judge.from_file(Path(config.checkpoint) / "judge.safetensors")
     if extras.mood_check:
-        return mood_check(pipeline, judge, config, extras.mood_check, extras.grid_seeds)
+        return mood_check(pipeline, judge, config, extras.mood_check, extras.grid_seeds, extras.guidance)
     journey_path = run_journeys(pipeline, judge, config, journeys) if journeys else None
     if journeys_only:
         return journey_path

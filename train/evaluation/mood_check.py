@@ -45,11 +45,12 @@ def parse_overrides(text: str | None) -> dict[str, float]:
     return out
 
 
-def mood_check(pipeline, judge: Judge, config: EvalConfig, engine: str, grid_seeds: int = 1) -> dict:
+def mood_check(pipeline, judge: Judge, config: EvalConfig, engine: str, grid_seeds: int = 1,
+               guidance: float | None = None) -> dict:
     """{quadrant_accuracy, spearman_valence, spearman_arousal, ...} of `engine` as in the evaluation table; with
     grid_seeds > 1 also the Spearman columns over all the grid repeats (`*_repeats`)."""
     start = time.time()
-    generate = pipeline_generator(pipeline, engine, config.seconds)
+    generate = pipeline_generator(pipeline, engine, config.seconds, guidance)
     units = generated_units(generate, judge, config, f"mood check {engine}", with_features=False)
     presets = [u for u in units if u.kind == "preset"]
     grid = [u for u in units if u.kind == "grid"]
