@@ -202,6 +202,7 @@ class SamplerConfig:
     velocity_spread: float = 8.0  # SD (MIDI velocity) of each onset's velocity around the velocity head's value
     dynamics_spread: float = 8.0  # SD (MIDI velocity) of a slow loudness curve shared by every onset of a clip
     dynamics_seconds: float = 4.0  # time constant of that curve (an Ornstein-Uhlenbeck process)
+    guidance: float | None = 2.5  # the engine's default guidance; None: the one the checkpoint's export chose
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.key_bias <= 20.0:
@@ -212,13 +213,15 @@ class SamplerConfig:
             raise ValueError(f"velocity_spread and dynamics_spread must be in [0, 64]: {self}")
         if self.dynamics_seconds <= 0:
             raise ValueError(f"dynamics_seconds must be positive, got {self.dynamics_seconds}")
+        if self.guidance is not None and not 0.0 <= self.guidance <= 10.0:
+            raise ValueError(f"guidance must be in [0, 10] or None, got {self.guidance}")
 
     def record(self) -> dict[str, float]:
         """The settings for a clip's JSON."""
         return asdict(self)
 
 
-PLAIN = SamplerConfig(key_bias=0.0, velocity_spread=0.0, dynamics_spread=0.0)  # nothing added to the model
+PLAIN = SamplerConfig(key_bias=0.0, velocity_spread=0.0, dynamics_spread=0.0, guidance=None)  # nothing added
 ROLL = RollParams()
 
 

@@ -112,7 +112,7 @@ def test_plain_is_the_sampler_the_model_was_trained_for():
 
 
 @pytest.mark.parametrize("bad", [{"key_bias": -1.0}, {"chord_correlation": 1.0}, {"velocity_spread": -2.0},
-                                 {"dynamics_seconds": 0.0}])
+                                 {"dynamics_seconds": 0.0}, {"guidance": -1.0}])
 def test_config_checks(bad):
     with pytest.raises(ValueError):
         SamplerConfig(**bad)
@@ -124,4 +124,15 @@ def test_the_settings_are_recorded_with_the_clip(tiny_checkpoints, tmp_path):
     g.save(tmp_path / "clip.wav")
     record = json.loads((tmp_path / "clip.json").read_text())["render"]["sampler"]
     assert record == pipe.engine("notes").sampler_config.record()
-    assert set(record) == {"key_bias", "chord_correlation", "velocity_spread", "dynamics_spread", "dynamics_seconds"}
+    assert set(record) == {"key_bias", "chord_correlation", "velocity_spread", "dynamics_spread", "dynamics_seconds",
+                           "guidance"}
+    assert g.guidance == record["guidance"]  # the settings' guidance is the engine's default
+
+
+def test_without_a_guidance_setting_the_checkpoints_applies(tiny_checkpoints):
+    eng = MoodPipeline.from_checkpoint(tiny_checkpoints).engine("notes")
+    exported = eng.checkpoint_guidance
+    eng.sampler_config = replace(eng.sampler_config, guidance=None)
+    assert eng.default_guidance == exported
+    eng.sampler_config = replace(eng.sampler_config, guidance=exported + 1.0)
+    assert eng.default_guidance == exported + 1.0

@@ -52,6 +52,7 @@ class Extras:
     grid_seeds: int = 1
     sampler: str | None = None  # "name=value,..." on top of the note sampler's settings
     guidance: float | None = None  # --mood-check and --realism: instead of the engine's default
+    engines: str | None = None  # "a,b": only these engines' rows
     command: str = "python -m train.evaluate"
 
 
@@ -80,6 +81,7 @@ def parse_args(argv: list[str]) -> tuple[EvalConfig, JourneyConfig | None, bool,
     ap.add_argument("--grid-seeds", type=int, default=1, help="--mood-check: grid repeats with other seeds")
     ap.add_argument("--sampler", help="note sampler settings to try, e.g. key_bias=2,chord_correlation=0.3")
     ap.add_argument("--guidance", type=float, help="--mood-check / --realism: guidance instead of the default")
+    ap.add_argument("--engines", help="comma-separated: only these engines' rows (default: every engine)")
     a = ap.parse_args(argv)
     config = EvalConfig(checkpoint=a.checkpoint, cache_dir=a.cache, out_dir=a.out, threads=a.threads,
                         null_guidance=not a.no_null_guidance, **(QUICK if a.quick else {}))
@@ -90,7 +92,7 @@ def parse_args(argv: list[str]) -> tuple[EvalConfig, JourneyConfig | None, bool,
     if a.journeys_only and journeys is None:
         ap.error("--journeys-only needs --journeys of at least 1")
     extras = Extras(realism.RealismConfig(emopia_root=a.emopia_root, seeds=a.realism_seeds, guidance=a.guidance)
-                    if a.realism else None, a.mood_check, a.grid_seeds, a.sampler, a.guidance,
+                    if a.realism else None, a.mood_check, a.grid_seeds, a.sampler, a.guidance, a.engines,
                     "python -m train.evaluate " + " ".join(argv))
     return replace(config, **explicit), journeys, a.journeys_only, a.soundfont, extras
 
@@ -135,6 +137,9 @@ def run(config: EvalConfig, journeys: JourneyConfig | None = None, journeys_only
     except (ValueError, FileNotFoundError) as exc:  # no engine yet: the real and baseline rows still make sense
         pipeline = None
         skipped.append({"row": "moodgen engines", "reason": str(exc)})
+    if pipeline is not None and extras.engines:
+        pipeline = MoodPipeline({n: pipeline.engine(n) for n in extras.engines.split(",")}, judge=pipeline.judge,
+                                atlas=pipeline.atlas)
     if pipeline is not None:
         configure_sampler(pipeline, parse_overrides(extras.sampler))
     if (extras.realism or extras.mood_check) and pipeline is None:

@@ -234,6 +234,17 @@ class NoteEngine(Engine):
     def sampler_record(self) -> dict[str, float]:
         return self.sampler_config.record()
 
+    @property
+    def default_guidance(self) -> float:
+        """The sampler settings' guidance, else the one the checkpoint's export chose (docs/realism.md: 2.5 makes
+        the valence heard follow the target more closely than the export's 1.5)."""
+        guidance = self.sampler_config.guidance
+        return self.checkpoint_guidance if guidance is None else guidance
+
+    @default_guidance.setter
+    def default_guidance(self, value: float) -> None:
+        self.checkpoint_guidance = value
+
     @staticmethod
     def synth(instrument: str, renderer: render.SoundfontRenderer) -> ContinuingSynth:
         """A synth that keeps playing from call to call, sounding as `renderer` does (its soundfont, `instrument`'s
