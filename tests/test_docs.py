@@ -1,4 +1,5 @@
-"""The README is a front door (at most 150 lines) and every page it or docs/ links to exists."""
+"""The README is a front door (at most 150 lines); every page it or docs/ links to exists, and so does every module
+they tell you to run (`python -m ...`)."""
 from __future__ import annotations
 
 import re
@@ -6,6 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)]*)?\)|src=\"([^\"]+)\"")
+RUN = re.compile(r"python -m ([A-Za-z_][\w.]*)")
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def local_links(page: Path) -> list[Path]:
@@ -19,9 +22,21 @@ def test_readme_is_short():
 
 
 def test_every_local_link_exists():
-    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-    missing = [f"{page.relative_to(ROOT)} -> {link}" for page in pages for link in local_links(page)
+    missing = [f"{page.relative_to(ROOT)} -> {link}" for page in PAGES for link in local_links(page)
                if not link.exists()]
+    assert not missing
+
+
+def test_every_command_runs_a_module_of_the_repository():
+    """`python -m benchmarks.x` names a file that exists (benchmarks move into folders by purpose); modules of
+    other packages (pytest, pip) are not checked."""
+    ours = {p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")
+            and (any(p.glob("*.py")) or any(p.glob("*/*.py")))}  # packages, namespace ones (benchmarks) too
+    named = {(page.name, module) for page in PAGES for module in RUN.findall(page.read_text())}
+    assert any(module.startswith("benchmarks.") for _, module in named)
+    missing = [f"{page}: python -m {module}" for page, module in sorted(named) if module.split(".")[0] in ours
+               and not (ROOT / f"{module.replace('.', '/')}.py").is_file()
+               and not (ROOT / module.replace(".", "/") / "__main__.py").is_file()]
     assert not missing
 
 
