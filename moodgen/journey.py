@@ -30,8 +30,8 @@ def derived_seed(seed: int, *salt: int) -> int:
 
 def check_count(points: list, limits: Limits) -> None:
     if not 2 <= len(points) <= limits.max_waypoints:
-        raise ValueError(f"waypoints: a journey needs at least two and at most {limits.max_waypoints} (seconds, "
-                         f"valence, arousal), got {len(points)}")
+        raise ValueError(f"waypoints: a journey needs at least two (seconds, valence, arousal) and at most "
+                         f"{limits.max_waypoints}, got {len(points)}")
 
 
 def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, ...]:

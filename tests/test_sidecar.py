@@ -22,7 +22,7 @@ TAMPERED = {
     "extensions past the length limit": (JOURNEY | {"extensions": [ONE_SECOND | {"seconds": 300.0}] * 2},
                                          "the clip it describes lasts 630 s, over the 600 s limit"),
     "2,000 waypoints": (JOURNEY | {"waypoints": [[i / 4, 0, 0] for i in range(2000)]},
-                        "waypoints: a journey needs at least two and at most 1000"),
+                        "waypoints: a journey needs at least two .* and at most 1000, got 2000"),
     "render a list": (PLAIN | {"render": ["piano"]}, "render must be dict or absent, got"),
     "stream a list": (PLAIN | {"stream": [1, 2]}, "stream must be dict or absent"),
     "stream without chunk length": (STREAM | {"stream": {"moods": [[0, 0]]}}, "chunk_seconds must be a number"),
