@@ -153,18 +153,20 @@ def identical_burst(url: str, engine: str, n: int, seconds: float, timeout: floa
     return outcome, time.perf_counter() - t0
 
 
-def flood(url: str, engine: str, n: int, seconds: float, timeout: float) -> dict[str, float]:
-    """A lone journey's latency; then one client posting `n` journeys at once and, while they run, another client
-    asking for one clip: its latency, and how many of the flood were admitted and refused."""
+def flood(url: str, engine: str, n: int, seconds: float, timeout: float) -> dict:
+    """A lone journey's latency; then one client posting `n` journeys at once and, a second later, another client
+    asking for one clip: when it and each admitted journey finished (seconds after the flood began), and how many
+    of the flood were refused."""
     path = f"0:-0.6,-0.6 {max(10.0, seconds):g}:0.6,0.6"
     journey = (path, 0, False, engine, 16, 2.0, "mood", AUTO_KEY)
     t0 = time.perf_counter()
     new_client(url, timeout).predict(*journey, api_name="/journey")
     lone = time.perf_counter() - t0
-    flooder = new_client(url, timeout)
-    jobs = [flooder.submit(path, 1000 + k, *journey[2:], api_name="/journey") for k in range(n)]
-    time.sleep(1.0)  # the flood has joined the queue
+    flooder, finished = new_client(url, timeout), []
     t0 = time.perf_counter()
+    jobs = [flooder.submit(path, 1000 + k, *journey[2:], api_name="/journey",
+                           result_callbacks=[lambda *_: finished.append(time.perf_counter() - t0)]) for k in range(n)]
+    time.sleep(1.0)  # the flood has joined the queue
     new_client(url, timeout).predict(0.1, 0.2, seconds, 4242, False, engine, 16, 2.0, "mood", AUTO_KEY,
                                      api_name="/generate")
     other = time.perf_counter() - t0
@@ -175,7 +177,7 @@ def flood(url: str, engine: str, n: int, seconds: float, timeout: float) -> dict
             admitted += 1
         except Exception:  # noqa: BLE001, PERF203 - refused when it joined the queue (HTTP 400 "busy: ...")
             pass
-    return {"lone": lone, "other": other, "admitted": admitted, "refused": n - admitted}
+    return {"lone": lone, "other": other, "admitted": admitted, "refused": n - admitted, "finished": sorted(finished)}
 
 
 def main() -> int:
@@ -222,8 +224,10 @@ def main() -> int:
         + ", ".join(f'"{c}" x {n}' for c, n in complaints.items()) + ".",
         *(["", f"Flood ({engines[0]}): one client posted {args.flood} journeys of {max(10.0, args.seconds):g} s at "
            f"once; {flooded['admitted']} were admitted, {flooded['refused']} refused as they joined the queue. "
-           f"Another client's {args.seconds:g} s clip, asked for meanwhile, took {flooded['other']:.1f} s; a lone "
-           f"journey took {flooded['lone']:.1f} s."] if flooded else []),
+           f"Another client's {args.seconds:g} s clip, asked for 1 s later, was done {flooded['other']:.1f} s after "
+           f"the flood began; the admitted journeys were done at "
+           f"{', '.join(f'{t:.1f}' for t in flooded['finished'])} s. A lone journey took {flooded['lone']:.1f} s."]
+          if flooded else []),
         *(["", "Failures and incomplete files, most frequent first:", *distinct.examples(), *same.examples()]
           if failed else []),
     ])
