@@ -192,10 +192,10 @@ class Limits:
         return float(self.number("chunk_seconds", value, self.min_chunk_seconds, self.max_chunk_seconds, False))
 
     def bpm(self, value: Any) -> float:
-        return float(self._number("bpm", value, self.min_bpm, self.max_bpm, integer=False))
+        return float(self.number("bpm", value, self.min_bpm, self.max_bpm, integer=False))
 
     def bars(self, value: Any, field: str = "loop_bars") -> int:
-        return int(self._number(field, value, 1, self.max_bars, integer=True))
+        return int(self.number(field, value, 1, self.max_bars, integer=True))
 
     def seed(self, value: Any) -> int:
         return int(self.number("seed", value, 0, self.max_seed, integer=True))

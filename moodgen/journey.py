@@ -28,6 +28,12 @@ def derived_seed(seed: int, *salt: int) -> int:
     return int(np.random.SeedSequence([seed, *salt]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
+def check_count(points: list, limits: Limits) -> None:
+    if not 2 <= len(points) <= limits.max_waypoints:
+        raise ValueError(f"waypoints: a journey needs at least two (seconds, valence, arousal) and at most "
+                         f"{limits.max_waypoints}, got {len(points)}")
+
+
 def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, ...]:
     """Waypoints as float triples, or ValueError naming the bad one: fewer than two or more than the limit (counted
     before any is read), not (seconds, valence, arousal), a time that is not a number >= 0 or does not increase, a
@@ -37,9 +43,7 @@ def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, .
         points = list(waypoints)
     except TypeError:
         raise ValueError(f"waypoints must be a list of (seconds, valence, arousal), got {shown(waypoints)}") from None
-    if not 2 <= len(points) <= limits.max_waypoints:
-        raise ValueError(f"waypoints: a journey needs at least two (seconds, valence, arousal) and at most "
-                         f"{limits.max_waypoints}, got {len(points)}")
+    check_count(points, limits)
     out: list[Waypoint] = []
     for i, point in enumerate(points, 1):
         try:
@@ -65,6 +69,7 @@ def on_bar_lines(waypoints: Iterable, tempo: Tempo, limits: Limits, in_bars: boo
         points = [tuple(p) for p in waypoints]
     except TypeError:
         raise ValueError(f"waypoints must be a list of (time, valence, arousal), got {shown(waypoints)}") from None
+    check_count(points, limits)  # before each is read
     moved = []
     for i, point in enumerate(points, 1):
         if len(point) != 3:

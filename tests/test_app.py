@@ -206,7 +206,7 @@ def test_a_journey_plays_the_instrument_asked(client):
 @pytest.mark.parametrize("path, message", [
     ("0:-0.6,-0.6", "waypoints: a journey needs at least two"),
     ("x", "journey: 'x' is not seconds:valence,arousal"),
-    ("0:0,0 5:1,1", "journey length \\(the last waypoint's time\\) must be between 10 and 600"),
+    ("0:0,0 5:1,1", "journey length \\(the last waypoint's time\\) must be between 10 and 120"),
     ("0:0,0 20:2,0", "waypoint 2: valence must be in"),
     ("0:0,0 20:0,0 15:0,0", "waypoint 3: times must increase"),
     (None, "journey must be text"),
@@ -314,11 +314,11 @@ def test_preset(client):
     with pytest.raises(AppError, match="preset must be one of happy, angry, sad, relaxed, got 'bored'"):
         client.predict("bored", api_name="/preset")
     with pytest.raises(AppError, match="got 'xxx") as refused:
-        client.predict("x" * 1_000_000, api_name="/preset")
+        client.predict("x" * 50_000, api_name="/preset")
     assert len(str(refused.value)) < 300
 
 
-LONG = "9" * 1_000_000
+LONG = "9" * 50_000  # huge, yet under the request size the app reads at all (moodgen_app.guard: larger is a 413)
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -361,7 +361,8 @@ def test_bad_input_is_refused_naming_the_field(client, overrides, message):
                                           ("steps", 6), ("guidance", 7)])
 def test_nan_is_refused_naming_the_field(url, field, index):
     # JSON clients cannot send NaN, but the server's JSON parser accepts the bare token: post it raw.
-    data = [*DEFAULTS.values(), None]  # over plain HTTP every input is sent (gradio_client fills in the missing)
+    # over plain HTTP every input is sent (gradio_client fills in the missing): soundfont, bpm, stems last
+    data = [*DEFAULTS.values(), None, "", False]
     data[index] = "__NAN__"
     body = json.dumps({"data": data}).replace('"__NAN__"', "NaN")
     with httpx.Client(base_url=url, timeout=60) as http:

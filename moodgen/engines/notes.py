@@ -23,7 +23,7 @@ from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, pr
 from moodgen.joins import fit
 from moodgen.keys import key_profile_scores
 from moodgen.mastering import Mastering
-from moodgen.note_model import NoteModel, NoteModelConfig, NoteSampler, note_loss, sample_roll
+from moodgen.note_model import NoteModel, NoteModelConfig, NoteSampler, SamplerConfig, note_loss, sample_roll
 from moodgen.note_synth import ContinuingSynth, frame_sample, roll_events
 from moodgen.parts import parts_midi, split_parts
 from moodgen.tempo import FRAMES_PER_SIXTEENTH, Tempo
@@ -86,7 +86,8 @@ class NoteSession(Session):
             overrun = math.ceil(self.loop_overrun_frames / self.params.fps / tempo.frame_seconds / FRAMES_PER_SIXTEENTH)
             self.loop_overrun_frames = overrun * FRAMES_PER_SIXTEENTH
         self.renderer = engine.renderer_for(soundfont)
-        self.sampler = NoteSampler(engine.sampling_model, guidance, seed)
+        self.sampler = NoteSampler(engine.sampling_model, guidance, seed, config=engine.sampler_config,
+                                   roll=engine.roll_params)
         self.synth = engine.synth(instrument, self.renderer)
         self.active: list[np.ndarray] = []  # (t, K) uint8 parts of the rolls
         self.onset: list[np.ndarray] = []
@@ -122,7 +123,7 @@ class NoteSession(Session):
         return frame_sample(frames, self.params, self.sample_rate, self.tempo)
 
     def advance(self, moods: np.ndarray, keys: np.ndarray | None, wrap: int = 0) -> np.ndarray:
-        active, onset = (roll[0] for roll in self.sampler.run(len(moods), self.conditions(moods, keys)))
+        active, onset = (roll[0] for roll in self.sampler.run(len(moods), self.conditions(moods, keys), keys))
         self.active.append(active)
         self.onset.append(onset)
         self.length += len(active)
@@ -192,6 +193,7 @@ class NoteEngine(Engine):
         self.roll_params = from_dict(RollParams, provenance_record(
             metadata, "roll_params", tuple(f.name for f in dataclasses.fields(RollParams))))
         self.renderer = renderer  # the default soundfont's
+        self.sampler_config = SamplerConfig()  # how rolls are drawn from the model (moodgen.note_model)
         # The other soundfonts it may play with, by file name; each is loaded on first use and kept: cut down to
         # the offered programs, a loaded copy is small (README, Sound).
         self.soundfont_paths = {renderer.name: renderer.path,
@@ -219,7 +221,7 @@ class NoteEngine(Engine):
                  soundfont: str | None = None) -> EngineOutput:
         renderer = self.renderer_for(soundfont)  # a bad name fails before sampling
         active, onset = sample_roll(self.sampling_model, mood, self.roll_params.frames_for(seconds), guidance,
-                                    seed=seed, key=key)
+                                    seed=seed, key=key, sampler=self.sampler_config, roll=self.roll_params)
         pm = midi.midi_from_roll(active[0], onset[0], self.roll_params)
         out = self.play(pm, seconds, instrument or self.instruments[0], renderer)
         return dataclasses.replace(out, frames=midi.encode_roll(active[0], onset[0]))
@@ -258,11 +260,25 @@ class NoteEngine(Engine):
                                                                  gain_db=self.renderer.gain_db)
             return self._renderers[name]
 
-    @staticmethod
-    def render_record(instrument: str, renderer: render.SoundfontRenderer) -> dict[str, Any]:
-        """How the notes are played, for the JSON sidecar."""
+    def render_record(self, instrument: str, renderer: render.SoundfontRenderer) -> dict[str, Any]:
+        """How the notes are drawn and played, for the JSON sidecar."""
         return {"instrument": instrument, "program": render.program_for(instrument), "soundfont": renderer.name,
-                "soundfont_sha256": renderer.sha256}
+                "soundfont_sha256": renderer.sha256, "sampler": self.sampler_record}
+
+    @property
+    def sampler_record(self) -> dict[str, float]:
+        return self.sampler_config.record()
+
+    @property
+    def default_guidance(self) -> float:
+        """The sampler settings' guidance, else the one the checkpoint's export chose (docs/realism.md: 2.5 makes
+        the valence heard follow the target more closely than the export's 1.5)."""
+        guidance = self.sampler_config.guidance
+        return self.checkpoint_guidance if guidance is None else guidance
+
+    @default_guidance.setter
+    def default_guidance(self, value: float) -> None:
+        self.checkpoint_guidance = value
 
     @staticmethod
     def synth(instrument: str, renderer: render.SoundfontRenderer) -> ContinuingSynth:
@@ -307,7 +323,7 @@ class NoteEngine(Engine):
     @staticmethod
     def sample(model: NoteModel, mood: torch.Tensor, frames: int, steps: int | None, guidance: float, seed: int,
                key: torch.Tensor | None) -> np.ndarray:
-        active, onset = sample_roll(model, mood, frames, guidance, seed=seed, key=key)
+        active, onset = sample_roll(model, mood, frames, guidance, seed=seed, key=key, sampler=SamplerConfig())
         return np.stack([midi.encode_roll(a, o) for a, o in zip(active, onset)])
 
     @staticmethod

@@ -5,8 +5,8 @@ the main thread and on three threads of its own). Each process times two ways of
 team, interleaved (each repeat times both, so a change in the machine's load hits them alike): "free cores" (as
 shipped: the cores no other task runs on, per task) and "fixed" (the yardstick: torch's thread count, as before).
 
-    python -m benchmarks.latency_under_load --repeats 5
-    python -m benchmarks.latency_under_load --repeats 5 --boost 10   # this benchmark and its competitors above the rest
+    python -m benchmarks.speed.latency_under_load --repeats 5
+    python -m benchmarks.speed.latency_under_load --repeats 5 --boost 15   # it and its competitors above the rest
 
 The competitors are `python -c "while True: pass"`, each in a session of its own (Linux groups a session's tasks
 and shares the cores between groups). `--boost N` gives this benchmark's processes and its competitors the
@@ -66,7 +66,7 @@ def use_torch(caller: str) -> None:
 
 def child(caller: str, checkpoint: Path, repeats: int, seconds: float) -> None:
     """One fresh process: time every engine on both paths, print JSON."""
-    from benchmarks.app_latency import yardstick_s
+    from benchmarks.speed.app_latency import yardstick_s
     use_torch(caller)
     from moodgen.pipeline import MoodPipeline
     from moodgen.threads import free_cores, math_threads
@@ -97,7 +97,7 @@ def run_case(caller: str, competitors: int, args: argparse.Namespace) -> dict:
         for s in spinners:
             boost(s.pid, args.boost)
         time.sleep(1.0)
-        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.latency_under_load", "--child", caller,
+        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.speed.latency_under_load", "--child", caller,
                                  "--checkpoint", str(args.checkpoint), "--repeats", str(args.repeats),
                                  "--seconds", str(args.seconds), "--boost", str(args.boost)],
                                 stdout=subprocess.PIPE, text=True, start_new_session=True)
@@ -157,7 +157,7 @@ def main() -> None:
     ])
     print(body)
     if not args.no_write:
-        title = "Latency under load (benchmarks/latency_under_load.py)"
+        title = "Latency under load (benchmarks/speed/latency_under_load.py)"
         update_section(title + (f", boost {args.boost}" if args.boost else ", no boost"), body)
 
 
