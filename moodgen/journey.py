@@ -15,6 +15,7 @@ import numpy as np
 
 from moodgen.config import Limits, shown
 from moodgen.mood import preset, validate_mood
+from moodgen.tempo import Tempo
 
 Waypoint = tuple[float, float, float]
 PHRASE_SECONDS = 2.0  # key changes wait for a phrase boundary: one bar of 4/4 at 120 BPM
@@ -27,18 +28,24 @@ def derived_seed(seed: int, *salt: int) -> int:
     return int(np.random.SeedSequence([seed, *salt]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
+def check_count(points: list, limits: Limits) -> None:
+    if not 2 <= len(points) <= limits.max_waypoints:
+        raise ValueError(f"waypoints: a journey needs at least two (seconds, valence, arousal) and at most "
+                         f"{limits.max_waypoints}, got {len(points)}")
+
+
 def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, ...]:
-    """Waypoints as float triples, or ValueError naming the bad one: fewer than two, not (seconds, valence,
-    arousal), a time that is not a number >= 0 or does not increase, a mood outside [-1, 1] or NaN, a length (the
-    last time) outside the journey limits."""
+    """Waypoints as float triples, or ValueError naming the bad one: fewer than two or more than the limit (counted
+    before any is read), not (seconds, valence, arousal), a time that is not a number >= 0 or does not increase, a
+    mood outside [-1, 1] or NaN, a length (the last time) outside the journey limits. Messages count waypoints from
+    1, as people do."""
     try:
         points = list(waypoints)
     except TypeError:
         raise ValueError(f"waypoints must be a list of (seconds, valence, arousal), got {shown(waypoints)}") from None
-    if len(points) < 2:
-        raise ValueError(f"waypoints: a journey needs at least two (seconds, valence, arousal), got {len(points)}")
+    check_count(points, limits)
     out: list[Waypoint] = []
-    for i, point in enumerate(points):
+    for i, point in enumerate(points, 1):
         try:
             t, v, a = point
         except (TypeError, ValueError):
@@ -53,6 +60,33 @@ def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, .
         out.append((t, v, a))
     limits.journey_seconds(out[-1][0], "journey length (the last waypoint's time)")
     return tuple(out)
+
+
+def on_bar_lines(waypoints: Iterable, tempo: Tempo, limits: Limits, in_bars: bool = False) -> tuple[Waypoint, ...]:
+    """Waypoints at a tempo, checked as `validate_waypoints` does: times in bars (`in_bars`) become seconds, times
+    in seconds move to the nearest bar line, so the mood's sections begin on bar lines."""
+    try:
+        points = [tuple(p) for p in waypoints]
+    except TypeError:
+        raise ValueError(f"waypoints must be a list of (time, valence, arousal), got {shown(waypoints)}") from None
+    check_count(points, limits)  # before each is read
+    moved = []
+    for i, point in enumerate(points, 1):
+        if len(point) != 3:
+            raise ValueError(f"waypoint {i} must be ({'bars' if in_bars else 'seconds'}, valence, arousal), "
+                             f"got {shown(point)}")
+        t = limits.journey_time(point[0], f"waypoint {i} {'bars' if in_bars else 'seconds'}")
+        moved.append((tempo.bars_seconds(t) if in_bars else tempo.to_bar(t), *point[1:]))
+    return validate_waypoints(moved, limits)
+
+
+def first_arousal(waypoints: Iterable) -> float:
+    """The first waypoint's arousal (what a journey's tempo is drawn for); 0 where it is not one (the waypoint
+    checks name it)."""
+    try:
+        return validate_mood(*list(waypoints)[0][1:])[1]
+    except (TypeError, ValueError, IndexError):
+        return 0.0
 
 
 def parse_path(text: str, field: str = "--path") -> list[Waypoint]:
@@ -118,12 +152,13 @@ def parallel_key(key: int) -> int:
     return (key + 12) % 24
 
 
-def follow_keys(valence: np.ndarray, state: KeyState, frame_rate: float) -> tuple[np.ndarray, KeyState]:
+def follow_keys(valence: np.ndarray, state: KeyState, frame_rate: float,
+                phrase_frames: int | None = None) -> tuple[np.ndarray, KeyState]:
     """Per-frame keys (T,) for valence (T,), continuing `state`. When valence crosses zero and passes the
-    hysteresis band, the key modulates to its parallel key at the next phrase boundary, if its mode is not already
-    the one the new side asks for (major above zero, minor below). A key drawn against the mood is kept until
-    valence crosses."""
-    phrase = PHRASE_SECONDS * frame_rate
+    hysteresis band, the key modulates to its parallel key at the next phrase boundary (every `phrase_frames`
+    frames, a bar at a tempo; None: every PHRASE_SECONDS), if its mode is not already the one the new side asks for
+    (major above zero, minor below). A key drawn against the mood is kept until valence crosses."""
+    phrase = PHRASE_SECONDS * frame_rate if phrase_frames is None else phrase_frames
     key, side, pending = state.key, state.side, state.pending
     out = np.empty(len(valence), dtype=np.int64)
     for i, v in enumerate(np.asarray(valence, dtype=np.float64)):

@@ -26,15 +26,28 @@ from moodgen.config import Limits, MelParams, shown
 from moodgen.engines import Continuation, Engine, Session, engine_classes
 from moodgen.generation import Generation
 from moodgen.joins import close_loop, fit
-from moodgen.journey import KeyState, Waypoint, derived_seed, follow_keys, key_changes, mood_curve, validate_waypoints
+from moodgen.journey import (
+    KeyState,
+    Waypoint,
+    derived_seed,
+    first_arousal,
+    follow_keys,
+    key_changes,
+    mood_curve,
+    on_bar_lines,
+    validate_waypoints,
+)
 from moodgen.judge import JUDGE_FILE, Judge
 from moodgen.keys import key_name, parse_key, sample_keys
+from moodgen.layers import layered, mix_layers, parts_record
 from moodgen.mastering import DRY, Mastering, at_corpus_level, master, master_after, master_loop
 from moodgen.memory import TrimmingWorkers
 from moodgen.mood import validate_mood
 from moodgen.settings import Settings
 from moodgen.shared import SharedWork
 from moodgen.stream import MoodStream
+from moodgen.tempo import FRAMES_PER_BAR, FRAMES_PER_SIXTEENTH, TEMPO_FROM_MOOD, Tempo, clip_seconds, tempo_for
+from moodgen.threads import free_cores, math_threads
 
 __all__ = ["CheckpointNotFound", "Generation", "MoodPipeline", "Settings", "resolve_checkpoint_dir"]
 EXTEND_TRANSITION_SECONDS = 4.0  # an extension eases from the clip's last mood to the one asked for over this long
@@ -45,10 +58,15 @@ class CheckpointNotFound(FileNotFoundError):
     pass
 
 
-def loop_frames(eng: Engine, seconds: float) -> int:
+def loop_frames(eng: Engine, seconds: float, tempo: Tempo | None = None) -> int:
     """A loop's length in frames: its loop point falls on a frame boundary, so its audio lasts `seconds` rounded to
-    the engine's frame grid."""
-    return int(round(seconds * eng.frame_rate))
+    the engine's frame grid (at a tempo, whole bars are whole frames)."""
+    return int(round(seconds * eng.frame_rate_at(tempo)))
+
+
+def session_frames(eng: Engine, seconds: float, tempo: Tempo | None, loop: bool) -> int:
+    """Frames a session samples for `seconds` (a loop's body, or enough to cover every sample)."""
+    return loop_frames(eng, seconds, tempo) if loop or tempo else eng.frames_for(seconds)
 
 
 def resolve_checkpoint_dir(path: str | Path | None = None) -> Path:
@@ -88,11 +106,10 @@ class MoodPipeline:
         # All model and signal work runs on these threads, whichever thread asks. A server calls from a pool of many
         # threads, and every thread that runs torch or numpy keeps its own malloc arena and OpenMP team: memory
         # grew with the number of threads that had ever generated, not with the work (benchmarks/speed/soak.py). After
-        # each task they give freed memory back (moodgen.memory). One worker by default: once more OpenMP threads
-        # exist than cores, GNU OpenMP stops spinning between parallel regions and every torch op waits for its
-        # team to wake; a second team that had ever run made the mel engine's 10 s clip 0.29 -> 0.45-0.6 s on 2
-        # cores.
-        self._workers = TrimmingWorkers(workers, thread_name_prefix="moodgen")
+        # each task they give freed memory back (moodgen.memory). One worker by default, so torch keeps one team of
+        # OpenMP threads (a second one made every op wait for its team to wake: mel 10 s clip 0.29 -> 0.45-0.6 s on 2
+        # cores); each task's team has only the cores other programs leave free (moodgen.threads).
+        self._workers = TrimmingWorkers(workers, "moodgen", around=lambda: math_threads(free_cores()))
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -136,22 +153,28 @@ class MoodPipeline:
         engines = {name: self.engines_by_name[name] for name in self.engines}  # menu order: the default first
         return (settings or Settings()).with_changes(**changes).checked(engines, self.limits)
 
-    def generate(self, valence: float, arousal: float, seconds: float = 10.0, settings: Settings | None = None,
-                 **changes: Any) -> Generation:
+    def generate(self, valence: float, arousal: float, seconds: float = 10.0, settings: Settings | None = None, *,
+                 loop_bars: int | None = None, **changes: Any) -> Generation:
         """A clip of `seconds` for the mood (valence, arousal); identical inputs give identical outputs.
 
         `settings` (moodgen.settings.Settings; keywords such as seed=3 change single fields of it) pick the engine,
         seed, sampler, key (None: the engine's prior draws one for the mood, seeded), instrument and soundfont of
         engines that play notes, `dry` (no mastering: gain, room, limiter) and `loop` (the end flows into the
-        start, for music that repeats). Every bad input raises ValueError naming the field."""
+        start, for music that repeats), `bpm` (engines that play tempo: notes on that beat in 4/4; "mood" draws one
+        for the mood), `stems`, `intensity` and `part_instruments` (engines that play notes: moodgen.layers).
+        `loop_bars`: a loop of exactly that many bars instead of `seconds` (at `bpm`, else drawn for the mood). Every
+        bad input raises ValueError naming the field."""
         valence, arousal = validate_mood(valence, arousal)
+        if loop_bars is not None:  # recorded as a loop of whole bars at a tempo, which its sidecar replays
+            changes |= {"loop": True, "bpm": changes.get("bpm", settings.bpm if settings else None) or TEMPO_FROM_MOOD}
         s = self.settings(settings, **changes)
-        seconds = self.limits.seconds(seconds)
+        tempo = tempo_for(s.bpm, arousal, s.seed)
+        seconds = clip_seconds(seconds, s.loop, loop_bars, tempo, self.limits)
 
         def compute() -> Generation:
-            if s.loop:
-                curve = np.tile([valence, arousal], (loop_frames(self._engine(s), seconds), 1))
-                return self._moving(s, seconds, curve)
+            if s.loop or tempo is not None or s.part_instruments is not None:  # made by a session
+                curve = np.tile([valence, arousal], (session_frames(self._engine(s), seconds, tempo, s.loop), 1))
+                return self._moving(s, seconds, curve, tempo)
             return self._generate(s, valence, arousal, seconds)
 
         return self._clips.get((valence, arousal, seconds, s), lambda: self._workers.run(compute))
@@ -202,57 +225,73 @@ class MoodPipeline:
                                                          mastering), self.mel_params).numpy()
         return self.judge.predict(heard)
 
-    def journey(self, waypoints: Iterable[Waypoint], settings: Settings | None = None, **changes: Any) -> Generation:
+    def journey(self, waypoints: Iterable[Waypoint], settings: Settings | None = None, *, in_bars: bool = False,
+                **changes: Any) -> Generation:
         """Music whose mood follows waypoints (seconds, valence, arousal): at least two, times increasing, the
         length the last one's time (10 s to 10 min). The mood eases from one waypoint to the next; the key starts
         as asked or drawn for the first mood and modulates when valence crosses zero. The result holds the mood
-        curve used (`curve`, per engine frame) and the key changes. `settings` as for `generate`."""
+        curve used (`curve`, per engine frame) and the key changes. `settings` as for `generate`. At a tempo waypoints
+        move to the nearest bar line, keys change on bar lines; `in_bars`: times in bars (a tempo drawn if unset)."""
+        if in_bars:
+            changes |= {"bpm": changes.get("bpm", settings.bpm if settings else None) or TEMPO_FROM_MOOD}
         s = self.settings(settings, **changes)
-        points = validate_waypoints(waypoints, self.limits)
-        eng = self._engine(s)
-        frames = loop_frames(eng, points[-1][0]) if s.loop else eng.frames_for(points[-1][0])
-        curve = mood_curve(points, frames, eng.frame_rate)
-        return self._workers.run(lambda: self._moving(s, points[-1][0], curve, waypoints=points))
+        points = None if in_bars else validate_waypoints(waypoints, self.limits)
+        eng, tempo = self._engine(s), tempo_for(s.bpm, first_arousal(waypoints), s.seed)
+        if tempo is not None:
+            points = on_bar_lines(waypoints if points is None else points, tempo, self.limits, in_bars)
+        curve = mood_curve(points, session_frames(eng, points[-1][0], tempo, s.loop), eng.frame_rate_at(tempo))
+        return self._workers.run(lambda: self._moving(s, points[-1][0], curve, tempo, waypoints=points))
 
-    def _moving(self, s: Settings, seconds: float, curve: np.ndarray, **record: Any) -> Generation:
+    def _session(self, s: Settings, tempo: Tempo | None, seed: int, before: Continuation | None = None) -> Session:
+        return self._engine(s).session(seed, s.steps, s.guidance, before, s.instrument, s.soundfont,
+                                       **({} if tempo is None else {"tempo": tempo}))  # only engines with a beat
+
+    def _moving(self, s: Settings, seconds: float, curve: np.ndarray, tempo: Tempo | None,
+                **record: Any) -> Generation:
         """Sample and render a mood curve (T, 2) in one session; a loop also samples its overrun and closes."""
         eng, sr, frames, mastering = self._engine(s), self.mel_params.sample_rate, len(curve), self._mastering(s)
+        rate, phrase = eng.frame_rate_at(tempo), None if tempo is None else FRAMES_PER_BAR
         key_index = self._key_index(eng, s.key, torch.tensor(curve[:1], dtype=torch.float32), s.seed)
         keys = None if key_index is None else follow_keys(
-            curve[:, 0], KeyState.start(int(key_index[0]), float(curve[0, 0])), eng.frame_rate)[0]
-        session = eng.session(s.seed, s.steps, s.guidance, instrument=s.instrument, soundfont=s.soundfont)
-        if s.loop:
-            wrap = session.loop_overrun_frames
-            back = mood_curve([(0.0, *curve[-1]), (wrap / eng.frame_rate, *curve[0])], wrap, eng.frame_rate)
-            session.advance(np.concatenate([curve, back]), None if keys is None else
-                            np.concatenate([keys, keys[:wrap]]), wrap=wrap)
-            n = session.samples_for(frames)
-            dry = close_loop(session.render(), n, int(round(session.loop_crossfade_seconds * sr)))
-            wav, markers = master_loop(dry, sr, mastering), [(0.0, "loopStart"), (frames / eng.frame_rate, "loopEnd")]
-        else:
-            session.advance(curve, keys)
-            dry = fit(session.render(), int(round(seconds * sr)))
-            wav, markers = master(dry, sr, mastering), []
-        return self._finish(s, session, curve, keys, wav, dry, seconds, markers, loop=s.loop, **record)
+            curve[:, 0], KeyState.start(int(key_index[0]), float(curve[0, 0])), rate, phrase)[0]
+        session = self._session(s, tempo, s.seed)
+        wrap = session.loop_overrun_frames if s.loop else 0
+        moods = np.concatenate([curve, mood_curve([(0.0, *curve[-1]), (wrap / rate, *curve[0])], wrap, rate)])
+        session.advance(moods, None if keys is None else np.concatenate([keys, keys[:wrap]]), wrap=wrap)
+        n = session.samples_for(frames) if s.loop else int(round(seconds * sr))
+        crossfade = int(round(session.loop_crossfade_seconds * sr)) if s.loop else None
+        markers = [(0.0, "loopStart"), (frames / rate, "loopEnd")] if s.loop else []
+        if s.part_instruments is not None:  # the mix is the sum of its parts, each rendered on its own
+            changes = key_changes(keys, rate) if keys is not None else []
+            parts, midi = layered(session, s, frames, frames + wrap, moods, changes, markers)
+            wav, dry, stems = mix_layers(parts, n, crossfade, sr, mastering)
+            return self._finish(s, session, curve, keys, wav, dry, seconds, markers, tempo, midi, loop=s.loop,
+                                stems=stems if s.stems else None, **record)
+        dry = close_loop(session.render(), n, crossfade) if s.loop else fit(session.render(), n)
+        wav = master_loop(dry, sr, mastering) if s.loop else master(dry, sr, mastering)
+        return self._finish(s, session, curve, keys, wav, dry, seconds, markers, tempo, loop=s.loop, **record)
 
     def _finish(self, s: Settings, session: Session, curve: np.ndarray, keys: np.ndarray | None, wav: np.ndarray,
-                dry: np.ndarray, seconds: float, markers: list[tuple[float, str]], **record: Any) -> Generation:
+                dry: np.ndarray, seconds: float, markers: list[tuple[float, str]], tempo: Tempo | None,
+                midi: bytes | None = None, **record: Any) -> Generation:
         """The Generation of what a session made: the first len(curve) frames, their audio (mastered, and `dry`
-        for a continuation), judged at the corpus' level."""
+        for a continuation), judged at the corpus' level; `midi` when it is not the session's own."""
         eng, frames, mastering = self._engine(s), len(curve), self._mastering(s)
+        rate = eng.frame_rate_at(tempo)
         wav = np.clip(wav, -1.0, 1.0).astype(np.float32)
-        changes = key_changes(keys, eng.frame_rate) if keys is not None else []
+        changes = key_changes(keys, rate) if keys is not None else []
         heard = audio.mel_from_audio(at_corpus_level(wav, mastering), self.mel_params).numpy()
         own = session.mel(0, frames)
         continuation = Continuation(session.frames[:, :frames], curve, keys, np.asarray(dry, np.float32))
-        midi = session.midi(0, frames, changes, markers)
-        judged = self._judge(eng, heard, len(wav), mastering, midi, session.render_record)
+        midi = session.midi(0, frames, changes, markers) if midi is None else midi
+        played = session.render_record | ({} if s.part_instruments is None else parts_record(s))
+        judged = self._judge(eng, heard, len(wav), mastering, midi, played)
         session.close()
         return Generation(
             valence=float(curve[-1, 0]), arousal=float(curve[-1, 1]), seconds=seconds, settings=s,
             key=None if keys is None else key_name(int(keys[0])), mel=heard if own is None else own, audio=wav,
             sample_rate=self.mel_params.sample_rate, midi=midi, judged=judged, checkpoint_sha256=eng.sha256,
-            render=session.render_record, mastering=mastering, curve=curve, frame_rate=eng.frame_rate,
+            render=played, mastering=mastering, curve=curve, frame_rate=rate, bpm=tempo and tempo.bpm,
             key_changes=tuple((t, key_name(k)) for t, k in changes), continuation=continuation, **record)
 
     def extend(self, generation: Generation, seconds: float, valence: float | None = None,
@@ -267,30 +306,32 @@ class MoodPipeline:
                 arousal: float | None = None) -> Generation:
         """The work of `extend`, on a worker thread."""
         before = generation.continuation
-        if before is None:
-            raise ValueError(f"generation: engine {generation.engine!r} made it without a way to continue it")
+        if before is None or generation.settings.part_instruments is not None:
+            raise ValueError(f"generation: {'its parts play as layers' if before else f'engine {generation.engine!r}'}"
+                             " made it in a way that extend cannot continue")
         s = self.settings(generation.settings)
         eng = self._engine(s)
         if generation.checkpoint_sha256 != eng.sha256:
             raise ValueError(f"generation: made with checkpoint {generation.checkpoint_sha256[:12]}..., but engine "
                              f"{eng.name!r} here is {eng.sha256[:12]}...")
-        seconds = self.limits.extension_seconds(seconds)
+        seconds = self.limits.extension(seconds, done=len(generation.extensions))
         total = generation.seconds + seconds
         if total > self.limits.max_journey_seconds:
             raise ValueError(f"seconds: the extended clip would last {total:g} s, over the "
                              f"{self.limits.max_journey_seconds:g} s limit")
         last = before.moods[-1]
         target = validate_mood(last[0] if valence is None else valence, last[1] if arousal is None else arousal)
-        old = before.frames.shape[1]
-        new = max(1, eng.frames_for(total) - old)
-        ease = min(EXTEND_TRANSITION_SECONDS, new / eng.frame_rate)
-        curve = mood_curve([(0.0, *last), (ease, *target)], new, eng.frame_rate, start=1 / eng.frame_rate)
+        old, tempo = before.frames.shape[1], None if generation.bpm is None else Tempo(generation.bpm)
+        rate, phrase = eng.frame_rate_at(tempo), None if tempo is None else FRAMES_PER_BAR
+        new = max(1, eng.frames_for(total) - old) if tempo is None else tempo.frames_after(old, total)
+        ease = min(EXTEND_TRANSITION_SECONDS, new / rate)
+        curve = mood_curve([(0.0, *last), (ease, *target)], new, rate, start=1 / rate)
         keys = None
         if before.keys is not None:
             _, state = follow_keys(before.moods[:, 0], KeyState.start(int(before.keys[0]), float(before.moods[0, 0])),
-                                   eng.frame_rate)
-            keys = follow_keys(curve[:, 0], state, eng.frame_rate)[0]
-        session = eng.session(derived_seed(s.seed, old), s.steps, s.guidance, before, s.instrument, s.soundfont)
+                                   rate, phrase)
+            keys = follow_keys(curve[:, 0], state, rate, phrase)[0]
+        session = self._session(s, tempo, derived_seed(s.seed, old), before)
         session.advance(curve, keys)
         sr = self.mel_params.sample_rate
         dry = fit(session.render(), int(round(total * sr)) - len(before.audio))
@@ -300,7 +341,7 @@ class MoodPipeline:
                      "arousal": None if arousal is None else target[1]}
         return self._finish(generation.settings, session, np.concatenate([before.moods, curve]),
                             None if keys is None else np.concatenate([before.keys, keys]), wav,
-                            np.concatenate([before.audio, dry]), total, [], waypoints=generation.waypoints,
+                            np.concatenate([before.audio, dry]), total, [], tempo, waypoints=generation.waypoints,
                             extensions=(*generation.extensions, extension), stream=generation.stream)
 
     def stream(self, mood_at: Callable[[], tuple[float, float]], chunk_seconds: float = 1.0,
@@ -308,23 +349,26 @@ class MoodPipeline:
         """A live stream: iterate it for chunks of about `chunk_seconds` of audio, each continuing the last.
         `mood_at()` is called before each chunk and returns the current (valence, arousal); the chunk eases from
         the previous mood to it. `close()` ends it and returns what was played as a Generation (`.save()` writes
-        WAV, JSON and MIDI). `settings` as for `generate`; a stream does not loop."""
+        WAV, JSON and MIDI). `settings` as for `generate`; a stream does not loop and has no stems. At a tempo
+        (bpm="mood": drawn for a neutral arousal, the mood being unknown yet) chunks end on 16th notes and keys
+        change on bar lines."""
         s = self.settings(settings, **changes)
         if s.loop:
             raise ValueError("loop must be false for a stream, which goes on until it is closed")
+        if s.stems or s.intensity is not None:
+            raise ValueError("stems must be unset for a stream: its parts are not rendered apart")
         chunk_seconds = self.limits.chunk_seconds(chunk_seconds)
-        eng, sr = self._engine(s), self.mel_params.sample_rate
+        eng, sr, tempo = self._engine(s), self.mel_params.sample_rate, tempo_for(s.bpm, 0.0, s.seed)
 
         def finish(session: Session, curve: np.ndarray, keys: np.ndarray | None, wav: np.ndarray,
                    dry_audio: np.ndarray, moods: list[tuple[float, float]]) -> Generation:
-            return self._finish(s, session, curve, keys, wav, dry_audio, len(wav) / sr, [],
+            return self._finish(s, session, curve, keys, wav, dry_audio, len(wav) / sr, [], tempo,
                                 stream={"chunk_seconds": chunk_seconds, "moods": [list(m) for m in moods]})
 
-        session = self._workers.run(lambda: eng.session(s.seed, s.steps, s.guidance, instrument=s.instrument,
-                                                         soundfont=s.soundfont))
-        return MoodStream(session, eng.frame_rate, sr, chunk_seconds, mood_at,
+        session = self._workers.run(lambda: self._session(s, tempo, s.seed))
+        return MoodStream(session, eng.frame_rate_at(tempo), sr, chunk_seconds, mood_at,
                           lambda mood: self._key_index(eng, s.key, mood, s.seed), self._mastering(s), finish,
-                          self._workers.run)
+                          self._workers.run, (1, None) if tempo is None else (FRAMES_PER_SIXTEENTH, FRAMES_PER_BAR))
 
     def nearest(self, generation: Generation, by: str = "mood", atlas: Atlas | None = None) -> AtlasMatch | None:
         """The real clip nearest a generation in `atlas` (default: the checkpoint's), by mood (distance on the pad)

@@ -26,6 +26,7 @@ from moodgen.soundfont import checked as checked_soundfont
 SOUNDFONT_ENV = "MOODGEN_SOUNDFONT"
 # Where Linux distributions install soundfonts; Debian's fluid-soundfont-gm puts FluidR3_GM.sf2 in the first.
 SYSTEM_SOUNDFONT_DIRS = (Path("/usr/share/sounds/sf2"), Path("/usr/share/sounds/sf3"), Path("/usr/share/soundfonts"))
+SOUNDFONT_DIRS_ENV = "MOODGEN_SOUNDFONT_DIRS"  # searched instead, os.pathsep between; empty: none
 PREFERRED_SOUNDFONTS = ("FluidR3_GM.sf2",)  # best first, ahead of any other soundfont found
 RELEASE_TAIL_S = 0.5
 DRAIN_S = 0.05  # longer than tinysoundfont's 10 ms quick release, so "all sound off" leaves no voice behind
@@ -47,10 +48,13 @@ def bundled_soundfont() -> Path:
     return path
 
 
-def find_soundfonts(dirs: tuple[Path, ...] = SYSTEM_SOUNDFONT_DIRS) -> list[Path]:
-    """Soundfonts installed in `dirs` and the bundled one, best first: preferred names, others by name, bundled last.
-
-    Links (Debian's default-GM.sf2) are resolved, so each file appears once."""
+def find_soundfonts(dirs: tuple[Path, ...] | None = None) -> list[Path]:
+    """Soundfonts in `dirs` and the bundled one, best first: preferred names, others by name, bundled last. `dirs`:
+    by default $MOODGEN_SOUNDFONT_DIRS's folders when it is set (set but empty: only the bundled soundfont, as on a
+    fresh machine), else SYSTEM_SOUNDFONT_DIRS. Links (Debian's default-GM.sf2) are resolved: each file is once."""
+    if dirs is None:
+        env = os.environ.get(SOUNDFONT_DIRS_ENV)
+        dirs = SYSTEM_SOUNDFONT_DIRS if env is None else tuple(Path(d) for d in env.split(os.pathsep) if d)
     found: dict[Path, None] = {}
     for folder in dirs:
         if folder.is_dir():

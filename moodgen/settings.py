@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from moodgen.config import Limits, shown
 from moodgen.keys import PITCH_NAMES, key_name, parse_key
+from moodgen.parts import check_layering
+from moodgen.tempo import check_bpm
 
 if TYPE_CHECKING:
     from moodgen.engines import Engine
@@ -35,6 +37,10 @@ class Settings:
     soundfont: str | None = None  # a file name from `MoodPipeline.soundfonts` (likewise)
     dry: bool = False  # no room, no mastering gain or limiter
     loop: bool = False  # the end flows into the start
+    bpm: float | str | None = None  # a tempo in 4/4 (engines that play tempo); "mood": drawn for it; None: free
+    stems: bool = False  # the notes split into melody, harmony and bass, a WAV each (engines that play notes)
+    intensity: float | str | None = None  # 0-1 or "arousal": parts come in as it rises; None: every part
+    part_instruments: Any = None  # {part: instrument} or "bass=strings,..."; None: `instrument` plays every part
 
     def checked(self, engines: Mapping[str, Engine], limits: Limits) -> Settings:
         """These settings checked against `engines` (loaded, in menu order: the first is the default) and
@@ -52,19 +58,22 @@ class Settings:
                              f"{shown(self.instrument)}")
         if self.soundfont not in (None, "", *soundfonts):
             raise ValueError(f"soundfont must be one of {', '.join(soundfonts)}, got {shown(self.soundfont)}")
-        for name in ("dry", "loop"):
+        for name in ("dry", "loop", "stems"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {shown(getattr(self, name))}")
+        instrument = (self.instrument or eng.instruments[0]) if eng.instruments else None
         return Settings(
             engine=eng.name,
             seed=limits.seed(self.seed),
             steps=(eng.default_steps if steps is None else steps) if eng.uses_steps else None,
             guidance=limits.guidance(eng.default_guidance if self.guidance is None else self.guidance),
             key=self._key(eng),
-            instrument=(self.instrument or eng.instruments[0]) if eng.instruments else None,
+            instrument=instrument,
             soundfont=(self.soundfont or eng.soundfont) if eng.soundfonts else None,
             dry=self.dry,
             loop=self.loop,
+            bpm=check_bpm(self.bpm, eng, limits),
+            **check_layering(eng, self.stems, self.intensity, self.part_instruments, instrument),
         )
 
     def _key(self, eng: Engine) -> str | None:

@@ -1,8 +1,11 @@
-"""Live mode: one `MoodPipeline.stream` per browser session, steered by the pad, paced to real time, recorded.
+"""Live mode: one `MoodPipeline.stream` per browser session, steered by the pad, paced to real time, recorded;
+`wire_live` puts it on the page (Play live, the pad's moves, Stop and keep it).
 
 The stream reads the mood the pad last sent before each chunk, and runs at most `LEAD_SECONDS` ahead of what has
-played, so a move of the dot reaches the ears about a chunk later. Stopping keeps what was played as a clip (WAV,
-JSON, MIDI) through the app's result store; only a few stopped recordings' outputs are remembered per process.
+played, so a move of the dot reaches the ears about a chunk later. It ends when stopped, when its reader goes away or
+stops reading, when the dot has not moved for `idle_seconds`, and after `max_seconds` (moodgen_app.guard).
+Stopping keeps what was played as a clip (WAV, JSON, MIDI) through the app's result store; only a few stopped
+recordings' outputs are remembered per process.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import gradio as gr
 import numpy as np
 
 from moodgen.audio import to_pcm16
@@ -22,6 +26,9 @@ from moodgen.mood import validate_mood
 from moodgen.pipeline import MoodPipeline
 from moodgen.settings import Settings
 from moodgen.stream import MoodStream
+from moodgen_app.guard import LIVE_IDLE_SECONDS, LIVE_MAX_SECONDS
+from moodgen_app.results import Result, read_settings
+from moodgen_app.wiring import Wiring, checked
 
 CHUNK_SECONDS = 1.0
 LEAD_SECONDS = 1.0  # audio made ahead of playback: the player never starves, and the pad is heard soon
@@ -33,17 +40,21 @@ class Live:
     """One session's stream: the mood to play next, and how it ends."""
 
     mood: tuple[float, float]
+    steered: float = field(default_factory=time.monotonic)  # when the dot last moved
     stop: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
-    outputs: tuple | None = None  # the recording as the app shows a result, once the stream has ended
+    outputs: Result | None = None  # the recording as the app shows a result, once the stream has ended
 
 
 class LiveSessions:
     """The live streams of a process by session id. `record(key, generation)` turns a recording into the app's
-    outputs (files written once); `max_seconds` ends a stream nobody stops."""
+    outputs (files written once); `max_seconds` ends a stream nobody stops, `idle_seconds` one nobody steers, and
+    `reading(session)` turning false one nobody reads."""
 
-    def __init__(self, pipeline: MoodPipeline, record: Callable[[str, Generation], tuple], max_seconds: float):
+    def __init__(self, pipeline: MoodPipeline, record: Callable[[str, Generation], Result], max_seconds: float,
+                 reading: Callable[[str], bool] = lambda session: True, idle_seconds: float = LIVE_IDLE_SECONDS):
         self.pipeline, self.record, self.max_seconds = pipeline, record, max_seconds
+        self.reading, self.idle_seconds = reading, idle_seconds
         self._live: OrderedDict[str, Live] = OrderedDict()
         self._lock = threading.Lock()
         self._count = itertools.count()
@@ -54,7 +65,7 @@ class LiveSessions:
         with self._lock:
             live = self._live.get(session)
         if live is not None:
-            live.mood = mood
+            live.mood, live.steered = mood, time.monotonic()
 
     def play(self, session: str, mood: tuple[float, float], settings: Settings) -> Iterator[tuple[int, np.ndarray]]:
         """(sample rate, int16 audio) chunks for the session, until it is stopped, disconnects or reaches
@@ -81,7 +92,8 @@ class LiveSessions:
                 yield sr, to_pcm16(chunk.audio)
                 made = chunk.start_seconds + len(chunk.audio) / sr
                 ahead = made - (time.monotonic() - start)
-                if live.stop.wait(max(0.0, ahead - LEAD_SECONDS)) or made >= self.max_seconds:
+                if (live.stop.wait(max(0.0, ahead - LEAD_SECONDS)) or made >= self.max_seconds
+                        or time.monotonic() - live.steered > self.idle_seconds or not self.reading(session)):
                     break
         finally:
             try:
@@ -91,7 +103,7 @@ class LiveSessions:
             finally:
                 live.done.set()
 
-    def stop(self, session: str, timeout: float = 60.0) -> tuple | None:
+    def stop(self, session: str, timeout: float = 60.0) -> Result | None:
         """Stop the session's stream; the outputs of what was played (None if nothing was)."""
         with self._lock:
             live = self._live.get(session)
@@ -103,3 +115,35 @@ class LiveSessions:
             if self._live.get(session) is live:
                 del self._live[session]
         return live.outputs
+
+
+def wire_live(w: Wiring) -> None:
+    """Play live streams what the pad says; Stop and keep it shows what was played as a result."""
+    page, pipeline = w.page, w.pipeline
+    live = LiveSessions(pipeline, w.results.recorded, LIVE_MAX_SECONDS, reading=w.admission.reading)
+
+    def play_live(valence, arousal, seed, randomize, engine, steps, guidance, key, instrument=None, soundfont=None,
+                  bpm=None, stems=False, request: gr.Request = None):
+        mood = checked(validate_mood, valence, arousal)
+        # a live stream plays on the tempo; its parts are not rendered apart, so the stems box does not apply
+        settings = checked(read_settings, pipeline, randomize, seed=seed, engine=engine, steps=steps,
+                           guidance=guidance, key=key, instrument=instrument, soundfont=soundfont, bpm=bpm)
+        yield from checked(live.play, request.session_hash, mood, settings)
+
+    def steer_live(valence, arousal, request: gr.Request):
+        checked(live.steer, request.session_hash, valence, arousal)
+
+    def stop_live(request: gr.Request):
+        outputs = live.stop(request.session_hash)
+        if outputs is None:
+            raise gr.Error("live: nothing is playing; press Play live first", print_exception=False)
+        return outputs
+
+    mood = [page.valence, page.arousal]
+    page.live_play.click(play_live, [*mood, *page.settings(nearest=False)], page.live_audio, concurrency_id="live",
+                         concurrency_limit=w.concurrency_limit, preprocess=False, show_progress="hidden",
+                         api_name="live", validator=w.admission.validator(2 + len(page.settings(nearest=False))))
+    gr.on([page.valence.change, page.arousal.change], steer_live, mood, None, preprocess=False, queue=False,
+          show_progress="hidden", api_name="live_mood")
+    w.show_result(page.live_stop.click(stop_live, None, list(page.result), show_progress_on=page.result.summary,
+                                       api_name="live_stop").success)

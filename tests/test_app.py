@@ -1,6 +1,7 @@
 """The Gradio app through its public API (gradio_client), in-process, with the tiny real pipeline."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -35,8 +36,9 @@ from moodgen.deam import read_deam
 from moodgen.mood import PRESETS
 from moodgen.pipeline import MoodPipeline
 from moodgen_app import server as app
-from moodgen_app.results import AUTO_KEY, default_inputs, read_request, wav_bytes
-from moodgen_app.views import JudgeTrust, mel_png
+from moodgen_app.page import soundfont_line, wav_player
+from moodgen_app.results import AUTO_KEY, Result, default_inputs, read_request, wav_bytes
+from moodgen_app.views import JudgeTrust, clip_stem, mel_png, summary_lines
 from tests.conftest import other_soundfont
 
 # generate's inputs in order: valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key,
@@ -44,7 +46,7 @@ from tests.conftest import other_soundfont
 # machine)
 DEFAULTS = dict(valence=0.5, arousal=-0.3, seconds=5.0, seed=7, randomize=False, engine="mel", steps=4,
                 guidance=2.0, nearest_by="mood", key=AUTO_KEY, instrument="piano")
-OUTPUTS = ("seed", "gen_image", "real_image", "gen_audio", "real_audio", "downloads", "params", "summary")
+OUTPUTS = Result._fields
 ROOT = Path(app.__file__).resolve().parents[1]
 
 
@@ -82,7 +84,7 @@ def generate(client: Client, **overrides) -> dict:
 
 def test_api_names(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/generate", "/preset"} <= names
+    assert {"/generate", "/generate_stream", "/preset"} <= names
 
 
 def test_generate_outputs(client):
@@ -151,6 +153,10 @@ def test_instrument_choice_reaches_the_notes_and_the_json(client):
     midi = next(Path(f) for f in strings["downloads"] if f.endswith(".mid"))
     assert [t.program for t in pretty_midi.PrettyMIDI(str(midi)).instruments] == [48]
     assert Path(piano["gen_audio"]).read_bytes() != Path(strings["gen_audio"]).read_bytes()
+    # the instrument is in the summary and the file names: downloads of two instruments never collide
+    assert "notes engine playing strings" in strings["summary"] and "playing piano" in piano["summary"]
+    assert Path(strings["gen_audio"]).name.endswith("_strings.wav") and Path(piano["gen_audio"]).name.endswith(
+        "_piano.wav")
     # the mel engine makes audio, not notes: the instrument is not part of its request
     mel = generate(client, engine="mel", seed=4, instrument="strings")
     assert "instrument" not in mel["params"].get("render", {})
@@ -200,9 +206,9 @@ def test_a_journey_plays_the_instrument_asked(client):
 @pytest.mark.parametrize("path, message", [
     ("0:-0.6,-0.6", "waypoints: a journey needs at least two"),
     ("x", "journey: 'x' is not seconds:valence,arousal"),
-    ("0:0,0 5:1,1", "journey length \\(the last waypoint's time\\) must be between 10 and 600"),
-    ("0:0,0 20:2,0", "waypoint 1: valence must be in"),
-    ("0:0,0 20:0,0 15:0,0", "waypoint 2: times must increase"),
+    ("0:0,0 5:1,1", "journey length \\(the last waypoint's time\\) must be between 10 and 120"),
+    ("0:0,0 20:2,0", "waypoint 2: valence must be in"),
+    ("0:0,0 20:0,0 15:0,0", "waypoint 3: times must increase"),
     (None, "journey must be text"),
 ])
 def test_a_bad_journey_is_refused_naming_the_field(client, path, message):
@@ -237,6 +243,20 @@ def test_live_stream_follows_the_mood_sent_and_is_kept_when_stopped(url):
 def test_randomize_reports_the_seed_used(client):
     out = generate(client, randomize=True, seed=0)
     assert out["seed"] == out["params"]["seed"] != 0  # a fresh seed (equal to 0 once in 2**31 runs)
+
+
+def test_a_new_clip_streams_its_audio_first_then_whole_and_a_kept_one_at_once(client):
+    def updates(seed: int) -> list[dict]:
+        job = client.submit(*{**DEFAULTS, "seed": seed}.values(), api_name="/generate_stream")
+        job.result()
+        return [dict(zip(OUTPUTS, o)) for o in job.outputs()]
+
+    first, whole = updates(21)
+    assert first["gen_image"] is None and first["downloads"] is None and first["seed"] == 21
+    assert sf.info(first["gen_audio"]).duration == pytest.approx(DEFAULTS["seconds"], abs=0.05)
+    assert Path(first["gen_audio"]).read_bytes() == Path(whole["gen_audio"]).read_bytes()
+    assert Image.open(whole["gen_image"]).size and whole["params"]["seed"] == 21
+    assert [u["params"] for u in updates(21)] == [whole["params"]]  # kept: one update, the whole result
 
 
 def test_repeated_request_is_served_from_its_files(url, out_dir):
@@ -353,10 +373,10 @@ def test_nan_is_refused_naming_the_field(url, field, index):
 
 
 def test_uploads_are_refused(url):
-    # the app has no upload component: the upload route Gradio opens takes nothing bigger than a few bytes
+    # the app has no upload component: the upload route Gradio opens takes nothing (moodgen_app.guard)
     with httpx.Client(base_url=url, timeout=60) as http:
         response = http.post("gradio_api/upload", files={"files": ("big.wav", b"\0" * 4096)})
-    assert response.status_code == 413
+    assert response.status_code == 403
 
 
 def test_read_request_checks_every_field(checkpoints):
@@ -399,6 +419,15 @@ def tiny_pipeline(checkpoints) -> MoodPipeline:
     return MoodPipeline.from_checkpoint(checkpoints, device="cpu")
 
 
+def test_a_recording_that_changed_key_is_named_by_every_key(tiny_pipeline):
+    gen = tiny_pipeline.generate(-0.5, 0.2, seconds=2.0, seed=1, engine="notes", instrument="harp")
+    live = dataclasses.replace(gen, stream={"chunk_seconds": 1.0, "moods": [(-0.5, 0.2), (0.5, 0.2)]},
+                               key="A minor", key_changes=((0.0, "A minor"), (1.0, "C major")))
+    stem = clip_stem(live)
+    assert stem.startswith("moodgen_notes_live_to_") and stem.endswith("_seed1_A-minor_then_C-major_harp")
+    assert "A minor (drawn for the mood), C major from 1 s" in summary_lines(live, key_asked=False)[0]
+
+
 def test_one_example_per_preset_is_made_at_start(checkpoints, tmp_path):
     pipeline = MoodPipeline.from_checkpoint(checkpoints, device="cpu")
     demo = app.build_demo(pipeline, out_dir=tmp_path, make_examples=True)
@@ -437,7 +466,7 @@ def test_players_hand_out_the_app_wavs_unprobed(tmp_path, monkeypatch):
     monkeypatch.setattr(processing_utils, "audio_is_playable", probe)
     wav = tmp_path / "moodgen_notes_v+0.70_a+0.70_10s_seed0.wav"
     wav.write_bytes(wav_bytes(np.zeros(2205, dtype=np.float32), 22050))
-    out = app.wav_player().postprocess(str(wav))
+    out = wav_player().postprocess(str(wav))
     assert out.path == str(wav) and out.orig_name == wav.name
 
 
@@ -547,11 +576,11 @@ def test_a_soundfont_menu_when_there_is_a_choice_else_a_line_that_names_it(check
     bundled = render.bundled_soundfont()
     monkeypatch.setattr(render, "find_soundfonts", lambda: [bundled])
     alone = MoodPipeline.from_checkpoint(checkpoints, device="cpu", soundfont=bundled)
-    assert app.soundfont_line(alone) == f"Played with {bundled.name}"
+    assert soundfont_line(alone) == f"Played with {bundled.name}"
     assert not soundfont_menu(alone, tmp_path / "one").visible
     monkeypatch.setattr(render, "find_soundfonts", lambda: [other_soundfont(tmp_path), bundled])
     two = MoodPipeline.from_checkpoint(checkpoints, device="cpu", soundfont=bundled)
-    assert app.soundfont_line(two) is None
+    assert soundfont_line(two) is None
     menu = soundfont_menu(two, tmp_path / "two")
     assert menu.visible and [value for _, value in menu.choices] == [bundled.name, "Other.sf2"]
     assert menu.value == bundled.name

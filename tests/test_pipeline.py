@@ -1,6 +1,7 @@
 """MoodPipeline and the `python -m moodgen generate` CLI on a tiny random-weights checkpoint."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -16,7 +17,7 @@ from moodgen import render
 from moodgen.__main__ import main as cli
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams, RollParams, to_dict
-from moodgen.mastering import true_peak_dbtp
+from moodgen.mastering import Mastering, master, true_peak_dbtp
 from moodgen.pipeline import CheckpointNotFound, MoodPipeline, resolve_checkpoint_dir
 from moodgen.sidecar import read_sidecar, remake
 from tests.conftest import other_soundfont, tiny_note_model
@@ -137,14 +138,30 @@ def test_key_is_refused_by_an_engine_without_keys(tmp_path):
         pipe.generate(0.5, 0.5, seconds=1.0, key="C major")
 
 
-def test_instruments_soundfont_and_mastering_are_recorded(pipe):
+@pytest.fixture(params=["TimGM6mb.sf2", "FluidR3_GM.sf2"])
+def soundfont_pipe(request, pipe, tiny_checkpoints):
+    """The module's pipeline on the bundled soundfont (its default everywhere in the suite), or one on FluidR3 GM."""
+    if request.param == "TimGM6mb.sf2":
+        return pipe
+    return MoodPipeline.from_checkpoint(tiny_checkpoints, device="cpu", soundfont=request.getfixturevalue("fluidr3"))
+
+
+def test_instruments_soundfont_and_mastering_are_recorded(soundfont_pipe, request):
+    pipe = soundfont_pipe
     dry = pipe.generate(0.7, 0.7, seconds=2.0, seed=5, engine="notes", instrument="harp", dry=True)
     mastered = pipe.generate(0.7, 0.7, seconds=2.0, seed=5, engine="notes", instrument="harp")
     render = mastered.params()["render"]
+    assert render["soundfont"] == request.node.callspec.params["soundfont_pipe"]
     assert render["instrument"] == "harp" and render["program"] == 46 and len(render["soundfont_sha256"]) == 64
     assert render["mastering"]["gain_db"] > 0 and dry.params()["render"]["mastering"] == "dry"
     assert pretty_midi.PrettyMIDI(io.BytesIO(mastered.midi)).instruments[0].program == 46  # the MIDI says harp
-    assert np.sqrt(np.mean(mastered.audio ** 2)) > 2 * np.sqrt(np.mean(dry.audio ** 2))  # a fixed gain, louder
+    # The recorded chain, applied to the dry render, is the clip: a fixed gain, room and limiter, nothing per clip.
+    settings, sr = Mastering(**render["mastering"]), mastered.sample_rate
+    assert np.array_equal(mastered.audio, np.clip(master(dry.audio, sr, settings), -1.0, 1.0))
+    unlimited = master(dry.audio, sr, dataclasses.replace(settings, ceiling_dbtp=None))
+    rms = [float(np.sqrt(np.mean(x ** 2))) for x in (dry.audio, mastered.audio, unlimited)]
+    assert 20 * np.log10(rms[2] / rms[0]) == pytest.approx(settings.gain_db, abs=1.0)  # louder by the fixed gain
+    assert rms[0] < rms[1] <= rms[2]  # of which the limiter takes back only what would peak over its ceiling
     assert true_peak_dbtp(mastered.audio, mastered.sample_rate) <= -1.0 + 1e-3
     pipe._clips.clear()
     again = pipe.generate(0.7, 0.7, seconds=2.0, seed=5, engine="notes", instrument="harp")

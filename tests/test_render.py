@@ -2,13 +2,15 @@
 path, level matching, mastering ceiling and fixed gain, loudness measures, clear errors."""
 import hashlib
 import io
+import os
 
 import numpy as np
 import pretty_midi
 import pytest
 import tinysoundfont
 
-from moodgen import mastering, midi, render
+from moodgen import mastering, midi, render, soundfont
+from tests.test_soundfont import play
 
 SR = 22050
 
@@ -115,6 +117,29 @@ def test_bad_soundfont_names_the_field(tmp_path, monkeypatch):
         render.SoundfontRenderer(SR)
     with pytest.raises(ValueError, match="sample_rate"):
         render.SoundfontRenderer(0, render.bundled_soundfont())
+
+
+def test_fluidr3_cut_to_the_offered_programs_plays_them_as_the_whole_file_does(fluidr3):
+    programs = sorted(set(render.INSTRUMENTS.values()))
+    with fluidr3.open("rb") as f:
+        cut = soundfont.subset(f, programs)
+    assert len(cut) < fluidr3.stat().st_size / 4  # what the renderer loads instead of the whole 148 MB
+    for program in programs:
+        expected, got = play(str(fluidr3), program), play(cut, program)
+        assert np.abs(expected).max() > 0.01
+        np.testing.assert_allclose(got, expected, atol=1e-5)  # sample positions move: float rounding only
+
+
+def test_the_suite_finds_only_the_bundled_soundfont_and_the_variable_chooses_folders(tmp_path, monkeypatch):
+    assert render.find_soundfonts() == [render.bundled_soundfont().resolve()]  # tests/conftest.py: a fresh machine
+    assert render.default_soundfont() == render.bundled_soundfont().resolve()
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name.upper()}.sf2").write_bytes(b"x")
+    monkeypatch.setenv(render.SOUNDFONT_DIRS_ENV, f"{tmp_path / 'b'}{os.pathsep}{tmp_path / 'absent'}")
+    assert [p.name for p in render.find_soundfonts()] == ["B.sf2", "TimGM6mb.sf2"]
+    monkeypatch.delenv(render.SOUNDFONT_DIRS_ENV)
+    assert render.find_soundfonts() == render.find_soundfonts(render.SYSTEM_SOUNDFONT_DIRS)  # unset: the system's
 
 
 def test_soundfonts_found_best_first_bundled_last(tmp_path, monkeypatch):

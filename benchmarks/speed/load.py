@@ -1,9 +1,11 @@
 """Concurrent users against `python app.py` on 127.0.0.1: 16 clients x 3 distinct requests (both engines), then 24
-identical requests fired together. Every request must succeed and every downloaded file must be complete (each WAV
+identical requests fired together, then one client flooding the queue with journeys while another asks for a clip
+(moodgen_app.guard: the flood beyond the client's share is refused, the other is served after at most one
+request). Every request must succeed and every downloaded file must be complete (each WAV
 decodes to the length its header declares, and the generated ones to the requested seconds; each PNG decodes; the
 JSON parses; the MIDI loads). Reports p50/p95 latency (submit to files on disk, queueing included).
 
-    python -m benchmarks.speed.load --clients 16 --requests 3 --identical 24 --seconds 10
+    python -m benchmarks.speed.load --clients 16 --requests 3 --identical 24 --flood 20 --seconds 10
 """
 from __future__ import annotations
 
@@ -151,11 +153,37 @@ def identical_burst(url: str, engine: str, n: int, seconds: float, timeout: floa
     return outcome, time.perf_counter() - t0
 
 
+def flood(url: str, engine: str, n: int, seconds: float, timeout: float) -> dict[str, float]:
+    """A lone journey's latency; then one client posting `n` journeys at once and, while they run, another client
+    asking for one clip: its latency, and how many of the flood were admitted and refused."""
+    path = f"0:-0.6,-0.6 {max(10.0, seconds):g}:0.6,0.6"
+    journey = (path, 0, False, engine, 16, 2.0, "mood", AUTO_KEY)
+    t0 = time.perf_counter()
+    new_client(url, timeout).predict(*journey, api_name="/journey")
+    lone = time.perf_counter() - t0
+    flooder = new_client(url, timeout)
+    jobs = [flooder.submit(path, 1000 + k, *journey[2:], api_name="/journey") for k in range(n)]
+    time.sleep(1.0)  # the flood has joined the queue
+    t0 = time.perf_counter()
+    new_client(url, timeout).predict(0.1, 0.2, seconds, 4242, False, engine, 16, 2.0, "mood", AUTO_KEY,
+                                     api_name="/generate")
+    other = time.perf_counter() - t0
+    admitted = 0
+    for job in jobs:
+        try:
+            job.result()
+            admitted += 1
+        except Exception:  # noqa: BLE001, PERF203 - refused when it joined the queue (HTTP 400 "busy: ...")
+            pass
+    return {"lone": lone, "other": other, "admitted": admitted, "refused": n - admitted}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--requests", type=int, default=3)
     ap.add_argument("--identical", type=int, default=24)
+    ap.add_argument("--flood", type=int, default=20, help="journeys one client posts at once (0: no flood phase)")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds one request may take")
     add_app_arguments(ap)
@@ -168,6 +196,7 @@ def main() -> int:
         distinct, distinct_wall = distinct_users(url, engines, args.clients, args.requests, args.seconds,
                                                  args.timeout)
         same, same_wall = identical_burst(url, engines[0], args.identical, args.seconds, args.timeout)
+        flooded = flood(url, engines[0], args.flood, args.seconds, args.timeout) if args.flood else None
     finally:
         stop(proc)
     server_log = log.read_text()
@@ -191,6 +220,10 @@ def main() -> int:
         "",
         f"Identical requests got identical audio: {'yes' if same_audio else 'no'}. Server log: "
         + ", ".join(f'"{c}" x {n}' for c, n in complaints.items()) + ".",
+        *(["", f"Flood ({engines[0]}): one client posted {args.flood} journeys of {max(10.0, args.seconds):g} s at "
+           f"once; {flooded['admitted']} were admitted, {flooded['refused']} refused as they joined the queue. "
+           f"Another client's {args.seconds:g} s clip, asked for meanwhile, took {flooded['other']:.1f} s; a lone "
+           f"journey took {flooded['lone']:.1f} s."] if flooded else []),
         *(["", "Failures and incomplete files, most frequent first:", *distinct.examples(), *same.examples()]
           if failed else []),
     ])

@@ -46,6 +46,8 @@ class AppTarget:
     """`python app.py` in its own process, called through the API; one `gradio_client.Client` per calling thread."""
 
     def __init__(self, checkpoints: Path, threads: int):
+        self.cache = Path(tempfile.mkdtemp(prefix="moodgen-soak-cache-"))  # the app's own Gradio cache, to measure
+        os.environ["GRADIO_TEMP_DIR"] = str(self.cache)  # launch() hands the environment to app.py
         self.proc, self.url, *_ = launch(checkpoints, threads, 600.0,
                                            log=Path(tempfile.mkdtemp(prefix="moodgen-soak-")) / "app.log")
         self.pid, self.local = self.proc.pid, threading.local()
@@ -61,6 +63,11 @@ class AppTarget:
 
     def close(self) -> None:
         stop(self.proc)
+
+    def temp_files(self) -> tuple[int, int]:
+        """(files, bytes) in the app's Gradio cache."""
+        files = [p for p in self.cache.rglob("*") if p.is_file()]
+        return len(files), sum(p.stat().st_size for p in files)
 
 
 class LibraryTarget:
@@ -126,8 +133,11 @@ def main() -> int:
         with ThreadPoolExecutor(callers) as pool:
             list(pool.map(request, range(args.requests)))
         peak = memory_mb(target.pid, "VmHWM")
+        cached = target.temp_files() if not args.library else None
     finally:
         target.close()
+    if not args.library:
+        cached_after_exit = target.temp_files()
     wall = time.perf_counter() - t0
 
     rss = dict(samples)
@@ -152,6 +162,9 @@ def main() -> int:
         f"| {rss[0]:.0f} MB | {rss[base_n]:.0f} MB | {rss[last_n]:.0f} MB | {growth:+.0f} MB | {peak:.0f} MB |",
         "",
         "RSS every " + f"{args.sample_every} requests (MB): " + ", ".join(f"{n}: {mb:.0f}" for n, mb in samples[1:]),
+        *(["", f"Gradio's cache (the app's own folder): {cached[0]} files, {cached[1] / 1e6:.1f} MB at the end; "
+           f"{cached_after_exit[0]} files, {cached_after_exit[1] / 1e6:.1f} MB once the app had exited."]
+          if not args.library else []),
     ])
     publish(LIBRARY_TITLE if args.library else TITLE, body, args.label, not args.no_write)
     return 0 if met else 1

@@ -16,7 +16,10 @@ const set = (m, announce) => {
     announce: announce ? `valence ${m.valence.toFixed(2)}, arousal ${m.arousal.toFixed(2)}: ${quadrant(m)}` : ''};
   return m;
 };
-// In journey mode (value.mode) a drag draws a path, [[v, a], ...], and releasing it asks for a journey.
+// In journey mode (value.mode) a drag draws a path, [[v, a], ...], and releasing it asks for a journey; a tap
+// draws none, and the pad says so in plain words (value.hint).
+const JOURNEY_HINT = 'Drag a path across the pad: the music follows it over the duration.';
+const TAP_IN_JOURNEY = 'A tap makes no journey: drag a path across the pad.';
 let dragging = false;
 const drawing = () => props.value.mode === 'journey';
 const extend = (m) => {
@@ -33,7 +36,7 @@ element.addEventListener('pointerdown', (ev) => {
   ev.preventDefault();
   svg().focus({preventScroll: true});
   if (drawing()) {
-    props.value = {...props.value, path: [], curve: null, playhead: null};
+    props.value = {...props.value, path: [], curve: null, playhead: null, hint: JOURNEY_HINT};
     extend(toMood(ev));
   } else {
     set(toMood(ev), false);
@@ -53,11 +56,17 @@ element.addEventListener('pointermove', (ev) => {
 element.addEventListener('pointerup', (ev) => {
   if (!dragging) return;
   dragging = false;
+  // no clip while a number box holds an invalid value (the page's script says which; the point replaces the mood)
+  const wait = window.moodgenInvalid?.(['valence', 'arousal']);
   if (drawing()) {
     extend(toMood(ev));
-    trigger('journey', {path: props.value.path});
+    if ((props.value.path || []).length < 2) {  // a tap: no path to follow
+      props.value = {...props.value, path: null, hint: TAP_IN_JOURNEY, announce: TAP_IN_JOURNEY};
+    } else if (!wait) {
+      trigger('journey', {path: props.value.path});
+    }
   } else {
-    trigger('pick', set(toMood(ev), false));
+    trigger(wait ? 'move' : 'pick', set(toMood(ev), false));
   }
 });
 element.addEventListener('pointercancel', () => { dragging = false; });
@@ -70,7 +79,7 @@ element.addEventListener('keydown', (ev) => {
     const [dv, da] = ARROWS[ev.key];
     trigger('move', set({valence: clip(now.valence + dv * step), arousal: clip(now.arousal + da * step)}, true));
   } else if (ev.key === 'Enter' || ev.key === ' ') {
-    trigger('pick', set(now, true));
+    if (!window.moodgenInvalid?.(['valence', 'arousal'])) trigger('pick', set(now, true));
   } else {
     return;
   }
