@@ -24,10 +24,11 @@ import torch
 from moodgen.config import shown
 from moodgen.engines import engine_names
 from moodgen.generation import stem_paths
+from moodgen.hub import CheckpointNotFound
 from moodgen.journey import parse_path, preset_path
 from moodgen.mood import PRESETS, preset
 from moodgen.parts import PARTS
-from moodgen.pipeline import CheckpointNotFound, MoodPipeline
+from moodgen.pipeline import MoodPipeline
 from moodgen.render import INSTRUMENTS
 from moodgen.settings import Settings
 from moodgen.sidecar import read_sidecar, remake

@@ -12,7 +12,6 @@ share one computation.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from moodgen.atlas import ATLAS_FILE, Atlas, AtlasMatch
 from moodgen.config import Limits, MelParams, shown
 from moodgen.engines import Continuation, Engine, Session, engine_classes
 from moodgen.generation import Generation
+from moodgen.hub import resolve_checkpoint_dir
 from moodgen.joins import close_loop, fit
 from moodgen.journey import (
     KeyState,
@@ -49,39 +49,9 @@ from moodgen.stream import MoodStream
 from moodgen.tempo import FRAMES_PER_BAR, FRAMES_PER_SIXTEENTH, TEMPO_FROM_MOOD, Tempo, clip_seconds, tempo_for
 from moodgen.threads import free_cores, math_threads
 
-__all__ = ["CheckpointNotFound", "Generation", "MoodPipeline", "Settings", "resolve_checkpoint_dir"]
+__all__ = ["Generation", "MoodPipeline", "Settings"]
 EXTEND_TRANSITION_SECONDS = 4.0  # an extension eases from the clip's last mood to the one asked for over this long
 NEAREST_BY = ("mood", "sound")
-
-
-class CheckpointNotFound(FileNotFoundError):
-    pass
-
-
-def loop_frames(eng: Engine, seconds: float, tempo: Tempo | None = None) -> int:
-    """A loop's length in frames: its loop point falls on a frame boundary, so its audio lasts `seconds` rounded to
-    the engine's frame grid (at a tempo, whole bars are whole frames)."""
-    return int(round(seconds * eng.frame_rate_at(tempo)))
-
-
-def session_frames(eng: Engine, seconds: float, tempo: Tempo | None, loop: bool) -> int:
-    """Frames a session samples for `seconds` (a loop's body, or enough to cover every sample)."""
-    return loop_frames(eng, seconds, tempo) if loop or tempo else eng.frames_for(seconds)
-
-
-def resolve_checkpoint_dir(path: str | Path | None = None) -> Path:
-    """A local checkpoints folder, else a snapshot of the Hugging Face Hub repo named by MOODGEN_HF_REPO."""
-    files = [e.weights_file for e in engine_classes()]
-    folder = Path(path) if path is not None else Path("checkpoints")
-    if folder.is_dir() and any((folder / f).is_file() for f in files):
-        return folder
-    repo = os.environ.get("MOODGEN_HF_REPO")
-    if path is None and repo:
-        from huggingface_hub import snapshot_download
-        return Path(snapshot_download(repo_id=repo))
-    raise CheckpointNotFound(
-        f"no moodgen checkpoint in {folder.resolve()} (expected {' or '.join(files)}). "
-        "Train one with `python -m train`, or set MOODGEN_HF_REPO=<user>/<repo> to download one.")
 
 
 class MoodPipeline:
@@ -173,7 +143,7 @@ class MoodPipeline:
 
         def compute() -> Generation:
             if s.loop or tempo is not None or s.part_instruments is not None:  # made by a session
-                curve = np.tile([valence, arousal], (session_frames(self._engine(s), seconds, tempo, s.loop), 1))
+                curve = np.tile([valence, arousal], (self._engine(s).session_frames(seconds, tempo, s.loop), 1))
                 return self._moving(s, seconds, curve, tempo)
             return self._generate(s, valence, arousal, seconds)
 
@@ -239,7 +209,7 @@ class MoodPipeline:
         eng, tempo = self._engine(s), tempo_for(s.bpm, first_arousal(waypoints), s.seed)
         if tempo is not None:
             points = on_bar_lines(waypoints if points is None else points, tempo, self.limits, in_bars)
-        curve = mood_curve(points, session_frames(eng, points[-1][0], tempo, s.loop), eng.frame_rate_at(tempo))
+        curve = mood_curve(points, eng.session_frames(points[-1][0], tempo, s.loop), eng.frame_rate_at(tempo))
         return self._workers.run(lambda: self._moving(s, points[-1][0], curve, tempo, waypoints=points))
 
     def _session(self, s: Settings, tempo: Tempo | None, seed: int, before: Continuation | None = None) -> Session:

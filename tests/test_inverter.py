@@ -159,8 +159,8 @@ def test_smoke_training_run(tmp_path):
     net, meta = MelInverter.from_file(out)
     assert meta["provenance"]["steps"] == 3 and meta["provenance"]["data_manifest_hash"]
     assert meta["provenance"]["command"].startswith("python -m train.inverter --smoke")
-    history = json.loads((run_dir / "history.json").read_text())
-    assert np.isfinite(history["summary"]["val_l1_log"])
-    assert json.loads((run_dir / "config.json").read_text())["config"]["steps"] == 3
+    assert np.isfinite(json.loads((run_dir / "summary.json").read_text())["val_l1_log"])
+    assert json.loads((run_dir / "config.json").read_text())["steps"] == 3
+    assert [json.loads(line)["step"] for line in (run_dir / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
     y = mel_to_audio(audio.mel_from_audio(harmonic_tone(0.3), P), P, inverter=net, n_iter=2)
     assert np.isfinite(y).all()

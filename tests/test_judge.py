@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -85,7 +86,8 @@ def test_train_judge_smoke(tmp_path):
 
     cache = make_cache(tmp_path / "cache")
     config = JudgeTrainConfig(cache_dir=str(cache), out=str(tmp_path / "ck" / "judge.safetensors"),
-                              report_dir=str(tmp_path / "reports"), vgmidi_csv="", model=SMALL, minutes=5,
+                              report_dir=str(tmp_path / "reports"), run_dir=str(tmp_path / "run"), vgmidi_csv="",
+                              model=SMALL, minutes=5,
                               max_steps=4, batch_size=4, eval_every=2, crop_seconds=(2.0, 3.0))
     report = train(config, "test")
     judge = Judge.from_file(config.out)
@@ -109,6 +111,14 @@ def test_train_judge_smoke(tmp_path):
         shipped = Judge.from_file(head_out)
         assert shipped.net.config.feature_set == FEATURE_SET
         assert set(shipped.metadata["provenance"]["uncertainty"]) == {"valence", "arousal"}
+
+    # the shared training skeleton: the run resumes from its saved state, logging each evaluation once
+    with pytest.raises(SystemExit, match="pass --resume to continue it"):
+        train(config, "test")
+    longer = train(dataclasses.replace(config, max_steps=6), "test resumed", resume=True)
+    assert longer["provenance"]["steps"] == 6 and [h["step"] for h in longer["history"]] == [2, 4, 6]
+    logged = [json.loads(line)["step"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert logged == [2, 4, 6]
 
 
 HEADED = JudgeConfig(n_mels=16, channels=(8, 12), kernel_sizes=(3, 3), embed_dim=6, feature_set=FEATURE_SET)

@@ -17,8 +17,9 @@ from moodgen import render
 from moodgen.__main__ import main as cli
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams, RollParams, to_dict
+from moodgen.hub import CheckpointNotFound, resolve_checkpoint_dir
 from moodgen.mastering import Mastering, master, true_peak_dbtp
-from moodgen.pipeline import CheckpointNotFound, MoodPipeline, resolve_checkpoint_dir
+from moodgen.pipeline import MoodPipeline
 from moodgen.sidecar import read_sidecar, remake
 from tests.conftest import other_soundfont, tiny_note_model
 

@@ -1,6 +1,6 @@
-"""What every training run shares (train.runs), through both loops (the engines' and the cGAN's): no code runs
-from a state file, a fresh start never destroys saved state, SIGINT/SIGTERM save the state and resuming leaves no
-step twice in the log."""
+"""What every training run shares (train.runs), through the loops of the engines, the cGAN and the inverter: no code
+runs from a state file, a fresh start never destroys saved state, SIGINT/SIGTERM save the state and resuming leaves
+no step twice in the log."""
 from __future__ import annotations
 
 import json
@@ -17,7 +17,9 @@ from synthetic_cache import make_cache
 
 from tests.synthetic_emopia import write_emopia_folder
 from tests.test_cgan import SMALL_OVERRIDES, argv
+from tests.test_inverter import make_tiny_cache
 from train.cgan import main as cgan_main
+from train.inverter import main as inverter_main
 from train.prepare import main as prepare_main
 from train.train import main as train_main
 
@@ -51,36 +53,49 @@ def cgan_argv(cache: Path, runs: Path, steps: int, *flags: str) -> list[str]:
     return argv(pairs + SMALL_OVERRIDES, *flags)
 
 
+def inverter_argv(cache: Path, runs: Path, steps: int, *flags: str) -> list[str]:
+    return ["--smoke", "--cache", str(cache), "--out", str(runs / "ck" / "inverter.safetensors"), "--run-dir",
+            str(runs / "inverter"), "--steps", str(steps), *flags]
+
+
+def inverter_run(argv: list[str]) -> int:
+    inverter_main(argv)
+    return 0
+
+
+# model -> (its arguments, its main in process, its module and options as a command)
+COMMANDS = {"notes": (notes_argv, train_main, ["train"]), "cgan": (cgan_argv, cgan_main, ["train", "--model", "cgan"]),
+            "inverter": (inverter_argv, inverter_run, ["train.inverter"])}
+
+
 class RunsCommand:
-    """Runs `python -m train` on one of the caches, in process or as a subprocess."""
+    """Runs a trainer (`python -m train`, its cGAN, `python -m train.inverter`) on one of the caches, in process or
+    as a subprocess."""
 
     def __init__(self, model: str, cache: Path):
         self.model, self.cache = model, cache
 
     def args(self, runs: Path, steps: int, *flags: str) -> list[str]:
-        build = notes_argv if self.model == "notes" else cgan_argv
-        return build(self.cache, runs, steps, *flags)
+        return COMMANDS[self.model][0](self.cache, runs, steps, *flags)
 
     def run(self, runs: Path, steps: int, *flags: str) -> int:
-        main = train_main if self.model == "notes" else cgan_main
-        return main(self.args(runs, steps, *flags))
+        return COMMANDS[self.model][1](self.args(runs, steps, *flags))
 
     def folder(self, runs: Path) -> Path:
-        return runs / ("notes" if self.model == "notes" else "cgan")
+        return runs / self.model
 
     def spawn(self, runs: Path, steps: int, stderr: Path) -> subprocess.Popen:
-        model = [] if self.model == "notes" else ["--model", "cgan"]
         with open(stderr, "w") as err:  # a file, not a pipe: the progress bar would fill a pipe nobody reads
-            return subprocess.Popen([sys.executable, "-m", "train", *model, *self.args(runs, steps)], cwd=ROOT,
-                                    stdout=subprocess.DEVNULL, stderr=err)
+            return subprocess.Popen([sys.executable, "-m", *COMMANDS[self.model][2], *self.args(runs, steps)],
+                                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
 
 
 @pytest.fixture
-def caches(roll_cache, mel_cache) -> dict[str, Path]:
-    return {"notes": roll_cache, "cgan": mel_cache}
+def caches(roll_cache, mel_cache, tmp_path_factory) -> dict[str, Path]:
+    return {"notes": roll_cache, "cgan": mel_cache, "inverter": make_tiny_cache(tmp_path_factory.mktemp("inv") / "c")}
 
 
-@pytest.fixture(params=["notes", "cgan"])
+@pytest.fixture(params=["notes", "cgan", "inverter"])
 def command(request, caches) -> RunsCommand:
     return RunsCommand(request.param, caches[request.param])
 
@@ -127,8 +142,9 @@ def logged_steps(log: Path) -> list[int]:
     return [json.loads(line)["step"] for line in log.read_text().splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("model, sig", [("notes", signal.SIGTERM), ("cgan", signal.SIGINT)], ids=["notes-SIGTERM",
-                                                                                              "cgan-SIGINT"])
+@pytest.mark.parametrize("model, sig", [("notes", signal.SIGTERM), ("cgan", signal.SIGINT),
+                                        ("inverter", signal.SIGTERM)],
+                         ids=["notes-SIGTERM", "cgan-SIGINT", "inverter-SIGTERM"])
 def test_a_stop_signal_saves_the_state_and_resuming_logs_each_step_once(model, sig, caches, tmp_path):
     command = RunsCommand(model, caches[model])
     runs = tmp_path / "runs"

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from moodgen.cgan import CGANConfig, CGANDiscriminator, CGANGenerator, generate
 from moodgen.checkpoint import save_component
@@ -32,7 +30,7 @@ from moodgen.engines.mel import MelEngine, mel_correlates
 from moodgen.mood import PRESETS
 from train import model_card
 from train.data import CropSampler
-from train.runs import Run, StopRequests, apply_overrides, ensure_cache, pick_device, seed_everything
+from train.runs import Loop, Run, apply_overrides, ensure_cache, pick_device, seed_everything
 from train.runs import provenance as run_provenance
 
 KIND = "cgan"
@@ -145,63 +143,56 @@ def train_cgan(config: CGANTrainConfig, resume: bool = False, fresh: bool = Fals
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
 
-    def save_state() -> None:
+    loop = Loop(run, config.steps, config.max_minutes, step, elapsed, desc="train cgan")
+
+    def save_state(done: int) -> None:
         run.save_state({"generator": gen.state_dict(), "discriminator": disc.state_dict(),
-                        "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step, "elapsed": elapsed,
-                        "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()})
+                        "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": done,
+                        "elapsed": loop.elapsed, "numpy_rng": rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state()})
 
     def noise(n: int) -> torch.Tensor:
         return torch.randn(n, config.model.noise_dim).to(device)
 
-    budget = config.max_minutes * 60
-    start = time.time() - elapsed
-    bar = tqdm(total=config.steps, initial=step, desc="train cgan", unit="step")
     b = config.batch_size
     probed_at = step if state is not None else -1
-    with StopRequests() as stop:
-        while step < config.steps and time.time() - start < budget and not stop.requested:
-            gen.train()
-            disc.train()
-            x, mood = (torch.from_numpy(a).to(device) for a in sampler.batch(b, rng)[:2])
-            with torch.no_grad():
-                fake = gen(noise(b), mood)
-            real_logit, fake_logit = disc(x, mood), disc(fake, mood)
-            d_loss = (F.binary_cross_entropy_with_logits(real_logit, torch.full_like(real_logit, config.real_label))
-                      + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            g_losses = []
-            for _ in range(config.g_steps):
-                g_mood = torch.from_numpy(draw_moods(sampler, b, rng)).to(device)
-                logit = disc(gen(noise(b), g_mood), g_mood)
-                g_loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
-                opt_g.zero_grad(set_to_none=True)
-                g_loss.backward()
-                opt_g.step()
-                g_losses.append(g_loss.item())
-            step += 1
-            bar.update(1)
-            left = budget - (time.time() - start)  # the wall-clock budget usually ends the run before `steps`
-            bar.set_postfix(g=f"{np.mean(g_losses):.3f}", d=f"{d_loss.item():.3f}", budget_left=f"{left / 60:.1f}min")
-            record = None
-            if step % config.log_every == 0 or step == config.steps:
-                record = {"step": step, "time_s": round(time.time() - start, 1), "loss": float(np.mean(g_losses)),
-                          "val_loss": d_loss.item(), "d_real": torch.sigmoid(real_logit).mean().item(),
-                          "d_fake": torch.sigmoid(fake_logit).mean().item()}
-            if step % config.probe_every == 0 or step == config.steps:
-                record = record or {"step": step, "time_s": round(time.time() - start, 1)}
-                record["probe"] = condition_probe(gen, mel_params)
-                probed_at = step
-                elapsed = time.time() - start
-                save_state()
-            if record:
-                run.log(record)
-    bar.close()
-    elapsed = time.time() - start
-    save_state()
-    if stop.requested:
-        raise SystemExit(f"stopped at step {step}; the state is saved in {run.state_path}: continue with --resume")
+    for step in loop:
+        gen.train()
+        disc.train()
+        x, mood = (torch.from_numpy(a).to(device) for a in sampler.batch(b, rng)[:2])
+        with torch.no_grad():
+            fake = gen(noise(b), mood)
+        real_logit, fake_logit = disc(x, mood), disc(fake, mood)
+        d_loss = (F.binary_cross_entropy_with_logits(real_logit, torch.full_like(real_logit, config.real_label))
+                  + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        g_losses = []
+        for _ in range(config.g_steps):
+            g_mood = torch.from_numpy(draw_moods(sampler, b, rng)).to(device)
+            logit = disc(gen(noise(b), g_mood), g_mood)
+            g_loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            g_losses.append(g_loss.item())
+        left = loop.budget - loop.elapsed  # the wall-clock budget usually ends the run before `steps`
+        loop.bar.set_postfix(g=f"{np.mean(g_losses):.3f}", d=f"{d_loss.item():.3f}", budget_left=f"{left / 60:.1f}min")
+        record = None
+        if step % config.log_every == 0 or step == config.steps:
+            record = {"step": step, "time_s": round(loop.elapsed, 1), "loss": float(np.mean(g_losses)),
+                      "val_loss": d_loss.item(), "d_real": torch.sigmoid(real_logit).mean().item(),
+                      "d_fake": torch.sigmoid(fake_logit).mean().item()}
+        if step % config.probe_every == 0 or step == config.steps:
+            record = record or {"step": step, "time_s": round(loop.elapsed, 1)}
+            record["probe"] = condition_probe(gen, mel_params)
+            probed_at = step
+            save_state(step)
+        if record:
+            run.log(record)
+    loop.end(lambda: save_state(loop.step))
+    step, elapsed = loop.step, loop.elapsed
     if probed_at != step:  # the budget ended the run between probes: record where it stopped
         run.log({"step": step, "time_s": round(elapsed, 1), "probe": condition_probe(gen, mel_params)})
     return export(config, gen.cpu(), mel_params, cache.manifest_hash, step, elapsed, command)

@@ -7,7 +7,8 @@ Data: random crops of the train split's untransposed audio (transpose 0 items); 
 mel are both computed from the same (gain-shifted) crop, so input and target always agree. Loss: L1 on natural-log
 magnitude plus `sc_weight` x spectral convergence on linear magnitude (which weights the loud, audible bins). The
 learning rate follows a cosine over whichever runs out first, steps or minutes. One thread by default: the generator
-trains alongside. Writes the resolved config and the loss history to runs/inverter/.
+trains alongside. The run folder (--run-dir, runs/inverter/) holds the resolved config, the loss log, the resumable
+state (Ctrl-C or SIGTERM saves it; --resume continues) and the summary of the export.
 """
 from __future__ import annotations
 
@@ -16,19 +17,18 @@ import json
 import math
 import shlex
 import sys
-import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from moodgen import audio
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams
 from moodgen.inverter import InverterConfig, MelInverter
 from train.corpus.cache import CorpusCache
+from train.runs import Loop, Run
 from train.runs import provenance as run_provenance
 
 EDGE = 2  # frames of real context on each side of a crop, so every kept STFT frame sees no padding
@@ -123,7 +123,9 @@ def lr_at(config: InverterTrainConfig, step: int, progress: float) -> float:
     return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def train(config: InverterTrainConfig, command: str) -> dict:
+def train(config: InverterTrainConfig, command: str, resume: bool = False, fresh: bool = False) -> dict:
+    """The inverter's loop in the shared skeleton (train.runs.Loop: budget, Ctrl-C/SIGTERM, --resume), its run
+    folder `run_dir`; returns the summary of the exported weights."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
@@ -137,32 +139,43 @@ def train(config: InverterTrainConfig, command: str) -> dict:
     val_batch = sample_batch(cache, val_items, replace(config, batch_size=config.val_crops),
                              mel_params, np.random.default_rng(config.seed + 1))
 
+    run = Run(Path(config.run_dir), config, resume, fresh)
     inverter = MelInverter(config.model)
-    fit_skip(inverter, cache, train_items, config, mel_params, rng)
+    opt_state, step, elapsed = None, 0, 0.0
+    state = run.load_state(torch.device("cpu")) if resume else None
+    if state is None:
+        fit_skip(inverter, cache, train_items, config, mel_params, rng)
+    else:
+        inverter.load_state_dict(state["inverter"])
+        opt_state, step, elapsed = state["opt"], state["step"], state["elapsed"]
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
     inverter.to(device)
     opt = torch.optim.AdamW(inverter.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    history, t0, step = [], time.time(), 0
-    bar = tqdm(total=config.steps, desc="inverter", mininterval=5.0)
-    while step < config.steps:
-        progress = max(step / config.steps, (time.time() - t0) / (60 * config.minutes))
-        if progress >= 1.0:
-            break
+    if opt_state is not None:
+        opt.load_state_dict(opt_state)
+    loop = Loop(run, config.steps, config.minutes, step, elapsed, desc="inverter")
+
+    def save_state(done: int) -> None:
+        run.save_state({"inverter": inverter.state_dict(), "opt": opt.state_dict(), "step": done,
+                        "elapsed": loop.elapsed, "numpy_rng": rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state()})
+
+    for step in loop:
         for group in opt.param_groups:
-            group["lr"] = lr_at(config, step, progress)
+            group["lr"] = lr_at(config, step - 1, loop.progress)
         mel, mag = (x.to(device) for x in sample_batch(cache, train_items, config, mel_params, rng))
         l1, sc = losses(inverter, mel, mag)
         opt.zero_grad(set_to_none=True)
         (l1 + config.sc_weight * sc).backward()
         torch.nn.utils.clip_grad_norm_(inverter.parameters(), 1.0)
         opt.step()
-        step += 1
-        bar.update(1)
         if step % config.log_every == 0 or step == 1:
-            history.append({"step": step, "time_s": round(time.time() - t0, 1), "l1_log": l1.item(),
-                            "sc": sc.item()})
-            bar.set_postfix(l1=f"{l1.item():.3f}", sc=f"{sc.item():.3f}")
-    bar.close()
-    wall = time.time() - t0
+            run.log({"step": step, "time_s": round(loop.elapsed, 1), "l1_log": l1.item(), "sc": sc.item()})
+            loop.bar.set_postfix(l1=f"{l1.item():.3f}", sc=f"{sc.item():.3f}")
+            save_state(step)
+    loop.end(lambda: save_state(loop.step))
+    step, wall = loop.step, loop.elapsed
 
     inverter.eval()
     with torch.no_grad():
@@ -177,22 +190,20 @@ def train(config: InverterTrainConfig, command: str) -> dict:
                                 val_magnitude_sc=round(float(val_sc), 4))
     save_component(config.out, inverter.cpu(), mel_params, provenance)
 
-    run_dir = Path(config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps({"config": asdict(config), "command": command}, indent=1))
-    (run_dir / "history.json").write_text(json.dumps({"summary": summary, "history": history}, indent=1))
+    (run.folder / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary))
     return summary
 
 
-def parse_args(argv: list[str]) -> InverterTrainConfig:
+def parse_args(argv: list[str]) -> tuple[InverterTrainConfig, argparse.Namespace]:
+    """The config the options ask for, and the options (--resume, --fresh)."""
     d = InverterTrainConfig()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default=d.cache_dir)
     ap.add_argument("--out", default=d.out)
     ap.add_argument("--run-dir", default=d.run_dir)
     ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument("--steps", type=int, default=d.steps)
+    ap.add_argument("--steps", type=int, default=None, help=f"default {d.steps} ({SMOKE['steps']} with --smoke)")
     ap.add_argument("--minutes", type=float, default=d.minutes)
     ap.add_argument("--batch-size", type=int, default=d.batch_size)
     ap.add_argument("--crop-frames", type=int, default=d.crop_frames)
@@ -202,17 +213,22 @@ def parse_args(argv: list[str]) -> InverterTrainConfig:
     ap.add_argument("--blocks", type=int, default=d.model.n_blocks)
     ap.add_argument("--threads", type=int, default=d.threads)
     ap.add_argument("--smoke", action="store_true", help="a few steps of a tiny model (for the tests)")
+    ap.add_argument("--resume", action="store_true", help="continue the saved run in --run-dir")
+    ap.add_argument("--fresh", action="store_true", help="start over, keeping a saved run's state beside it")
     a = ap.parse_args(argv)
     config = InverterTrainConfig(
-        cache_dir=a.cache, out=a.out, run_dir=a.run_dir, seed=a.seed, steps=a.steps, minutes=a.minutes,
+        cache_dir=a.cache, out=a.out, run_dir=a.run_dir, seed=a.seed, steps=a.steps or d.steps, minutes=a.minutes,
         batch_size=a.batch_size, crop_frames=a.crop_frames, lr=a.lr, sc_weight=a.sc_weight, threads=a.threads,
         model=InverterConfig(channels=a.channels, n_blocks=a.blocks))
-    return replace(config, **SMOKE) if a.smoke else config
+    if a.smoke:
+        config = replace(config, **SMOKE | ({"steps": a.steps} if a.steps else {}))
+    return config, a
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    train(parse_args(argv), "python -m train.inverter " + shlex.join(argv))
+    config, options = parse_args(argv)
+    train(config, "python -m train.inverter " + shlex.join(argv), resume=options.resume, fresh=options.fresh)
 
 
 if __name__ == "__main__":

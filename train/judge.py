@@ -4,6 +4,8 @@
 
 Train split (with its transpositions) for fitting, val for choosing the checkpoint, test (song-level splits) for
 the reported numbers, VGMIDI as an external check. Runs on one thread by default: the generator trains alongside.
+The run folder (--run-dir, runs/judge/) holds the resolved config, the evaluation log and the resumable state
+(Ctrl-C or SIGTERM saves it; --resume continues).
 """
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ import json
 import math
 import shlex
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from moodgen.judge import Judge, JudgeConfig, JudgeNet
 from train.corpus.cache import CorpusCache
 from train.evaluation.metrics import agreement_of
 from train.evaluation.vgmidi import vgmidi_agreement
+from train.runs import Loop, Run
 from train.runs import provenance as run_provenance
 
 
@@ -35,6 +37,7 @@ class JudgeTrainConfig:
     cache_dir: str = ".cache/corpus/emopia"
     out: str = "checkpoints/judge.safetensors"
     report_dir: str = "reports"
+    run_dir: str = "runs/judge"
     vgmidi_csv: str = "../shared/data/vgmidi/vgmidi_labelled.csv"  # evaluation only; "" skips it
     model: JudgeConfig = field(default_factory=JudgeConfig)
     seed: int = 0
@@ -93,7 +96,9 @@ def selection_score(metrics: dict) -> float:
     return metrics["quadrant_accuracy"] + 0.5 * (metrics["spearman_valence"] + metrics["spearman_arousal"])
 
 
-def train(config: JudgeTrainConfig, command: str) -> dict:
+def train(config: JudgeTrainConfig, command: str, resume: bool = False, fresh: bool = False) -> dict:
+    """The judge's loop in the shared skeleton (train.runs.Loop: budget, Ctrl-C/SIGTERM, --resume), keeping the
+    weights that score best on val; exports them and returns the report."""
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -105,18 +110,30 @@ def train(config: JudgeTrainConfig, command: str) -> dict:
     if not train_items or not val_items or not test_items:
         raise SystemExit(f"{config.cache_dir}: need train, val and test items, got {len(train_items)}, "
                          f"{len(val_items)}, {len(test_items)}")
+    run = Run(Path(config.run_dir), config, resume, fresh)
     net = JudgeNet(config.model).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    best_score, best_state, best_step, history = -math.inf, None, 0, []
-    start = time.time()
-    budget = config.minutes * 60.0
-    bar = tqdm(total=config.max_steps, desc="judge", unit="step")
-    step = 0
-    while step < config.max_steps and time.time() - start < budget:
+    best_score, best_state, best_step, history, step, elapsed = -math.inf, None, 0, [], 0, 0.0
+    state = run.load_state(torch.device(device)) if resume else None
+    if state is not None:
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        best_score, best_state, best_step = state["best_score"], state["best_state"], state["best_step"]
+        history, step, elapsed = state["history"], state["step"], state["elapsed"]
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+    loop = Loop(run, config.max_steps, config.minutes, step, elapsed, desc="judge")
+
+    def save_state(done: int) -> None:
+        run.save_state({"net": net.state_dict(), "opt": opt.state_dict(), "best_score": best_score,
+                        "best_state": best_state, "best_step": best_step, "history": history, "step": done,
+                        "elapsed": loop.elapsed, "numpy_rng": rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state()})
+
+    for step in loop:
         # cosine decay on whichever runs out first, steps or wall time
-        progress = max(step / config.max_steps, (time.time() - start) / budget)
         for g in opt.param_groups:
-            g["lr"] = config.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+            g["lr"] = config.lr * 0.5 * (1.0 + math.cos(math.pi * loop.progress))
         net.train()
         x, va, q = (t.to(device) for t in sample_batch(cache, train_items, config, mel_params, rng))
         pred_va, logits, _ = net(x)
@@ -124,21 +141,21 @@ def train(config: JudgeTrainConfig, command: str) -> dict:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        loop.bar.set_postfix(loss=f"{loss.item():.3f}")
         if step % config.eval_every == 0:
             val = judge_items(Judge(net, mel_params, device=device), cache, val_items, config.eval_window_seconds)
             score = selection_score(val)
             history.append({"step": step, "loss": float(loss.item()), "val": val, "score": score,
-                            "elapsed_s": time.time() - start})
+                            "elapsed_s": loop.elapsed})
+            run.log(history[-1])
             tqdm.write(f"step {step}: val quadrant acc {val['quadrant_accuracy']:.3f}, spearman v "
                        f"{val['spearman_valence']:.3f} a {val['spearman_arousal']:.3f}, score {score:.3f}")
             if score > best_score:
                 best_score, best_step = score, step
                 best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-    bar.close()
-    wall = time.time() - start
+            save_state(step)
+    loop.end(lambda: save_state(loop.step))
+    step, wall = loop.step, loop.elapsed
     if best_state is None:  # budget ended before the first evaluation
         best_state, best_step = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}, step
     net.load_state_dict(best_state)
@@ -206,7 +223,8 @@ def write_report(report_dir: Path, report: dict) -> None:
     (report_dir / "judge.md").write_text("\n".join(lines))
 
 
-def parse_args(argv: list[str]) -> JudgeTrainConfig:
+def parse_args(argv: list[str]) -> tuple[JudgeTrainConfig, argparse.Namespace]:
+    """The config the options ask for, and the options (--resume, --fresh)."""
     d = JudgeTrainConfig()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default=d.cache_dir)
@@ -220,15 +238,19 @@ def parse_args(argv: list[str]) -> JudgeTrainConfig:
     ap.add_argument("--lr", type=float, default=d.lr)
     ap.add_argument("--eval-every", type=int, default=d.eval_every)
     ap.add_argument("--threads", type=int, default=d.threads)
+    ap.add_argument("--run-dir", default=d.run_dir)
+    ap.add_argument("--resume", action="store_true", help="continue the saved run in --run-dir")
+    ap.add_argument("--fresh", action="store_true", help="start over, keeping a saved run's state beside it")
     a = ap.parse_args(argv)
-    return JudgeTrainConfig(cache_dir=a.cache, out=a.out, report_dir=a.reports, vgmidi_csv=a.vgmidi, seed=a.seed,
-                            minutes=a.minutes, max_steps=a.steps, batch_size=a.batch_size, lr=a.lr,
-                            eval_every=a.eval_every, threads=a.threads)
+    return JudgeTrainConfig(cache_dir=a.cache, out=a.out, report_dir=a.reports, run_dir=a.run_dir,
+                            vgmidi_csv=a.vgmidi, seed=a.seed, minutes=a.minutes, max_steps=a.steps,
+                            batch_size=a.batch_size, lr=a.lr, eval_every=a.eval_every, threads=a.threads), a
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    report = train(parse_args(argv), "python -m train.judge " + shlex.join(argv))
+    config, options = parse_args(argv)
+    report = train(config, "python -m train.judge " + shlex.join(argv), resume=options.resume, fresh=options.fresh)
     print(json.dumps({k: report["provenance"][k] for k in ("test", "vgmidi")}, indent=1))
 
 

@@ -1,6 +1,7 @@
-"""What every training run shares (the engines' loop in train.train, the cGAN's in train.cgan): seeds, device,
-the corpus cache, config overrides, and the run folder: resolved config, resumable state, the log, and stopping
-cleanly on Ctrl-C or SIGTERM."""
+"""What every training run shares (the engines' loop in train.train, the judge's, the inverter's, the cGAN's):
+seeds, device, the corpus cache, config overrides, the run folder (resolved config, resumable state, the log), the
+loop's skeleton (`Loop`: a budget of steps and wall time, stopping cleanly on Ctrl-C or SIGTERM with the state
+saved) and what an export records of its run (`provenance`)."""
 from __future__ import annotations
 
 import json
@@ -8,11 +9,13 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from moodgen.checkpoint import reason
 from moodgen.config import from_dict, to_dict
@@ -21,7 +24,8 @@ from train.prepare import main as prepare_main
 
 # A resumed run may change its budget, its hardware and the sampler steps its probes and export use; every other
 # field must match the saved state.
-RESUMABLE_CHANGES = ("steps", "max_minutes", "threads", "device", "crops", "precision", "compile", "sample_steps")
+RESUMABLE_CHANGES = ("steps", "max_minutes", "threads", "device", "crops", "precision", "compile", "sample_steps",
+                     "minutes", "max_steps")
 
 
 def git_sha() -> str:
@@ -177,3 +181,42 @@ class StopRequests:
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+class Loop:
+    """The skeleton of every training loop: iterate it for the number of each step to make, until `steps` are made,
+    the wall-clock budget (`minutes`, counting the time of the run before a resume) is spent, or Ctrl-C / SIGTERM
+    asks to stop (the step under way finishes); then `end(save)` saves the state and, after a stop, exits telling
+    how to resume. `agree(done)` lets the processes of a multi-process run decide together (default: alone)."""
+
+    def __init__(self, run: Run, steps: int, minutes: float, step: int = 0, elapsed: float = 0.0, desc: str = "",
+                 agree: Callable[[bool], bool] = lambda done: done, show: bool = True):
+        self.run, self.steps, self.budget, self.step, self.agree = run, steps, minutes * 60.0, step, agree
+        self.start = time.time() - elapsed
+        self.bar = tqdm(total=steps, initial=step, desc=desc, unit="step", disable=not show)
+        self.stopped = False
+
+    @property
+    def elapsed(self) -> float:
+        return time.time() - self.start
+
+    @property
+    def progress(self) -> float:
+        """How far through the run, in [0, 1]: the larger of the step and wall-time fractions."""
+        return min(1.0, max(self.step / self.steps, self.elapsed / self.budget))
+
+    def __iter__(self) -> Iterator[int]:
+        with StopRequests() as stop:
+            while not self.agree(self.step >= self.steps or self.elapsed >= self.budget or stop.requested):
+                yield self.step + 1
+                self.step += 1
+                self.bar.update(1)
+            self.stopped = self.agree(stop.requested)
+        self.bar.close()
+
+    def end(self, save: Callable[[], None]) -> None:
+        """Save the state; after a stop request, exit saying where it is."""
+        save()
+        if self.stopped:
+            raise SystemExit(f"stopped at step {self.step}; the state is saved in {self.run.state_path}: "
+                             "continue with --resume")

@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from moodgen.checkpoint import file_sha256, read_metadata, save_component
 from moodgen.config import from_dict, to_dict
@@ -34,7 +32,7 @@ from train import model_card, probes
 from train.corpus.cache import CorpusCache
 from train.data import CropSampler
 from train.distributed import SINGLE, Ranks, any_rank, barrier, process_group
-from train.runs import Run, StopRequests, apply_overrides, ensure_cache, pick_device
+from train.runs import Loop, Run, apply_overrides, ensure_cache, pick_device
 from train.runs import provenance as run_provenance
 from train.trainer import Trainer
 
@@ -131,37 +129,26 @@ def train_engine(config: TrainConfig, resume: bool = False, fresh: bool = False,
         if ranks.is_main:
             run.save_state(state)
 
-    budget = config.max_minutes * 60
-    start = time.time() - trainer.elapsed
-    bar = tqdm(total=config.steps, initial=trainer.step_count, desc=f"train {config.engine}", unit="step",
-               disable=not ranks.is_main)
-    with StopRequests() as stop:
-        while not any_rank(trainer.step_count >= config.steps or time.time() - start >= budget or stop.requested,
-                           ranks, device):
-            loss = trainer.step()
-            step = trainer.step_count
-            bar.update(1)
-            final = step == config.steps
-            logged, probed = step % config.log_every == 0 or final, step % config.probe_every == 0 or final
-            if ranks.is_main and (logged or probed):  # reading the loss waits for the device: only when logging
-                record = {"step": step, "time_s": round(time.time() - start, 1), "loss": loss.item()}
-                bar.set_postfix(loss=f"{record['loss']:.4f}")
-                if logged:
-                    record["val_loss"] = validation_loss(trainer, *val_batch)
-                if probed:
-                    record["probe"] = probes.condition_probe(trainer.ema, eng, config.crop_frames,
-                                                             config.sample_steps, config.guidance)
-                run.log(record)
+    loop = Loop(run, config.steps, config.max_minutes, trainer.step_count, trainer.elapsed,
+                desc=f"train {config.engine}", agree=lambda done: any_rank(done, ranks, device), show=ranks.is_main)
+    for step in loop:
+        loss = trainer.step()
+        final = step == config.steps
+        logged, probed = step % config.log_every == 0 or final, step % config.probe_every == 0 or final
+        if ranks.is_main and (logged or probed):  # reading the loss waits for the device: only when logging
+            record = {"step": step, "time_s": round(loop.elapsed, 1), "loss": loss.item()}
+            loop.bar.set_postfix(loss=f"{record['loss']:.4f}")
+            if logged:
+                record["val_loss"] = validation_loss(trainer, *val_batch)
             if probed:
-                trainer.elapsed = time.time() - start
-                save_state()
-        stopped = any_rank(stop.requested, ranks, device)
-    bar.close()
-    trainer.elapsed = time.time() - start
-    save_state()
-    if stopped:
-        raise SystemExit(f"stopped at step {trainer.step_count}; the state is saved in {run.state_path}: "
-                         "continue with --resume")
+                record["probe"] = probes.condition_probe(trainer.ema, eng, config.crop_frames,
+                                                         config.sample_steps, config.guidance)
+            run.log(record)
+        if probed:
+            trainer.elapsed = loop.elapsed
+            save_state()
+    trainer.elapsed = loop.elapsed
+    loop.end(save_state)
     if not ranks.is_main:
         return None
     return export_engine(config, trainer.ema.cpu(), cache, trainer.step_count, trainer.elapsed, command,

@@ -211,6 +211,12 @@ class Engine(ABC):
             raise ValueError(f"bpm: engine {self.name!r} plays no notes to put on a beat; leave bpm unset")
         return tempo.frame_rate
 
+    def session_frames(self, seconds: float, tempo: Tempo | None = None, loop: bool = False) -> int:
+        """Frames a session samples for `seconds`: a loop's body, whose loop point falls on a frame boundary (its
+        audio lasts `seconds` rounded to the frame grid; at a tempo, whole bars are whole frames), else enough to
+        cover every sample."""
+        return int(round(seconds * self.frame_rate_at(tempo))) if loop or tempo else self.frames_for(seconds)
+
     def frames_for(self, seconds: float) -> int:
         """Frames a session advances for `seconds` of audio (at least enough to cover every sample)."""
         return int(round(seconds * self.frame_rate))
