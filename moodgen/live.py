@@ -66,19 +66,22 @@ class Steering:
 
 @dataclass
 class Played:
-    """A live session's recording and how it went: `changes` as `Steering.changes`; `stalls`, the seconds in the
-    recording where a chunk was ready after it was due (a gap in what was heard)."""
+    """A live session's recording and how it went: `changes` as `Steering.changes`; `starts`, where each chunk
+    starts in the recording; `stalls`, the seconds in the recording where a chunk was ready after it was due (a gap
+    in what was heard)."""
 
     generation: Generation | None
     chunk_seconds: float
     lead_seconds: float
     changes: list[tuple[float, float, float]] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)
     stalls: list[float] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
         """For the JSON sidecar (`Generation.save(extra=...)`)."""
         return {"live": {"chunk_seconds": self.chunk_seconds, "lead_seconds": self.lead_seconds,
-                         "changes": [list(c) for c in self.changes], "stalls": self.stalls}}
+                         "changes": [list(c) for c in self.changes], "starts": self.starts,
+                         "stalls": self.stalls}}
 
 
 def play_live(stream: MoodStream, steering: Steering, outputs: Iterable[Output] = (),
@@ -86,10 +89,11 @@ def play_live(stream: MoodStream, steering: Steering, outputs: Iterable[Output] 
     """Play `stream` in real time to `outputs` until `steering` is stopped or `max_seconds` are made; the stream
     must read `steering.mood` (`pipeline.stream(lambda: steering.mood, ...)`). Outputs are closed at the end."""
     outputs = list(outputs)
-    clock, stalls = steering.clock, []
+    clock, starts, stalls = steering.clock, [], []
     try:
         for chunk in stream:
             now = clock()
+            starts.append(round(chunk.start_seconds, 4))
             if steering.started is None:
                 steering.started = now
             due = steering.started + chunk.start_seconds
@@ -106,7 +110,7 @@ def play_live(stream: MoodStream, steering: Steering, outputs: Iterable[Output] 
         for output in outputs:
             output.close()
         generation = stream.close()
-    return Played(generation, stream.chunk_seconds, lead_seconds, list(steering.changes), stalls)
+    return Played(generation, stream.chunk_seconds, lead_seconds, list(steering.changes), starts, stalls)
 
 
 class SampleQueue:
