@@ -26,8 +26,7 @@ import pretty_midi
 import tinysoundfont
 
 from moodgen.dynamics import full_expression, low_cut, mono, piano_dynamics
-from moodgen.soundfont import SoundfontFormatError
-from moodgen.soundfont import subset as soundfont_subset
+from moodgen.soundfont import checked as checked_soundfont
 
 SOUNDFONT_ENV = "MOODGEN_SOUNDFONT"
 # Where Linux distributions install soundfonts; Debian's fluid-soundfont-gm puts FluidR3_GM.sf2 in the first.
@@ -144,13 +143,9 @@ class SoundfontRenderer:
         # and is 11 MB loaded, stays whole and bit-identical to the corpus' renders; an .sf3 cannot be cut.
         self._font: bytes | str = str(self.path)
         self.nbytes = loaded_bytes(self.path)
-        if not self.is_bundled:
-            try:
-                with self.path.open("rb") as f:
-                    self._font = soundfont_subset(f, self.programs)
-                self.nbytes = 2 * len(self._font)  # tinysoundfont holds the 16-bit samples as float32
-            except SoundfontFormatError:
-                pass
+        if not self.is_bundled and (cut := checked_soundfont(self.path, self.programs)) is not None:
+            self._font = cut
+            self.nbytes = 2 * len(cut)  # tinysoundfont holds the 16-bit samples as float32
         self.gain_db = float(gain_db)
         self.copies_loaded = 0
         self._idle_lock = threading.Lock()
@@ -166,6 +161,8 @@ class SoundfontRenderer:
             return hashlib.file_digest(f, "sha256").hexdigest()
 
     def _load(self) -> LoadedSoundfont:
+        if isinstance(self._font, str):  # the whole file, which tinysoundfont reads itself: checked before each load
+            checked_soundfont(self.path)
         synth = tinysoundfont.Synth(samplerate=self.sample_rate, gain=self.gain_db)
         try:
             sfid = synth.sfload(self._font)

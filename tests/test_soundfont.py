@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import io
 import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pretty_midi
@@ -13,6 +17,7 @@ from moodgen import render, soundfont
 
 SR = 22050
 PROGRAMS = (render.INSTRUMENTS["piano"], render.INSTRUMENTS["strings"])
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def play(font: bytes | str, program: int) -> np.ndarray:
@@ -62,3 +67,51 @@ def test_a_renderer_loads_only_its_programs_of_a_soundfont_other_than_the_bundle
     np.testing.assert_allclose(cut.render(pm), whole.render(pm), atol=1e-5)
     with pytest.raises(ValueError, match="program 30 is not in soundfont Other_GM.sf2"):
         cut.render(render.level_reference(30))
+
+
+FUZZ_CHILDREN, FUZZ_CASES = 3, 200  # 600 mutated soundfonts; each child loads its share, in parallel
+
+
+def test_no_mutated_soundfont_crashes_the_process_or_escapes_as_anything_but_one_line(tmp_path):
+    """tinysoundfont's loader trusts the record indices: before they were checked, 13 of 988 fuzzed files killed
+    the process (exit 139) and 46 ended in struct.error / IndexError tracebacks. Each child runs a share of the
+    seeded cases (tests/soundfont_fuzz.py), so a crash fails this test, naming the case, instead of killing pytest."""
+    children = []
+    for i in range(FUZZ_CHILDREN):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        children.append(subprocess.Popen([sys.executable, "-m", "tests.soundfont_fuzz", str(i * FUZZ_CASES),
+                                           str(FUZZ_CASES), str(folder)], cwd=ROOT, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True))
+    lines = []
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        done = out.splitlines()
+        last = done[-1].split()[0] if done else "none"
+        assert child.returncode == 0, f"a soundfont crashed the process after case {last}: {err[-2000:]}"
+        lines += done
+    assert len(lines) == FUZZ_CHILDREN * FUZZ_CASES
+    assert not [line for line in lines if " error " in line]
+    outcomes = [line.split()[1].rstrip(":") for line in lines]
+    assert outcomes.count("loaded") > 50 and outcomes.count("refused") > 50  # the mutations reach both ways
+
+
+def test_a_soundfont_without_info_or_with_a_bag_index_past_its_table_is_refused_in_one_line(tmp_path):
+    """A file the cutter refused (no INFO list) went to tinysoundfont whole, which reads past the pbag table when a
+    preset's bag index points there: exit 139. Now both files are refused, in a child process in case one is not."""
+    whole = bytearray(soundfont.subset(io.BytesIO(render.bundled_soundfont().read_bytes()), PROGRAMS))
+    struct.pack_into("<H", whole, whole.index(b"phdr") + 8 + 24, 60000)  # the first preset's first bag
+    info_at = whole.index(b"LIST")
+    without_info = whole[:info_at] + whole[info_at + 8 + int.from_bytes(whole[info_at + 4:info_at + 8], "little"):]
+    without_info[4:8] = (len(without_info) - 8).to_bytes(4, "little")
+    paths = [tmp_path / "Bag.sf2", tmp_path / "NoInfo.sf2"]
+    for path, font in zip(paths, (whole, without_info)):
+        path.write_bytes(bytes(font))
+    code = ("import sys; from moodgen import render\nfor path in sys.argv[1:]:\n try:\n"
+            "  render.SoundfontRenderer(22050, path)\n except ValueError as exc:\n  print(exc)")
+    done = subprocess.run([sys.executable, "-c", code, *map(str, paths)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and all(str(path) in line for path, line in zip(paths, lines))
+    assert "phdr record 0: index 60000 into pbag" in lines[0] and "needs INFO" in lines[1]
