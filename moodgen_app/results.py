@@ -9,7 +9,7 @@ import secrets
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 import soundfile as sf
@@ -39,6 +39,21 @@ from moodgen_app.views import (
 AUTO_KEY = "auto (drawn for the mood)"
 KEYS = tuple(key_name(k) for k in range(N_KEYS))
 FIRST_PRESET = "happy"  # the example on the first screen
+
+
+class Result(NamedTuple):
+    """What the page shows for a request, in the order of the app's outputs: the one place that order is written.
+    The page holds one `Result` of widgets (`page.Page.result`) and every callback that shows a result returns a
+    `Result` of values for them."""
+
+    seed: Any  # the seed used
+    gen_image: Any  # the generated clip's spectrogram (PNG path)
+    real_image: Any  # the nearest real clip's spectrogram (PNG path), or None
+    gen_audio: Any  # the generated clip (WAV path)
+    real_audio: Any  # the nearest real clip (WAV path), or None
+    downloads: Any  # WAV, JSON and (engines that play notes) MIDI paths
+    params: Any  # the parameters (the JSON file's content)
+    summary: Any  # the summary (Markdown)
 
 
 @dataclass(frozen=True)
@@ -134,11 +149,11 @@ class Results:
         self.pipeline, self.atlas, self.store = pipeline, atlas, store
         self.trust = JudgeTrust.from_metadata(pipeline.judge.metadata) if pipeline.judge is not None else None
 
-    def outputs(self, request: Request, progress: gr.Progress | None = None) -> tuple:
-        """(seed, generated PNG, real PNG, generated WAV, real WAV, downloads, parameters, summary)."""
+    def outputs(self, request: Request, progress: gr.Progress | None = None) -> Result:
+        """The request's result, made once."""
         return self.store.get(request.digest, lambda folder: self._make(request, folder, progress))
 
-    def _make(self, r: Request, folder: Path, progress: gr.Progress | None) -> tuple:
+    def _make(self, r: Request, folder: Path, progress: gr.Progress | None) -> Result:
         if progress is not None:
             progress(0.05, desc="Generating the clip…")
         settings = dict(seed=r.seed, steps=r.steps, guidance=r.guidance, engine=r.engine, key=r.key,
@@ -149,11 +164,11 @@ class Results:
             progress(0.7, desc="Finding the nearest real clip and drawing…")
         return self.show(gen, folder, r.nearest_by, r.key is not None)
 
-    def recorded(self, key: str, gen: Generation) -> tuple:
+    def recorded(self, key: str, gen: Generation) -> Result:
         """The outputs of a clip made elsewhere (a live stream's recording), kept under `key`."""
         return self.store.get(key, lambda folder: self.show(gen, folder, "mood", False))
 
-    def show(self, gen: Generation, folder: Path, nearest_by: str, key_asked: bool) -> tuple:
+    def show(self, gen: Generation, folder: Path, nearest_by: str, key_asked: bool) -> Result:
         """A generation's outputs, its files written into `folder`."""
         match = self.pipeline.nearest(gen, nearest_by, self.atlas)
         lines = summary_lines(gen, key_asked)
@@ -179,8 +194,9 @@ class Results:
         write_together(files)
         extra = {"nearest": match.record()} if match is not None else {}
         downloads = [str(p) for p in gen.save(stem.with_name(stem.name + ".wav"), extra=extra)]
-        return (gen.seed, str(gen_png), real_png and str(real_png), downloads[0], real_wav and str(real_wav),
-                downloads, gen.params() | extra, "\n\n".join(lines))
+        return Result(seed=gen.seed, gen_image=str(gen_png), real_image=real_png and str(real_png),
+                      gen_audio=downloads[0], real_audio=real_wav and str(real_wav), downloads=downloads,
+                      params=gen.params() | extra, summary="\n\n".join(lines))
 
 
 def default_inputs(pipeline: MoodPipeline, preset_name: str = FIRST_PRESET) -> dict[str, Any]:

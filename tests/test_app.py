@@ -35,7 +35,8 @@ from moodgen.deam import read_deam
 from moodgen.mood import PRESETS
 from moodgen.pipeline import MoodPipeline
 from moodgen_app import server as app
-from moodgen_app.results import AUTO_KEY, default_inputs, read_request, wav_bytes
+from moodgen_app.page import soundfont_line, wav_player
+from moodgen_app.results import AUTO_KEY, Result, default_inputs, read_request, wav_bytes
 from moodgen_app.views import JudgeTrust, mel_png
 from tests.conftest import other_soundfont
 
@@ -44,7 +45,7 @@ from tests.conftest import other_soundfont
 # machine)
 DEFAULTS = dict(valence=0.5, arousal=-0.3, seconds=5.0, seed=7, randomize=False, engine="mel", steps=4,
                 guidance=2.0, nearest_by="mood", key=AUTO_KEY, instrument="piano")
-OUTPUTS = ("seed", "gen_image", "real_image", "gen_audio", "real_audio", "downloads", "params", "summary")
+OUTPUTS = Result._fields
 ROOT = Path(app.__file__).resolve().parents[1]
 
 
@@ -437,7 +438,7 @@ def test_players_hand_out_the_app_wavs_unprobed(tmp_path, monkeypatch):
     monkeypatch.setattr(processing_utils, "audio_is_playable", probe)
     wav = tmp_path / "moodgen_notes_v+0.70_a+0.70_10s_seed0.wav"
     wav.write_bytes(wav_bytes(np.zeros(2205, dtype=np.float32), 22050))
-    out = app.wav_player().postprocess(str(wav))
+    out = wav_player().postprocess(str(wav))
     assert out.path == str(wav) and out.orig_name == wav.name
 
 
@@ -547,11 +548,11 @@ def test_a_soundfont_menu_when_there_is_a_choice_else_a_line_that_names_it(check
     bundled = render.bundled_soundfont()
     monkeypatch.setattr(render, "find_soundfonts", lambda: [bundled])
     alone = MoodPipeline.from_checkpoint(checkpoints, device="cpu", soundfont=bundled)
-    assert app.soundfont_line(alone) == f"Played with {bundled.name}"
+    assert soundfont_line(alone) == f"Played with {bundled.name}"
     assert not soundfont_menu(alone, tmp_path / "one").visible
     monkeypatch.setattr(render, "find_soundfonts", lambda: [other_soundfont(tmp_path), bundled])
     two = MoodPipeline.from_checkpoint(checkpoints, device="cpu", soundfont=bundled)
-    assert app.soundfont_line(two) is None
+    assert soundfont_line(two) is None
     menu = soundfont_menu(two, tmp_path / "two")
     assert menu.visible and [value for _, value in menu.choices] == [bundled.name, "Other.sf2"]
     assert menu.value == bundled.name
