@@ -109,7 +109,7 @@ def audible_at(pos: np.ndarray, second: float) -> float | None:
 def stalls_in(pos: np.ndarray) -> int:
     """Runs of STALL_S or more where the position stands still."""
     stalls, still_since = 0, None
-    for (t0, p0), (t1, p1) in zip(pos[:-1], pos[1:]):
+    for (t0, p0), (_, p1) in zip(pos[:-1], pos[1:]):
         if p1 > p0:
             if still_since is not None and t0 - still_since >= STALL_S * 1000:
                 stalls += 1
@@ -136,17 +136,22 @@ def browser_run(seconds: float, viewport: str, transport: str, checkpoints: Path
         demo = app.build_demo(pipeline, out_dir=tmp, make_examples=False)
         port = int(os.environ.get("MOODGEN_BENCH_PORT", 0)) or free_port()
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    **app.launch_options())
+                    **app.launch_options(demo))
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport=VIEWPORTS[viewport])
+                page.set_default_timeout(300_000)  # a busy machine
                 page.add_init_script(INSTRUMENT_JS + POSITION_JS[transport])
+                page.on("pageerror", lambda exc: print(f"page error: {exc}", file=sys.stderr))
+                page.on("console", lambda m: m.type == "error" and print(f"console: {m.text}", file=sys.stderr))
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.locator("#mood-pad [data-ready=true] svg.pad").wait_for(timeout=120_000)
-                page.wait_for_timeout(1000)
-                page.locator("#live-play").click()
-                page.wait_for_function("window.__pos.length > 0", timeout=60_000)
+                # the first screen's example is made as the page loads: start once it is shown
+                page.wait_for_function("document.querySelector('#summary')?.innerText.includes('aimed at')",
+                                       timeout=300_000)
+                page.evaluate("document.querySelector('#live-play').click()")
+                page.wait_for_function("window.__pos.length > 0", timeout=30_000)
                 pad = page.locator("#mood-pad svg.pad")
                 pad.focus()
                 mood, moves, start = [0.7, 0.7], [], time.monotonic()  # the first screen's mood (happy)
@@ -161,7 +166,7 @@ def browser_run(seconds: float, viewport: str, transport: str, checkpoints: Path
                     page.wait_for_timeout(rng.uniform(1000, 2000))
                 pressed = page.evaluate("window.__moves")
                 pos = np.array(page.evaluate("window.__pos"))
-                page.locator("#live-stop").click()
+                page.evaluate("document.querySelector('#live-play').click()")  # Stop
                 page.wait_for_timeout(2000)
                 browser.close()
         finally:
@@ -179,7 +184,8 @@ def browser_run(seconds: float, viewport: str, transport: str, checkpoints: Path
         Path(os.environ["MOODGEN_BENCH_DUMP"]).write_text(json.dumps(
             {"pressed": pressed, "moves": moves, "pos": pos.tolist(), "starts": starts.tolist(),
              "moods": [list(m) for m in played.moods], "chunks": chunks}))
-    return {"latencies": latencies, "stalls": stalls_in(pos), "seconds": playing_s, "missed": len(moves) - len(latencies)}
+    return {"latencies": latencies, "stalls": stalls_in(pos), "seconds": playing_s,
+            "missed": len(moves) - len(latencies)}
 
 
 def free_port() -> int:
@@ -227,7 +233,8 @@ def main() -> None:
     body = (f"`{command()}` on {machine()}; 1-minute load average {load_before:.1f} before, {load_after:.1f} after "
             "(other jobs shared the cores). Seconds from a change of mood to the first sample of the music made for "
             "it reaching the output (OSC: the recording's clock, fed in real time; browser: the page's player).\n\n"
-            "| path | changes | median s | p95 s | max s | stalls | changes not heard |\n|---|---|---|---|---|---|---|\n"
+            "| path | changes | median s | p95 s | max s | stalls | changes not heard |\n"
+            "|---|---|---|---|---|---|---|\n"
             + "\n".join(rows))
     print(body)
     if args.write:

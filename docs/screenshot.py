@@ -91,7 +91,7 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_options())
+                **app.launch_options(demo))
     url, timeout_ms = f"http://127.0.0.1:{port}/", int(args.timeout * 1000)
     written = []
     try:

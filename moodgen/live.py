@@ -9,6 +9,7 @@ Shapes: audio (S,) float32.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -55,6 +56,13 @@ class Steering:
             self.mood = mood
             self.changes.append((round(self.heard(), 4), *mood))
         return mood
+
+    def sync(self, heard: float) -> None:
+        """The output says it plays `heard` seconds of the recording now (a player that started late, or that
+        stalled): the pacing and the changes' times follow its clock from here on."""
+        with self._lock:
+            if self.started is not None and math.isfinite(heard) and heard >= 0:
+                self.started = self.clock() - heard
 
     def heard(self) -> float:
         """Seconds of the recording heard so far (0 before it starts)."""
