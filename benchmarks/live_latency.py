@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from pythonosc.udp_client import SimpleUDPClient
 
-from benchmarks.results import command, machine, update_section
+from benchmarks.results import RESULTS, command, machine, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
 TITLE = "Live latency (benchmarks/live_latency.py)"
@@ -69,7 +69,7 @@ def osc_run(changes: int, checkpoints: Path | None, seed: int) -> dict:
             client.send_message("/moodgen/mood", [round(rng.uniform(-1, 1), 2), round(rng.uniform(-1, 1), 2)])
             time.sleep(rng.uniform(1.0, 2.0))  # not in step with the chunks
         client.send_message("/moodgen/stop", [])
-        proc.communicate(timeout=120)
+        proc.communicate(timeout=900)  # it saves (and judges) the recording first
         record = json.loads(out.with_suffix(".json").read_text())
     live, moods = record["live"], [tuple(m) for m in record["stream"]["moods"]]
     chunks = heard_chunks(moods, [tuple(c[1:]) for c in live["changes"]])
@@ -196,12 +196,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def row(name: str, runs: list[dict]) -> str:
+def row(name: str, runs: list[dict], settings: str) -> str:
     lat = [x for r in runs for x in r["latencies"]]
     minutes = sum(r["seconds"] for r in runs) / 60
     stalls = sum(r["stalls"] for r in runs)
-    return (f"| {name} | {len(lat)} | {statistics.median(lat):.3f} | {percentile(lat, 95):.3f} | {max(lat):.3f} | "
-            f"{stalls} in {minutes:.1f} min ({stalls / minutes:.2f}/min) | {sum(r['missed'] for r in runs)} |")
+    return (f"| {name} | {settings} | {len(runs)} | {len(lat)} | {statistics.median(lat):.3f} | "
+            f"{percentile(lat, 95):.3f} | {max(lat):.3f} | "
+            f"{stalls} in {minutes:.1f} min ({stalls / minutes:.2f}/min) | "
+            f"{sum(r['missed'] for r in runs)} | {machine().rsplit(', ', 1)[1]} | {{load}} |")
+
+
+HEAD = ("| path | chunk / lead s | runs | changes | median s | p95 s | max s | stalls | changes not heard | date | "
+        "load before → after |\n|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def merged(rows: list[str]) -> str:
+    """The section's table with `rows` in place of those of the same path (each row keeps its own date and load)."""
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    old = text.split(f"## {TITLE}\n", 1)[1].split("\n## ", 1)[0] if f"## {TITLE}\n" in text else ""
+    mine = {r.split("|")[1].strip() for r in rows}
+    kept = [line for line in old.splitlines() if line.startswith("| ") and not line.startswith("| path")
+            and line.split("|")[1].strip() not in mine]
+    return "\n".join([HEAD, *sorted(kept + rows)])
 
 
 def main() -> None:
@@ -214,28 +230,33 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--viewport", nargs="+", default=["desktop"], choices=sorted(VIEWPORTS))
     ap.add_argument("--checkpoints", type=Path, default=None)
-    ap.add_argument("--write", action="store_true", help="write the table into benchmarks/RESULTS.md")
+    ap.add_argument("--write", action="store_true", help="write the rows into benchmarks/RESULTS.md")
     args = ap.parse_args()
-    load_before = os.getloadavg()[0]
+    from moodgen.live import CHUNK_SECONDS, LEAD_SECONDS
+
+    settings = f"{CHUNK_SECONDS} / {LEAD_SECONDS}"
     rows = []
     if args.osc:
+        before = os.getloadavg()[0]
         runs = [osc_run(args.changes, args.checkpoints, seed) for seed in range(args.runs)]
-        rows.append(row("OSC (python -m moodgen live)", runs))
+        rows.append(row("OSC (python -m moodgen live)", runs, settings).format(
+            load=f"{before:.1f} → {os.getloadavg()[0]:.1f}"))
         print(rows[-1], flush=True)
     if args.browser:
         for transport in args.transport:
             for viewport in args.viewport:
+                before = os.getloadavg()[0]
                 runs = [browser_run(args.seconds, viewport, transport, args.checkpoints, seed)
                         for seed in range(args.runs)]
-                rows.append(row(f"browser, {transport}, {viewport}", runs))
+                rows.append(row(f"browser, {transport}, {viewport}", runs, settings).format(
+                    load=f"{before:.1f} → {os.getloadavg()[0]:.1f}"))
                 print(rows[-1], flush=True)
-    load_after = os.getloadavg()[0]
-    body = (f"`{command()}` on {machine()}; 1-minute load average {load_before:.1f} before, {load_after:.1f} after "
-            "(other jobs shared the cores). Seconds from a change of mood to the first sample of the music made for "
-            "it reaching the output (OSC: the recording's clock, fed in real time; browser: the page's player).\n\n"
-            "| path | changes | median s | p95 s | max s | stalls | changes not heard |\n"
-            "|---|---|---|---|---|---|---|\n"
-            + "\n".join(rows))
+    body = (f"`{command()}` (each row: its own run of this script) on {machine().rsplit(', ', 1)[0]}; other jobs "
+            "shared the cores: the 1-minute load average is in each row. Seconds from a change of mood to the first "
+            "sample of the music made for it reaching the output (OSC: the recording's clock, fed in real time as "
+            "to a sound card; browser: the page's Web Audio player, Debian's Chromium). A stall: the output ran dry "
+            f"(OSC: a chunk ready after it was due; browser: the player's position still for {STALL_S} s or "
+            "more).\n\n" + merged(rows))
     print(body)
     if args.write:
         update_section(TITLE, body)

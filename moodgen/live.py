@@ -23,8 +23,11 @@ from moodgen.generation import Generation
 from moodgen.mood import validate_mood
 from moodgen.stream import Chunk, MoodStream
 
-CHUNK_SECONDS = 0.25  # the shortest chunk the Limits allow: the mood is read four times a second
-LEAD_SECONDS = 0.25  # audio made ahead of what is heard: room for one chunk's work on a busy machine
+# The mood is read every CHUNK_SECONDS (the shortest chunk the Limits allow: two note frames) and heard LEAD_SECONDS
+# later: the lead is room for a chunk's work (and its trip to a browser) on a busy machine. 0.25 s chunks with a
+# 0.25 s lead stalled about 27 times a minute under a load of 29 on 2 cores (benchmarks/RESULTS.md, Live latency).
+CHUNK_SECONDS = 0.125
+LEAD_SECONDS = 0.35
 LATE_SECONDS = 0.01  # a chunk due longer ago than this when it is ready leaves a gap in the output: a stall
 
 

@@ -25,7 +25,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from moodgen.audio import to_pcm16
 from moodgen.generation import Generation
-from moodgen.live import Output, Steering, play_live
+from moodgen.live import CHUNK_SECONDS, LEAD_SECONDS, Output, Steering, play_live
 from moodgen.mood import validate_mood
 from moodgen.pipeline import MoodPipeline
 from moodgen.stream import Chunk
@@ -33,10 +33,6 @@ from moodgen_app.page import static_text
 from moodgen_app.results import Result, read_settings
 from moodgen_app.wiring import Wiring, checked
 
-# The mood is read every CHUNK_SECONDS and heard LEAD_SECONDS after; the lead covers a chunk's work and its trip to
-# the page on a busy machine (benchmarks/live_latency.py: the browser rows of benchmarks/RESULTS.md)
-CHUNK_SECONDS = 0.125
-LEAD_SECONDS = 0.35
 KEPT = 16  # stopped recordings whose outputs wait for their Stop
 SOCKET_PATH = "/moodgen/live"
 LIVE_ID_LENGTH = 64  # a page's live id (static/live.js: a random UUID)
