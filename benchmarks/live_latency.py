@@ -1,9 +1,9 @@
 """Live latency: from a change of mood to the first sample of the changed music reaching the output, and stalls.
 
-OSC: `python -m moodgen live` in a child process, steered by a python-osc client; each change is timed where the
-process received it, and heard where the first chunk made for it starts on the recording's clock (which is the
-output's: with no sound card the process paces the recording in real time, as it would feed one). Both from the
-recording's JSON (`live`: changes, chunk starts, stalls).
+OSC: `python -m moodgen live` in a child process, steered by a python-osc client; each change is timed when the
+process received it, and heard when the first chunk made for it was due at the output (with no sound card the
+process paces the recording in real time, as it would feed one; a chunk ready late plays late, a stall). Both
+from the recording's JSON (`live`: changes, chunk due times, stalls), on the process' clock.
 Browser: the app in this process, Debian's Chromium (as the browser tests run it); Shift+Arrow on the pad moves the
 mood by 0.25 (a key press is one move; a drag sends the same message). A change is timed at its key press on the
 page's clock, and heard when the page's player reaches the start of the first chunk made for it (the player's
@@ -73,7 +73,7 @@ def osc_run(changes: int, checkpoints: Path | None, seed: int) -> dict:
         record = json.loads(out.with_suffix(".json").read_text())
     live, moods = record["live"], [tuple(m) for m in record["stream"]["moods"]]
     chunks = heard_chunks(moods, [tuple(c[1:]) for c in live["changes"]])
-    latencies = [live["starts"][k] - c[0] for c, k in zip(live["changes"], chunks) if k is not None]
+    latencies = [live["due"][k] - c[0] for c, k in zip(live["changes"], chunks) if k is not None]
     return {"latencies": latencies, "stalls": len(live["stalls"]), "seconds": record["seconds"],
             "missed": chunks.count(None)}
 

@@ -42,14 +42,15 @@ class Output(Protocol):
 
 class Steering:
     """The mood to play next, set from any thread (OSC, a pad), and the stop. Each accepted change is logged at
-    its time in the recording (the seconds of audio heard when it arrived)."""
+    the seconds since the recording started playing (wall clock: a stall does not move it)."""
 
     def __init__(self, mood: tuple[float, float] = (0.0, 0.0), clock: Callable[[], float] = time.monotonic):
         self.mood = validate_mood(*mood)
         self.clock = clock
         self.stopped = threading.Event()
-        self.changes: list[tuple[float, float, float]] = []  # (seconds heard, valence, arousal)
-        self.started: float | None = None  # clock time of the recording's first sample, once it plays
+        self.changes: list[tuple[float, float, float]] = []  # (seconds since it started playing, valence, arousal)
+        self.origin: float | None = None  # clock time the recording started playing
+        self.started: float | None = None  # clock time its first sample would have played, given the stalls since
         self._lock = threading.Lock()
 
     def steer(self, valence: Any, arousal: Any) -> tuple[float, float]:
@@ -57,7 +58,7 @@ class Steering:
         mood = validate_mood(valence, arousal)
         with self._lock:
             self.mood = mood
-            self.changes.append((round(self.heard(), 4), *mood))
+            self.changes.append((round(0.0 if self.origin is None else self.clock() - self.origin, 4), *mood))
         return mood
 
     def sync(self, heard: float) -> None:
@@ -78,21 +79,22 @@ class Steering:
 @dataclass
 class Played:
     """A live session's recording and how it went: `changes` as `Steering.changes`; `starts`, where each chunk
-    starts in the recording; `stalls`, the seconds in the recording where a chunk was ready after it was due (a gap
-    in what was heard)."""
+    starts in the recording; `due`, when each chunk started playing (seconds since the first did, as `changes`);
+    `stalls`, the seconds in the recording where a chunk was ready after it was due (a gap in what was heard)."""
 
     generation: Generation | None
     chunk_seconds: float
     lead_seconds: float
     changes: list[tuple[float, float, float]] = field(default_factory=list)
     starts: list[float] = field(default_factory=list)
+    due: list[float] = field(default_factory=list)
     stalls: list[float] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
         """For the JSON sidecar (`Generation.save(extra=...)`)."""
         return {"live": {"chunk_seconds": self.chunk_seconds, "lead_seconds": self.lead_seconds,
                          "changes": [list(c) for c in self.changes], "starts": self.starts,
-                         "stalls": self.stalls}}
+                         "due": self.due, "stalls": self.stalls}}
 
 
 def play_live(stream: MoodStream, steering: Steering, outputs: Iterable[Output] = (),
@@ -100,18 +102,19 @@ def play_live(stream: MoodStream, steering: Steering, outputs: Iterable[Output] 
     """Play `stream` in real time to `outputs` until `steering` is stopped or `max_seconds` are made; the stream
     must read `steering.mood` (`pipeline.stream(lambda: steering.mood, ...)`). Outputs are closed at the end."""
     outputs = list(outputs)
-    clock, starts, stalls = steering.clock, [], []
+    clock, starts, dues, stalls = steering.clock, [], [], []
     try:
         for chunk in stream:
             now = clock()
             starts.append(round(chunk.start_seconds, 4))
             if steering.started is None:
-                steering.started = now
+                steering.started = steering.origin = now
             due = steering.started + chunk.start_seconds
             if now > due + LATE_SECONDS:  # what is heard now lags the recording by this much more
                 stalls.append(round(chunk.start_seconds, 4))
                 steering.started += now - due
                 due = now
+            dues.append(round(due - steering.origin, 4))
             for output in outputs:
                 output.play(chunk, due)
             made = chunk.start_seconds + len(chunk.audio) / stream.sample_rate
@@ -121,7 +124,7 @@ def play_live(stream: MoodStream, steering: Steering, outputs: Iterable[Output] 
         for output in outputs:
             output.close()
         generation = stream.close()
-    return Played(generation, stream.chunk_seconds, lead_seconds, list(steering.changes), starts, stalls)
+    return Played(generation, stream.chunk_seconds, lead_seconds, list(steering.changes), starts, dues, stalls)
 
 
 class SampleQueue:
