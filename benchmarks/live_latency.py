@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from pythonosc.udp_client import SimpleUDPClient
 
-from benchmarks.results import RESULTS, command, machine, update_section
+from benchmarks.results import RESULTS, machine, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
 TITLE = "Live latency (benchmarks/live_latency.py)"
@@ -220,6 +220,21 @@ def merged(rows: list[str]) -> str:
     return "\n".join([HEAD, *sorted(kept + rows)])
 
 
+def describe(table: str) -> str:
+    return (f"Each row: its own run of `python -m benchmarks.live_latency --osc --runs 3 --changes 24 --write` or "
+            "`python -m benchmarks.live_latency --browser --viewport desktop phone --runs 3 --seconds 60 --write`, on "
+            f"{machine().rsplit(', ', 1)[0]}; other jobs shared the cores: the 1-minute load average is in each row "
+            "(2 cores: a load of 30 leaves each job about a fifteenth of a core). Seconds from a change of mood to "
+            "the first sample of the music made for it reaching the output (OSC: when the chunk was due at the "
+            "output, fed in real time as to a sound card; browser: the page's Web Audio player in Debian's "
+            "Chromium, from the key press). A stall: the output ran dry (OSC: a chunk ready more than 10 ms after "
+            f"it was due; browser: the player's position still for {STALL_S} s or more). Before, the page played "
+            "live mode through Gradio's streamed audio (1 s chunks, 1 s ahead): a move was heard 5.4 s and 12.1 s "
+            "later (medians of two runs, 20 s and 30 s, 9 and 11 moves, at a load of 13-18 on the same machine, "
+            "this script at commit e501f72 with --transport gradio): the player buffers seconds before it plays, "
+            "and the server, pacing on its own clock, runs that far ahead of what is heard.\n\n" + table)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--osc", action="store_true")
@@ -251,12 +266,7 @@ def main() -> None:
                 rows.append(row(f"browser, {transport}, {viewport}", runs, settings).format(
                     load=f"{before:.1f} → {os.getloadavg()[0]:.1f}"))
                 print(rows[-1], flush=True)
-    body = (f"`{command()}` (each row: its own run of this script) on {machine().rsplit(', ', 1)[0]}; other jobs "
-            "shared the cores: the 1-minute load average is in each row. Seconds from a change of mood to the first "
-            "sample of the music made for it reaching the output (OSC: the recording's clock, fed in real time as "
-            "to a sound card; browser: the page's Web Audio player, Debian's Chromium). A stall: the output ran dry "
-            f"(OSC: a chunk ready after it was due; browser: the player's position still for {STALL_S} s or "
-            "more).\n\n" + merged(rows))
+    body = describe(merged(rows))
     print(body)
     if args.write:
         update_section(TITLE, body)
