@@ -1,6 +1,12 @@
-"""Shared by every benchmark: replace one `## <title>` section of benchmarks/RESULTS.md, leaving the others alone."""
+"""Shared by every benchmark: the common command-line options (`parser`), and replacing one `## <title>` section of
+benchmarks/RESULTS.md, leaving the others alone.
+
+Benchmarks live by purpose: `speed/` (latency, throughput, memory), `studies/` (what a design choice does to the
+music: sampler steps, loudness, structure, ...), `checks/` (regression guards such as same_outputs).
+"""
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
@@ -10,8 +16,38 @@ import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-HEADER = ("# Benchmark results\n\nEach section is written by the script it names (`python -m benchmarks.<name>`); "
-          "numbers are medians of several runs on the machine stated in the section.\n")
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+HEADER = ("# Benchmark results\n\nEach section is written by the script it names (`python -m "
+          "benchmarks.<purpose>.<name>`); numbers are medians of several runs on the machine stated in the section.\n")
+
+
+def parser(doc: str | None, checkpoint: bool = False, threads: int | None = None, repeats: int | None = None,
+           seconds: float | None = None, seeds: int | None = None) -> argparse.ArgumentParser:
+    """An ArgumentParser showing `doc` (a script's __doc__) with --no-write and, where a default is given, the
+    options most benchmarks share: --checkpoint, --threads (torch intra-op), --repeats, --seconds, --seeds."""
+    ap = argparse.ArgumentParser(prog=f"python -m {script_module()}", description=doc,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    if checkpoint:
+        ap.add_argument("--checkpoint", type=Path, default=Path("checkpoints"))
+    if threads is not None:
+        ap.add_argument("--threads", type=int, default=threads, help="torch intra-op threads")
+    if repeats is not None:
+        ap.add_argument("--repeats", type=int, default=repeats)
+    if seconds is not None:
+        ap.add_argument("--seconds", type=float, default=seconds)
+    if seeds is not None:
+        ap.add_argument("--seeds", type=int, default=seeds)
+    ap.add_argument("--no-write", action="store_true", help="print the results without updating RESULTS.md")
+    return ap
+
+
+def script_module() -> str:
+    """The running benchmark as a module (benchmarks.speed.latency), from the file it was started as."""
+    path = Path(sys.argv[0]).resolve()
+    try:
+        return ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    except ValueError:
+        return f"benchmarks.{path.stem}"
 
 
 def machine() -> str:
@@ -28,18 +64,17 @@ def machine() -> str:
 def command() -> str:
     """How this benchmark was started (run as `python -m benchmarks.<name> ...`), paths inside the repository
     relative to it (the results speak of the project, not of a machine)."""
-    root = f"{Path(__file__).resolve().parents[1]}/"
-    return " ".join(["python -m", f"benchmarks.{Path(sys.argv[0]).stem}", *(a.replace(root, "") for a in sys.argv[1:])])
+    return " ".join(["python -m", script_module(), *(a.replace(f"{ROOT}/", "") for a in sys.argv[1:])])
 
 
 def threads_title(what: str, threads: int, noun: str = "thread") -> str:
     """A section title naming the thread count and this script: "<what>, 2 threads (benchmarks/<name>.py)"."""
-    return f"{what}, {threads} {noun}{'s' if threads > 1 else ''} (benchmarks/{Path(sys.argv[0]).stem}.py)"
+    return f"{what}, {threads} {noun}{'s' if threads > 1 else ''} ({script_module().replace('.', '/')}.py)"
 
 
 def git_head() -> str:
     """The short commit the benchmarked code is at."""
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parents[1],
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                          capture_output=True, text=True)
     return out.stdout.strip() or "unknown"
 

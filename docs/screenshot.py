@@ -1,12 +1,14 @@
 """Make the README's screenshots: serve the app from a checkpoints folder and photograph it in Debian's Chromium.
 
-    .venv/bin/python docs/screenshot.py [--checkpoints checkpoints] [--out docs]
+    .venv/bin/python docs/screenshot.py [--checkpoints checkpoints] [--out docs] [--axe]
 
 Writes screenshot-desktop.png (1280 x 800, after a preset click), screenshot-phone.png (390 x 844, the first screen),
 screenshot-phone-result.png (the same phone after a preset click, the result scrolled into view),
 screenshot-journey.png (a path drawn on the pad, its journey playing), screenshot-live.png (live mode playing while
 the dot is dragged: the pad, its live marker and trail, the live bar beside it) and screenshot-live-phone.png (the
-same on a phone: the live bar under the pad).
+same on a phone: the live bar under the pad). With --axe, instead: axe-core's findings (tests/vendor/axe.min.js)
+on the page at both sizes, first screen and with every accordion open, journey mode and a refused duration, as a
+Markdown table (the app's own markup apart from Gradio's widgets).
 """
 from __future__ import annotations
 
@@ -28,6 +30,13 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 # a result is on screen: the button reads "Generate" again and both spectrograms are decoded
+AXE = ROOT / "tests" / "vendor" / "axe.min.js"
+# every violation's rule, impact and places, each place marked as the app's own markup (the pad, the number boxes'
+# messages) or Gradio's widgets
+AXE_FINDINGS = """async () => (await axe.run(document, {resultTypes: ['violations']})).violations.flatMap(v =>
+  v.nodes.map(n => { const e = document.querySelector(n.target[0]);
+    const own = e !== null && e.closest('#mood-pad, .field-message') !== null;
+    return {rule: v.id, impact: v.impact, own, where: n.target.join(' ')}; }))"""
 RESULT_SHOWN = """([v, a]) => document.querySelector('#summary').innerText.includes(`aimed at V ${v} / A ${a}`)
   && document.querySelector('#generate').innerText.trim() === 'Generate'
   && ['gen-mel', 'real-mel'].every(id => { const i = document.querySelector(`#${id} img`);
@@ -80,12 +89,39 @@ def play_live(page: Page) -> None:
     page.wait_for_timeout(300)
 
 
+def axe_table(browser, url: str, timeout_ms: int) -> str:
+    """axe-core's violations at both sizes and in two states, as Markdown: one row per rule and state."""
+    rows = []
+    for size, viewport in (("1280x800", DESKTOP), ("390x844", PHONE)):
+        page = open_page(browser, url, viewport, timeout_ms)
+        page.add_script_tag(path=str(AXE))
+        states = {"first screen": page.evaluate(AXE_FINDINGS)}
+        for name in ("Parameters (JSON)", "How far to trust the judge", "Advanced"):
+            page.get_by_text(name, exact=True).click()
+        page.locator("#pad-mode label", has_text="journey").click()
+        page.locator("#duration input[type=number]").fill("-3")
+        page.wait_for_function("document.querySelector('#duration-message')?.innerText.length > 0")
+        states["accordions open, journey mode, a refused duration"] = page.evaluate(AXE_FINDINGS)
+        for state, found in states.items():
+            for rule in sorted({f["rule"] for f in found}):
+                hits = [f for f in found if f["rule"] == rule]
+                own = sum(f["own"] for f in hits)
+                rows.append(f"| {size} | {state} | {rule} | {hits[0]['impact']} | {own} | {len(hits) - own} | "
+                            f"`{hits[0]['where']}` |")
+            if not found:
+                rows.append(f"| {size} | {state} | none | | 0 | 0 | |")
+        page.close()
+    return "\n".join(["| size | state | rule | impact | app's own | Gradio's | first place |",
+                      "|---|---|---|---|---|---|---|", *rows])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for any one step")
+    ap.add_argument("--axe", action="store_true", help="print axe-core's findings instead of taking screenshots")
     args = ap.parse_args()
     pipeline, atlas = app.load_models(app.parse_args(["--checkpoints", args.checkpoints]))
     demo = app.build_demo(pipeline, atlas=atlas, out_dir=tempfile.mkdtemp(prefix="moodgen-shot-"))
@@ -99,6 +135,9 @@ def main() -> None:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+            if args.axe:
+                print(axe_table(browser, url, timeout_ms))
+                return
             page = open_page(browser, url, DESKTOP, timeout_ms)
             click_preset(page, "sad", ("-0.70", "-0.70"))
             page.screenshot(path=args.out / "screenshot-desktop.png")

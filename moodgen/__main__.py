@@ -1,6 +1,8 @@
 """python -m moodgen generate --preset happy --seconds 10 --seed 1 --out clip.wav [--loop]
 python -m moodgen journey --path "0:-0.6,-0.6 30:0.7,0.7 60:-0.6,0.8" --out journey.wav [--loop]
 python -m moodgen journey --presets sad,relaxed,happy --seconds 90 --out journey.wav
+python -m moodgen generate --preset happy --bpm 96 --loop-bars 8 --stems --out loop.wav
+python -m moodgen journey --path "0:-0.6,-0.6 8:0.7,0.7" --in-bars --bpm 96 --out journey.wav
 python -m moodgen extend journey.json --seconds 20 [--valence V --arousal A] --out longer.wav
 python -m moodgen live --osc 127.0.0.1:9000 [--midi-out NAME] --out live.wav   (OSC: /moodgen/mood v a, /moodgen/stop)
 
@@ -15,6 +17,7 @@ import math
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import NoReturn
 
@@ -22,11 +25,14 @@ import torch
 
 from moodgen.config import shown
 from moodgen.engines import engine_names
+from moodgen.generation import stem_paths
 from moodgen.journey import parse_path, preset_path
 from moodgen.live import CHUNK_SECONDS, Steering, play_live, sound_output
 from moodgen.mood import PRESETS, preset, validate_mood
+from moodgen.parts import PARTS
 from moodgen.pipeline import CheckpointNotFound, MoodPipeline
 from moodgen.render import INSTRUMENTS
+from moodgen.settings import Settings
 from moodgen.sidecar import read_sidecar, remake
 
 
@@ -45,7 +51,7 @@ def parse_device(name: str | None) -> str | None:
     return name
 
 
-def check_out(out: Path, has_midi: bool, force: bool) -> None:
+def check_out(out: Path, has_midi: bool, force: bool, stems: bool = False) -> None:
     """Refuse, before any work, an --out that cannot be written: wrong suffix, a folder, no writable place for it
     (missing folders are made), or files that exist (without --force)."""
     if out.suffix.lower() != ".wav":
@@ -57,7 +63,8 @@ def check_out(out: Path, has_midi: bool, force: bool) -> None:
         raise ValueError(f"--out: {existing_parent} is a file, not a folder")
     if not os.access(existing_parent, os.W_OK):
         raise ValueError(f"--out: folder {existing_parent} is not writable")
-    targets = [out, out.with_suffix(".json")] + ([out.with_suffix(".mid")] if has_midi else [])
+    targets = [out, out.with_suffix(".json")] + ([out.with_suffix(".mid")] if has_midi else []) + \
+        (list(stem_paths(out, PARTS).values()) if stems else [])
     folders = [str(t) for t in targets if t.is_dir()]
     if folders:
         raise ValueError(f"--out: {', '.join(folders)} is a folder, in the way of a file written beside --out")
@@ -80,15 +87,16 @@ class OneLineParser(argparse.ArgumentParser):
 def add_common(p: argparse.ArgumentParser, out: str) -> None:
     p.add_argument("--checkpoint", type=Path, default=None, help="checkpoints folder (default: ./checkpoints)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--soundfont", type=Path, default=None,
+    p.add_argument("--soundfont", type=Path, default=None, dest="soundfont_file",
                    help="a General MIDI .sf2 (default: $MOODGEN_SOUNDFONT, else FluidR3 GM when installed, else "
                         "the TimGM6mb that pretty_midi ships)")
     p.add_argument("--out", type=Path, default=Path(out))
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
-def add_sampler(p: argparse.ArgumentParser) -> None:
-    # Values stay strings here: the pipeline checks each against moodgen.config.Limits and names the field.
+def add_settings(p: argparse.ArgumentParser) -> None:
+    """A flag per moodgen.settings.Settings field, its dest the field's name. Values stay strings here: the
+    pipeline checks each (Settings.checked) and names the field."""
     p.add_argument("--seed", default=0)
     p.add_argument("--steps", default=None, help="sampling steps (default: the checkpoint's)")
     p.add_argument("--guidance", default=None, help="classifier-free guidance (default: the checkpoint's)")
@@ -99,6 +107,14 @@ def add_sampler(p: argparse.ArgumentParser) -> None:
     p.add_argument("--instrument", default=None, metavar="|".join(INSTRUMENTS),
                    help="what plays the notes (engines with notes; default: piano, what the model learned from)")
     p.add_argument("--dry", action="store_true", help="no room, no mastering gain or limiter (research, evaluation)")
+    p.add_argument("--bpm", default=None, help="a tempo in 4/4 for engines that play notes, or 'mood' to draw one "
+                                               "for the mood (default: the engine's own time)")
+    p.add_argument("--stems", action="store_true", help="split the notes into melody, harmony and bass: a MIDI "
+                   "track and a WAV (clip.melody.wav, ...) per part")
+    p.add_argument("--part-instruments", default=None, metavar="PART=INSTRUMENT,...",
+                   help="what plays each part, e.g. bass=strings,melody=vibraphone (default: --instrument)")
+    p.add_argument("--intensity", default=None, help="0 to 1, or 'arousal': parts come in as it rises (harmony, "
+                                                     "then bass, then melody)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -110,15 +126,19 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--preset", help=f"one of {', '.join(PRESETS)}")
     where.add_argument("--valence", help="-1 (unpleasant) to 1 (pleasant); needs --arousal")
     g.add_argument("--arousal", help="-1 (calm) to 1 (energetic)")
-    g.add_argument("--seconds", default=10.0)
-    add_sampler(g)
+    g.add_argument("--seconds", default=None, help="length (default 10)")
+    g.add_argument("--loop-bars", default=None, help="a loop of exactly this many bars (at --bpm, else at a tempo "
+                                                     "drawn for the mood) instead of --seconds")
+    add_settings(g)
     add_common(g, "clip.wav")
     j = sub.add_parser("journey", help="music whose mood moves along a path on the pad")
     path = j.add_mutually_exclusive_group(required=True)
     path.add_argument("--path", help="waypoints 'seconds:valence,arousal ...'; the length is the last one's time")
     path.add_argument("--presets", help="presets evenly spaced in time, e.g. sad,relaxed,happy (with --seconds)")
     j.add_argument("--seconds", type=float, default=None, help="length of a --presets journey")
-    add_sampler(j)
+    j.add_argument("--in-bars", action="store_true", help="--path times (or --seconds) are bars, at --bpm (else at "
+                                                         "a tempo drawn for the first mood)")
+    add_settings(j)
     add_common(j, "journey.wav")
     e = sub.add_parser("extend", help="continue a clip from the JSON sidecar that generate or journey wrote")
     e.add_argument("sidecar", type=Path)
@@ -186,28 +206,53 @@ def live(args: argparse.Namespace) -> list[Path]:
 
 def make(args: argparse.Namespace, ap: argparse.ArgumentParser):
     """Load the pipeline, check --out, make the Generation the command asks for; returns (generation, extra)."""
-    pipe = MoodPipeline.from_checkpoint(args.checkpoint, device=parse_device(args.device), soundfont=args.soundfont)
+    pipe = MoodPipeline.from_checkpoint(args.checkpoint, device=parse_device(args.device),
+                                        soundfont=args.soundfont_file)
     if args.command == "extend":
         params = read_sidecar(args.sidecar)
         check_out(args.out, pipe.engine(params["engine"]).makes_midi if params["engine"] in pipe.engines else False,
                   args.force)
         before = remake(pipe, params, str(args.sidecar))
         return pipe.extend(before, args.seconds, args.valence, args.arousal), {"preset": params.get("preset")}
-    check_out(args.out, pipe.engine(args.engine).makes_midi, args.force)
-    sampler = {"seed": args.seed, "steps": args.steps, "guidance": args.guidance, "engine": args.engine,
-               "key": args.key, "loop": args.loop, "instrument": args.instrument, "dry": args.dry}
+    settings = pipe.settings(Settings.from_record(vars(args)))
+    check_out(args.out, pipe.engine(settings.engine).makes_midi, args.force, settings.stems)
     if args.command == "journey":
         if args.presets and args.seconds is None:
             ap.error("--presets needs --seconds")
         if args.path and args.seconds is not None:
             ap.error("--seconds goes with --presets; a --path ends at its last waypoint")
         waypoints = parse_path(args.path) if args.path else preset_path(args.presets, args.seconds)
-        return pipe.journey(waypoints, **sampler), {"presets": args.presets}
+        return pipe.journey(waypoints, settings, in_bars=args.in_bars), {"presets": args.presets}
+    if args.loop_bars is not None and args.seconds is not None:
+        ap.error("--loop-bars sets the loop's length; leave out --seconds")
     valence, arousal = preset(args.preset) if args.preset else (args.valence, args.arousal)
-    return pipe.generate(valence, arousal, args.seconds, **sampler), {"preset": args.preset}
+    return pipe.generate(valence, arousal, 10.0 if args.seconds is None else args.seconds, settings,
+                         loop_bars=args.loop_bars), {"preset": args.preset}
+
+
+INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT
+
+
+def interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; SIGTERM (kill, a service stopping) stops it as Ctrl-C does, and Ctrl-C works even where a parent
+    left SIGINT ignored: one line, status 130, nothing written. The caller's handlers come back after it."""
+    signals = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+    previous = {sig: signal.signal(sig, interrupt) for sig in signals}
+    try:
+        return command(argv)
+    except KeyboardInterrupt:  # files being written were taken back (moodgen.files)
+        print("interrupted: no clip written", file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def command(argv: list[str] | None) -> int:
     ap = parser()
     try:
         args = ap.parse_args(argv)
@@ -229,4 +274,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if status == INTERRUPTED:  # now: not once the model work under way on the pipeline's worker thread ends
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)

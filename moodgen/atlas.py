@@ -12,6 +12,7 @@ Shapes: N entries, D embedding dims, M mel bands, T mel frames, T_r roll frames,
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,14 +24,18 @@ import numpy as np
 
 from moodgen import audio, midi
 from moodgen.checkpoint import CheckpointError, reason
-from moodgen.config import MelParams, RollParams, from_dict, to_dict
+from moodgen.config import MelParams, RollParams, bounded_json, from_dict, to_dict
 from moodgen.deam import DEAM_LICENCE, deam_excerpt, read_deam
 from moodgen.mood import quadrant_of, validate_mood
+from moodgen.shared import SharedWork
 
 FORMAT_VERSION = 1
 ATLAS_FILE = "atlas.npz"  # in a checkpoints folder
 EXCERPT_SECONDS = 10.0
 FADE_OUT_S = 0.02  # where an excerpt is cut mid-note, a short fade avoids a click
+# What an atlas file may hold, checked before anything is inflated (the shipped one: 11 arrays, 31 MB inflated,
+# its excerpts 30 MB; its metadata 2 KB)
+MAX_ARRAYS, MAX_ARRAY_BYTES, MAX_INFLATED_BYTES, MAX_META_BYTES = 16, 256 << 20, 512 << 20, 1 << 20
 
 
 # ----------------------------------------------------------------------------------------------- embeddings
@@ -97,6 +102,30 @@ class AtlasMatch:
                 "arousal": float(e.arousal), "distance": float(self.distance), "by": self.by}
 
 
+def check_arrays(path: Path) -> None:
+    """CheckpointError unless the .npz at `path` holds at most MAX_ARRAYS arrays within MAX_ARRAY_BYTES each and
+    MAX_INFLATED_BYTES together, by the sizes its zip directory states (zipfile never inflates a member past them)
+    and its .npy headers need (numpy allocates the header's shape before reading): read before inflating."""
+    with zipfile.ZipFile(path) as z:
+        members = z.infolist()
+        inflated = sum(m.file_size for m in members)
+        if len(members) > MAX_ARRAYS or inflated > MAX_INFLATED_BYTES:
+            raise CheckpointError(f"{path}: {len(members)} arrays of {inflated} bytes inflated, over the limits "
+                                  f"({MAX_ARRAYS} arrays, {MAX_INFLATED_BYTES} bytes)")
+        for m in members:
+            if m.file_size > MAX_ARRAY_BYTES:
+                raise CheckpointError(f"{path}: {m.filename} inflates to {m.file_size} bytes, over the "
+                                      f"{MAX_ARRAY_BYTES}-byte limit")
+            with z.open(m) as f:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(f)
+            if dtype.hasobject or math.prod(shape) * dtype.itemsize > m.file_size:
+                raise CheckpointError(f"{path}: {m.filename} claims a {shape} {dtype} array, more than its "
+                                      f"{m.file_size} bytes")
+
+
 class Atlas:
     """Index of reference clips. Build with `build_atlas` (train.atlas), `from_deam`, or `load`.
 
@@ -135,6 +164,10 @@ class Atlas:
         valid = ~np.isnan(self.embeddings).any(axis=1)
         spread = self.embeddings[valid].std(axis=0) if valid.sum() > 1 else np.ones(self.embeddings.shape[1])
         self._scale = np.where(spread > 1e-6, spread, 1.0).astype(np.float32)
+        # each entry's (mel, audio), made once (re-rendering one took ~0.09 s a request) and shared by its matches
+        # (not to be changed in place): an LRU bounded in bytes
+        self._heard: SharedWork[tuple[np.ndarray | None, np.ndarray | None]] = SharedWork(
+            32 << 20, lambda _, pair: sum(x.nbytes for x in pair if x is not None))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -167,9 +200,12 @@ class Atlas:
         return embedding_function(self.embedding_name)(mel)
 
     def _match(self, i: int, distance: float, by: str) -> AtlasMatch:
-        y = self.audio_of(i)
-        mel = None if y is None else audio.mel_from_audio(y, self.mel_params).numpy()
+        mel, y = self._heard.get(i, lambda: self._mel_and_audio(i))
         return AtlasMatch(self.entries[i], distance, by, mel, y)
+
+    def _mel_and_audio(self, i: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        y = self.audio_of(i)
+        return (None, None) if y is None else (audio.mel_from_audio(y, self.mel_params).numpy(), y)
 
     def audio_of(self, i: int) -> np.ndarray | None:
         """(S,) float32 audio of entry i's excerpt: its notes re-rendered, or its audio file decoded; None if absent."""
@@ -252,9 +288,10 @@ class Atlas:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: atlas file not found")
         try:
+            check_arrays(path)
             with np.load(path, allow_pickle=False) as z:
                 arrays = {name: z[name] for name in z.files}
-            meta = json.loads(str(arrays["meta"]))
+            meta = bounded_json(str(arrays["meta"]), MAX_META_BYTES)
             if meta.get("format_version") != FORMAT_VERSION:
                 raise CheckpointError(f"{path}: atlas format {meta.get('format_version')!r}, this moodgen reads "
                                       f"{FORMAT_VERSION}")

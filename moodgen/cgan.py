@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from moodgen.checkpoint import Component
-from moodgen.config import MelParams
+from moodgen.config import MelParams, check_ranges
 from moodgen.inverter import MelInverter, default_inversion, load_inverter
 
 
@@ -48,6 +48,8 @@ class CGANConfig:
     leaky_slope: float = 0.2
 
     def __post_init__(self) -> None:
+        check_ranges(self, {"n_mels": (1, 1024), "frames": (1, 8192), "noise_dim": (1, 4096), "upsamplings": (1, 10),
+                            "g_channels": (1, 4096), "d_channels": (1, 4096), "d_hidden": (1, 4096)})
         grid = 2 ** self.upsamplings
         if self.upsamplings < 1 or self.n_mels % grid or self.frames % grid:
             raise ValueError(f"n_mels ({self.n_mels}) and frames ({self.frames}) must be positive multiples of "

@@ -20,10 +20,14 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from moodgen.config import MelParams, from_dict, to_dict
+from moodgen.config import MelParams, bounded_json, from_dict, to_dict
 
 FORMAT_VERSION = 1
 METADATA_KEY = "moodgen"
+MAX_METADATA_BYTES = 1 << 20  # the shipped files' metadata is under 4 KB
+# how each tensor dtype of a model may be stored (save_component writes floating-point weights as fp16 or fp32):
+# any other dtype in a file (a BF16 header over fp16 bytes) would be read as other numbers, so it is refused
+STORED_AS = {torch.float32: ("F32", "F16"), torch.int64: ("I64",)}
 
 
 class CheckpointError(ValueError):
@@ -111,8 +115,8 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     if raw is None:
         raise CheckpointError(f"{path}: not a moodgen checkpoint (no '{METADATA_KEY}' metadata)")
     try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as exc:
+        meta = bounded_json(raw, MAX_METADATA_BYTES)
+    except ValueError as exc:  # JSONDecodeError, too long or too deep
         raise CheckpointError(f"{path}: unreadable metadata ({reason(exc)})") from None
     if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
         version = meta.get("format_version") if isinstance(meta, dict) else None
@@ -145,13 +149,14 @@ def load_component(path: str | Path, cls: type, device: torch.device | str = "cp
                                       f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''})")
             state = {}
             for name, (shape, dtype) in reference.items():
-                t = f.get_tensor(name)
-                if t.shape != shape:
-                    raise CheckpointError(f"{path}: tensor {name} has shape {tuple(t.shape)}, "
+                stored = f.get_slice(name)  # shape and dtype from the header: nothing read yet
+                if tuple(stored.get_shape()) != tuple(shape):
+                    raise CheckpointError(f"{path}: tensor {name} has shape {tuple(stored.get_shape())}, "
                                           f"the config needs {tuple(shape)}")
-                if t.is_floating_point() != dtype.is_floating_point:
-                    raise CheckpointError(f"{path}: tensor {name} is {t.dtype}, the config needs {dtype}")
-                state[name] = single_threaded_cast(t, dtype)
+                if stored.get_dtype() not in STORED_AS.get(dtype, ()):
+                    raise CheckpointError(f"{path}: tensor {name} is stored as {stored.get_dtype()}, the model needs "
+                                          f"{dtype} (stored as {' or '.join(STORED_AS.get(dtype, ('?',)))})")
+                state[name] = single_threaded_cast(f.get_tensor(name), dtype)
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{path}: unreadable tensors ({reason(exc)})") from None
     if bad := next(iter(non_finite(state)), None):

@@ -8,12 +8,48 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
+
 T = TypeVar("T")
+MAX_ITEMS = 64  # the longest tuple any config may hold (a model's dilations, channel multipliers, ...)
+MAX_JSON_DEPTH = 16  # the deepest nesting of any JSON moodgen reads (metadata, sidecars): ours go 4 deep
+JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def check_ranges(config: Any, ranges: dict[str, tuple[float, float]]) -> None:
+    """ValueError naming the first field of `config` outside its stated range: a number, or each item of a tuple
+    (at most MAX_ITEMS of them), in [low, high]; NaN is in no range. Called first in `__post_init__`, so no later
+    check loops over a huge tuple and no model is built from a size that would hang or exhaust memory."""
+    for name, (low, high) in ranges.items():
+        value = getattr(config, name)
+        items = value if isinstance(value, tuple) else (value,)
+        if len(items) > MAX_ITEMS:
+            raise ValueError(f"{type(config).__name__}.{name} may hold at most {MAX_ITEMS} items, got {len(items)}")
+        if not all(low <= v <= high for v in items):
+            raise ValueError(f"{type(config).__name__}.{name} must be in [{low:g}, {high:g}], got {shown(value)}")
+
+
+def bounded_json(text: str | bytes, max_bytes: int, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """json.loads once the text is known to be at most `max_bytes` long and nested at most `max_depth` deep (the
+    parser recurses once per level: deep nesting ends in RecursionError); ValueError, one line, otherwise."""
+    if len(text) > max_bytes:
+        raise ValueError(f"{len(text)} bytes of JSON, over the {max_bytes}-byte limit")
+    if isinstance(text, bytes):
+        text = text.decode()  # UnicodeDecodeError is a ValueError
+    depth = deepest = 0
+    for bracket in NOT_A_BRACKET.sub("", JSON_STRING.sub("", text)):  # brackets inside strings do not nest
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > max_depth:
+        raise ValueError(f"JSON nested {deepest} deep, over the limit of {max_depth}")
+    return json.loads(text)
 
 
 @dataclass(frozen=True)
@@ -38,6 +74,9 @@ class MelParams:
     power: float = 2.0
 
     def __post_init__(self) -> None:
+        check_ranges(self, {"sample_rate": (4000, 192_000), "n_fft": (16, 16_384), "hop_length": (1, 16_384),
+                            "n_mels": (1, 1024), "fmin": (0, 96_000), "fmax": (1, 96_000), "db_min": (-300, 300),
+                            "db_max": (-300, 300), "power": (0.25, 4)})
         if not 0 < self.hop_length <= self.n_fft:
             raise ValueError(f"hop_length must be in (0, n_fft], got {self.hop_length} with n_fft {self.n_fft}")
         if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
@@ -69,6 +108,7 @@ class RollParams:
     n_keys: int = 88
 
     def __post_init__(self) -> None:
+        check_ranges(self, {"fps": (1, 100), "lowest_pitch": (0, 127), "n_keys": (1, 128)})
         if self.fps < 1 or self.n_keys < 1 or not 0 <= self.lowest_pitch <= 127 - self.n_keys + 1:
             raise ValueError(f"invalid RollParams: {self}")
 
@@ -95,19 +135,28 @@ class Limits:
     max_journey_seconds: float = 600.0
     min_chunk_seconds: float = 0.125  # a stream's chunks: two note frames, for live play that answers quickly
     max_chunk_seconds: float = 10.0
+    max_waypoints: int = 1000  # a journey's (the app allows fewer: moodgen_app)
+    max_extensions: int = 32  # `extend`s of one clip: a sidecar remakes each of them
+    min_bpm: float = 40.0  # a tempo (engines that play notes)
+    max_bpm: float = 200.0
+    max_bars: int = 64  # a loop's or a journey's waypoint in bars
 
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds <= self.max_seconds or self.max_seed < 0 or self.max_steps < 1:
             raise ValueError(f"invalid Limits: {self}")
-        if not 0 < self.min_journey_seconds <= self.max_journey_seconds:
+        if not 0 < self.min_journey_seconds <= self.max_journey_seconds or self.max_waypoints < 2:
             raise ValueError(f"invalid Limits: {self}")
 
     @staticmethod
-    def _number(field: str, value: Any, low: float, high: float, integer: bool) -> float:
+    def number(field: str, value: Any, low: float, high: float, integer: bool) -> float:
+        """`value` as a number for `field` in [low, high] (numeric strings and numpy scalars are fine); ValueError
+        naming the field otherwise. A setting with a range of its own checks with this."""
         kind = "an integer" if integer else "a number"
         bounds = f"{int(low)}, {int(high)}" if integer else f"{low:g}, {high:g}"
         what = f"{field} must be {kind} in [{bounds}]"
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, (bool, np.bool_)):  # True is 1 to Python, never a number of seconds to a user
+            raise ValueError(f"{what}, got {value!r}")
+        if not isinstance(value, (int, float)):
             try:  # numeric strings and numpy scalars are fine, anything else is refused
                 value = float(value) if isinstance(value, str) else float(value.__float__())
             except (AttributeError, TypeError, ValueError):
@@ -121,29 +170,41 @@ class Limits:
         return value
 
     def seconds(self, value: Any, field: str = "seconds") -> float:
-        return float(self._number(field, value, self.min_seconds, self.max_seconds, integer=False))
+        return float(self.number(field, value, self.min_seconds, self.max_seconds, integer=False))
 
     def journey_seconds(self, value: Any, field: str = "seconds") -> float:
-        return float(self._number(field, value, self.min_journey_seconds, self.max_journey_seconds, integer=False))
+        return float(self.number(field, value, self.min_journey_seconds, self.max_journey_seconds, integer=False))
 
     def journey_time(self, value: Any, field: str) -> float:
         """A time inside a journey: from 0 up to the longest journey."""
-        return float(self._number(field, value, 0.0, self.max_journey_seconds, integer=False))
+        return float(self.number(field, value, 0.0, self.max_journey_seconds, integer=False))
 
     def extension_seconds(self, value: Any, field: str = "seconds") -> float:
-        return float(self._number(field, value, self.min_seconds, self.max_journey_seconds, integer=False))
+        return float(self.number(field, value, self.min_seconds, self.max_journey_seconds, integer=False))
+
+    def extension(self, seconds: Any, done: int) -> float:
+        """The seconds of one more extension of a clip extended `done` times already."""
+        if done >= self.max_extensions:
+            raise ValueError(f"generation: extended {done} times already, the limit")
+        return self.extension_seconds(seconds)
 
     def chunk_seconds(self, value: Any) -> float:
-        return float(self._number("chunk_seconds", value, self.min_chunk_seconds, self.max_chunk_seconds, False))
+        return float(self.number("chunk_seconds", value, self.min_chunk_seconds, self.max_chunk_seconds, False))
+
+    def bpm(self, value: Any) -> float:
+        return float(self.number("bpm", value, self.min_bpm, self.max_bpm, integer=False))
+
+    def bars(self, value: Any, field: str = "loop_bars") -> int:
+        return int(self.number(field, value, 1, self.max_bars, integer=True))
 
     def seed(self, value: Any) -> int:
-        return int(self._number("seed", value, 0, self.max_seed, integer=True))
+        return int(self.number("seed", value, 0, self.max_seed, integer=True))
 
     def steps(self, value: Any) -> int:
-        return int(self._number("steps", value, 1, self.max_steps, integer=True))
+        return int(self.number("steps", value, 1, self.max_steps, integer=True))
 
     def guidance(self, value: Any) -> float:
-        return float(self._number("guidance", value, 0.0, self.max_guidance, integer=False))
+        return float(self.number("guidance", value, 0.0, self.max_guidance, integer=False))
 
 
 def to_dict(config: Any) -> dict[str, Any]:

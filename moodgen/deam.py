@@ -88,7 +88,7 @@ def _read_table(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[
     return header, rows[1:]
 
 
-def _number(path: Path, line: int, text: str) -> float:
+def number(path: Path, line: int, text: str) -> float:
     try:
         return float(text)
     except ValueError:
@@ -100,7 +100,7 @@ def _dynamic_stats(path: Path, name: str) -> dict[str, dict[str, float]]:
     header, rows = _read_table(path, ("song_id",))
     out = {}
     for line, row in enumerate(rows, start=2):
-        values = np.array([_number(path, line, v) for v in row[1:len(header)] if v.strip()])
+        values = np.array([number(path, line, v) for v in row[1:len(header)] if v.strip()])
         if values.size:
             out[row[0].strip()] = {f"{name}_dyn_mean": float(values.mean()), f"{name}_dyn_std": float(values.std())}
     return out
@@ -138,7 +138,7 @@ def read_deam(root: str | Path) -> tuple[list[DeamSong], list[dict[str, str]]]:
                 continue
             if song_id in songs:
                 raise ValueError(f"{path}: line {line}: song {song_id} is annotated twice")
-            rating = {c: _number(path, line, row[col[c]])
+            rating = {c: number(path, line, row[col[c]])
                       for c in ("valence_mean", "arousal_mean", "valence_std", "arousal_std") if c in col}
             if not all(1.0 <= rating[c] <= 9.0 for c in ("valence_mean", "arousal_mean")):
                 raise ValueError(f"{path}: line {line}: song {song_id} rating outside DEAM's 1-9 scale")

@@ -24,6 +24,8 @@ from torch import nn
 
 from moodgen.checkpoint import Component
 from moodgen.conditioning import KeyCondition, condition_embedding, mood_mlp
+from moodgen.config import check_ranges
+from moodgen.threads import PointwiseConv1d
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class FlowConfig:
     guidance_conditioning: bool = False  # distilled: the guidance scale is a condition, one pass per sampler step
 
     def __post_init__(self) -> None:
+        check_ranges(self, {"in_channels": (1, 4096), "base_channels": (1, 4096), "channel_mults": (1, 64),
+                            "blocks_per_level": (0, 16), "kernel_size": (1, 63), "cond_dim": (1, 4096),
+                            "mood_frequencies": (0, 32), "attention_heads": (0, 64), "groups": (1, 4096)})
         if self.prediction not in ("data", "velocity"):
             raise ValueError(f"prediction must be 'data' or 'velocity', got {self.prediction!r}")
         if self.in_channels < 1 or self.base_channels < 1 or not self.channel_mults:
@@ -60,7 +65,7 @@ class FlowConfig:
 
 
 # The sampler's times t_i = (i / steps) ** TIME_POWER are denser near the noise, where the guided flow bends most:
-# with 10 steps they land nearer 16 even steps than 12 even steps do (benchmarks/distillation.py).
+# with 10 steps they land nearer 16 even steps than 12 even steps do (benchmarks/studies/distillation.py).
 TIME_POWER = 1.25
 GUIDANCE_SCALE = 10.0  # guidance scales are embedded as g / GUIDANCE_SCALE, like times in [0, 1]
 DISTILLED_AT = 0.5  # the share of a distillation batch at the teacher's exported guidance; the rest is uniform
@@ -93,7 +98,7 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv1d(c_out, c_out, k, padding=k // 2)
         nn.init.zeros_(self.conv2.weight)  # each block starts as the identity
         nn.init.zeros_(self.conv2.bias)
-        self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+        self.skip = PointwiseConv1d(c_in, c_out) if c_in != c_out else nn.Identity()
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))

@@ -16,20 +16,18 @@ from moodgen.config import shown
 from moodgen.engines import Continuation
 from moodgen.files import write_together
 from moodgen.journey import Waypoint, curve_json
-from moodgen.render import Mastering, at_corpus_level
+from moodgen.mastering import Mastering, at_corpus_level
+from moodgen.settings import Settings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Generation:
     """A generated clip and every input that made it."""
 
     valence: float
     arousal: float
     seconds: float
-    seed: int
-    steps: int | None  # sampler steps; None for engines that have none (the note engine samples frame by frame)
-    guidance: float
-    engine: str
+    settings: Settings  # as checked: defaults filled in; its key is the one asked for (None: drawn)
     key: str | None  # the musical key the engine was conditioned on ("A minor"); None for engines without keys
     mel: np.ndarray  # (M, T) normalized log-mel of the clip
     audio: np.ndarray  # (S,) float32 in [-1, 1]
@@ -44,10 +42,29 @@ class Generation:
     curve: np.ndarray | None = None  # (T, 2) the mood each engine frame was sampled for
     frame_rate: float | None = None  # of the curve
     key_changes: tuple[tuple[float, str], ...] = ()  # (seconds, key) where the key starts and changes
-    loop: bool = False  # the end flows into the start
+    loop: bool = False  # the end flows into the start (an extended loop no longer does)
     extensions: tuple[dict[str, Any], ...] = ()  # each `extend` that made it: seconds, valence, arousal
     stream: dict[str, Any] | None = None  # a stream's chunk_seconds and the mood of each chunk
     continuation: Continuation | None = None  # what `extend` continues from
+    bpm: float | None = None  # the tempo its notes play on (4/4); None: the engine's own time
+    stems: dict[str, np.ndarray] | None = None  # {part: (S,) mastered}, adding up to `audio` (moodgen.layers)
+
+    @property
+    def engine(self) -> str:
+        return self.settings.engine
+
+    @property
+    def seed(self) -> int:
+        return self.settings.seed
+
+    @property
+    def steps(self) -> int | None:
+        """Sampler steps; None for engines that have none (the note engine samples frame by frame)."""
+        return self.settings.steps
+
+    @property
+    def guidance(self) -> float:
+        return self.settings.guidance
 
     def params(self) -> dict[str, Any]:
         """Every input and where it came from, JSON-able."""
@@ -55,6 +72,7 @@ class Generation:
                 "checkpoint_sha256")
         out = {k: getattr(self, k) for k in keys}
         out["judged"] = list(self.judged) if self.judged is not None else None
+        out["settings"] = self.settings.record()
         out["render"] = self.render | {"mastering": "dry" if self.mastering.is_dry else
                                        dataclasses.asdict(self.mastering)}
         if self.curve is not None:
@@ -62,6 +80,8 @@ class Generation:
                     "extensions": list(self.extensions), "stream": self.stream,
                     "key_changes": [list(k) for k in self.key_changes],
                     "mood_curve": curve_json(self.curve, self.frame_rate)}
+        if self.bpm is not None:
+            out |= {"bpm": self.bpm, "time_signature": "4/4"}
         return out
 
     def at_corpus_level(self) -> np.ndarray:
@@ -70,20 +90,36 @@ class Generation:
 
     @property
     def nbytes(self) -> int:
-        parts = (self.audio, self.mel, self.curve, *(vars(self.continuation).values() if self.continuation else ()))
+        parts = (self.audio, self.mel, self.curve, *(vars(self.continuation).values() if self.continuation else ()),
+                 *(self.stems or {}).values())
         arrays = {id(p): p for p in parts if isinstance(p, np.ndarray)}  # a dry continuation may share the audio
         return sum(p.nbytes for p in arrays.values()) + len(self.midi or b"")
 
     def save(self, path: str | Path, extra: dict[str, Any] | None = None, overwrite: bool = False) -> list[Path]:
-        """Write `path` (a .wav: 16-bit PCM), the JSON of `params()` plus `extra` beside it (same stem) and, when
-        the clip has notes, the MIDI; all three appear together or not at all. Returns the paths written."""
+        """Write `path` (a .wav: 16-bit PCM), the JSON of `params()` plus `extra` beside it (same stem), when
+        the clip has notes the MIDI and with stems one WAV per part (`stem_paths`); all appear together or not at
+        all. Returns the paths written."""
         path = Path(path)
         if path.suffix.lower() != ".wav":
             raise ValueError(f"out must name a .wav file, got {shown(str(path))}")
-        wav = io.BytesIO()
-        sf.write(wav, audio.to_pcm16(self.audio), self.sample_rate, subtype="PCM_16", format="WAV")
-        contents = {path: wav.getvalue(),
-                    path.with_suffix(".json"): json.dumps(self.params() | (extra or {}), indent=1).encode()}
+        contents = {path: wav_bytes(self.audio, self.sample_rate),
+                    **{p: wav_bytes(self.stems[part], self.sample_rate)
+                       for part, p in stem_paths(path, self.stems or {}).items()}}
         if self.midi is not None:
             contents[path.with_suffix(".mid")] = self.midi
-        return write_together(contents, overwrite=overwrite)
+        sidecar = path.with_suffix(".json")  # the set's record, renamed into place last (moodgen.files)
+        contents[sidecar] = json.dumps(self.params() | (extra or {}), indent=1).encode()
+        written = write_together(contents, overwrite=overwrite)
+        return [path, sidecar, *written[1:-1]]
+
+
+def stem_paths(path: Path, parts) -> dict[str, Path]:
+    """Where the stems of a clip saved at `path` go: clip.wav -> clip.melody.wav, ..."""
+    return {part: path.with_name(f"{path.stem}.{part}.wav") for part in parts}
+
+
+def wav_bytes(y: np.ndarray, sample_rate: int) -> bytes:
+    """(S,) audio as a 16-bit PCM WAV file."""
+    buf = io.BytesIO()
+    sf.write(buf, audio.to_pcm16(y), sample_rate, subtype="PCM_16", format="WAV")
+    return buf.getvalue()

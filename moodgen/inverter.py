@@ -18,11 +18,12 @@ from torch import nn
 
 from moodgen import audio
 from moodgen.checkpoint import Component
-from moodgen.config import MelParams
+from moodgen.config import MelParams, check_ranges
+from moodgen.threads import PointwiseConv1d
 
 METHODS = ("learned", "fast_gl", "librosa")
 WEIGHTS_FILE = "inverter.safetensors"  # beside the engines that invert mels
-DEFAULT_N_ITER = 8  # learned magnitude + phase-vocoder start; chosen in benchmarks/copy_synthesis.py
+DEFAULT_N_ITER = 8  # learned magnitude + phase-vocoder start; chosen in benchmarks/studies/copy_synthesis.py
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class InverterConfig:
     log_floor: float = -11.5  # natural-log magnitude floor (~ -100 dB); quieter bins carry nothing audible
 
     def __post_init__(self) -> None:
+        check_ranges(self, {"n_mels": (1, 1024), "n_freqs": (1, 8193), "channels": (1, 4096), "n_blocks": (0, 64),
+                            "kernel_size": (1, 63), "expansion": (1, 16), "log_floor": (-100, 0)})
         for name in ("n_mels", "n_freqs", "channels", "expansion"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -83,11 +86,11 @@ class MelInverter(nn.Module, Component):
         super().__init__()
         self.config = config
         c = config.channels
-        self.skip = nn.Conv1d(config.n_mels, config.n_freqs, 1)
-        self.inp = nn.Conv1d(config.n_mels, c, 1)
+        self.skip = PointwiseConv1d(config.n_mels, config.n_freqs)
+        self.inp = PointwiseConv1d(config.n_mels, c)
         self.blocks = nn.Sequential(*[_Block(c, config.kernel_size, config.expansion) for _ in range(config.n_blocks)])
         self.norm = nn.LayerNorm(c)
-        self.out = nn.Conv1d(c, config.n_freqs, 1)
+        self.out = PointwiseConv1d(c, config.n_freqs)
         nn.init.zeros_(self.out.weight)  # start as the linear skip alone
         nn.init.zeros_(self.out.bias)
 

@@ -12,18 +12,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pedalboard
 
 from moodgen.config import Limits, shown
 from moodgen.mood import preset, validate_mood
-from moodgen.render import LIMITER_MARGIN_DB, REVERB_DAMPING, REVERB_UNITY_DRY, Mastering, master
+from moodgen.tempo import Tempo
 
 Waypoint = tuple[float, float, float]
 PHRASE_SECONDS = 2.0  # key changes wait for a phrase boundary: one bar of 4/4 at 120 BPM
 HYSTERESIS = 0.15  # after valence crosses zero it must pass this far beyond before the mode follows
 CURVE_JSON_HZ = 4  # the mood curve in a JSON sidecar, sampled this often
-DECLICK_SECONDS = 0.005  # an offset at a join fades out over this long
-MASTERING_WARMUP_SECONDS = 5.0  # audio before a join that mastering hears again, so its reverb and limiter carry on
 
 
 def derived_seed(seed: int, *salt: int) -> int:
@@ -31,18 +28,24 @@ def derived_seed(seed: int, *salt: int) -> int:
     return int(np.random.SeedSequence([seed, *salt]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
+def check_count(points: list, limits: Limits) -> None:
+    if not 2 <= len(points) <= limits.max_waypoints:
+        raise ValueError(f"waypoints: a journey needs at least two (seconds, valence, arousal) and at most "
+                         f"{limits.max_waypoints}, got {len(points)}")
+
+
 def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, ...]:
-    """Waypoints as float triples, or ValueError naming the bad one: fewer than two, not (seconds, valence,
-    arousal), a time that is not a number >= 0 or does not increase, a mood outside [-1, 1] or NaN, a length (the
-    last time) outside the journey limits."""
+    """Waypoints as float triples, or ValueError naming the bad one: fewer than two or more than the limit (counted
+    before any is read), not (seconds, valence, arousal), a time that is not a number >= 0 or does not increase, a
+    mood outside [-1, 1] or NaN, a length (the last time) outside the journey limits. Messages count waypoints from
+    1, as people do."""
     try:
         points = list(waypoints)
     except TypeError:
         raise ValueError(f"waypoints must be a list of (seconds, valence, arousal), got {shown(waypoints)}") from None
-    if len(points) < 2:
-        raise ValueError(f"waypoints: a journey needs at least two (seconds, valence, arousal), got {len(points)}")
+    check_count(points, limits)
     out: list[Waypoint] = []
-    for i, point in enumerate(points):
+    for i, point in enumerate(points, 1):
         try:
             t, v, a = point
         except (TypeError, ValueError):
@@ -59,8 +62,36 @@ def validate_waypoints(waypoints: Iterable, limits: Limits) -> tuple[Waypoint, .
     return tuple(out)
 
 
-def parse_path(text: str) -> list[Waypoint]:
-    """'0:-0.6,-0.6 30:0.7,0.7' -> [(0, -0.6, -0.6), (30, 0.7, 0.7)]; ValueError naming the bad token."""
+def on_bar_lines(waypoints: Iterable, tempo: Tempo, limits: Limits, in_bars: bool = False) -> tuple[Waypoint, ...]:
+    """Waypoints at a tempo, checked as `validate_waypoints` does: times in bars (`in_bars`) become seconds, times
+    in seconds move to the nearest bar line, so the mood's sections begin on bar lines."""
+    try:
+        points = [tuple(p) for p in waypoints]
+    except TypeError:
+        raise ValueError(f"waypoints must be a list of (time, valence, arousal), got {shown(waypoints)}") from None
+    check_count(points, limits)  # before each is read
+    moved = []
+    for i, point in enumerate(points, 1):
+        if len(point) != 3:
+            raise ValueError(f"waypoint {i} must be ({'bars' if in_bars else 'seconds'}, valence, arousal), "
+                             f"got {shown(point)}")
+        t = limits.journey_time(point[0], f"waypoint {i} {'bars' if in_bars else 'seconds'}")
+        moved.append((tempo.bars_seconds(t) if in_bars else tempo.to_bar(t), *point[1:]))
+    return validate_waypoints(moved, limits)
+
+
+def first_arousal(waypoints: Iterable) -> float:
+    """The first waypoint's arousal (what a journey's tempo is drawn for); 0 where it is not one (the waypoint
+    checks name it)."""
+    try:
+        return validate_mood(*list(waypoints)[0][1:])[1]
+    except (TypeError, ValueError, IndexError):
+        return 0.0
+
+
+def parse_path(text: str, field: str = "--path") -> list[Waypoint]:
+    """'0:-0.6,-0.6 30:0.7,0.7' -> [(0, -0.6, -0.6), (30, 0.7, 0.7)]; ValueError naming `field` (where the text was
+    typed) and the bad token."""
     points = []
     for token in text.split():
         try:
@@ -68,7 +99,7 @@ def parse_path(text: str) -> list[Waypoint]:
             v, a = mood.split(",")
             points.append((float(t), float(v), float(a)))
         except ValueError:
-            raise ValueError(f"--path: {shown(token)} is not seconds:valence,arousal (e.g. 30:0.7,-0.2)") from None
+            raise ValueError(f"{field}: {shown(token)} is not seconds:valence,arousal (e.g. 30:0.7,-0.2)") from None
     return points
 
 
@@ -121,12 +152,13 @@ def parallel_key(key: int) -> int:
     return (key + 12) % 24
 
 
-def follow_keys(valence: np.ndarray, state: KeyState, frame_rate: float) -> tuple[np.ndarray, KeyState]:
+def follow_keys(valence: np.ndarray, state: KeyState, frame_rate: float,
+                phrase_frames: int | None = None) -> tuple[np.ndarray, KeyState]:
     """Per-frame keys (T,) for valence (T,), continuing `state`. When valence crosses zero and passes the
-    hysteresis band, the key modulates to its parallel key at the next phrase boundary, if its mode is not already
-    the one the new side asks for (major above zero, minor below). A key drawn against the mood is kept until
-    valence crosses."""
-    phrase = PHRASE_SECONDS * frame_rate
+    hysteresis band, the key modulates to its parallel key at the next phrase boundary (every `phrase_frames`
+    frames, a bar at a tempo; None: every PHRASE_SECONDS), if its mode is not already the one the new side asks for
+    (major above zero, minor below). A key drawn against the mood is kept until valence crosses."""
+    phrase = PHRASE_SECONDS * frame_rate if phrase_frames is None else phrase_frames
     key, side, pending = state.key, state.side, state.pending
     out = np.empty(len(valence), dtype=np.int64)
     for i, v in enumerate(np.asarray(valence, dtype=np.float64)):
@@ -145,87 +177,3 @@ def key_changes(keys: np.ndarray, frame_rate: float) -> list[tuple[float, int]]:
     """(seconds, key) at the first frame and wherever the key changes."""
     where = [0, *np.flatnonzero(np.diff(keys)) + 1] if len(keys) else []
     return [(round(float(i) / frame_rate, 4), int(keys[i])) for i in where]
-
-
-def declick(head: np.ndarray, tail: np.ndarray, sample_rate: int) -> np.ndarray:
-    """`tail` (S,) made to start where `head` (S,) ends: the step between head's last sample and the value tail
-    would have had one sample earlier (extrapolated) is added to tail and faded out over DECLICK_SECONDS, so the
-    join has no jump larger than the music's own."""
-    if not len(head) or len(tail) < 2:
-        return tail
-    step = head[-1] - (2 * tail[0] - tail[1])
-    n = min(len(tail), max(1, int(DECLICK_SECONDS * sample_rate)))
-    fade = np.zeros(len(tail), dtype=np.float32)
-    fade[:n] = 0.5 * (1 + np.cos(np.pi * np.arange(1, n + 1) / (n + 1)))
-    return (tail + step * fade).astype(np.float32)
-
-
-def close_loop(audio: np.ndarray, body: int, crossfade: int) -> np.ndarray:
-    """A loop of `body` samples from audio (S,) that runs `crossfade` samples past the loop point: the overrun,
-    which continues the end, is crossfaded (equal power) into the head, so the last sample flows into the first."""
-    if len(audio) < body + crossfade:
-        raise ValueError(f"a loop needs {body + crossfade} samples, got {len(audio)}")
-    out = audio[:body].astype(np.float32).copy()
-    angle = (np.arange(crossfade) + 0.5) / crossfade * (np.pi / 2)
-    out[:crossfade] = audio[:crossfade] * np.sin(angle) + audio[body:body + crossfade] * np.cos(angle)
-    return out
-
-
-def fit(wav: np.ndarray, samples: int) -> np.ndarray:
-    """(S,) cut or padded with silence to `samples`."""
-    return np.pad(wav, (0, max(0, samples - len(wav))))[:samples]
-
-
-def master_after(dry_before: np.ndarray, dry: np.ndarray, mastered_before: np.ndarray, sample_rate: int,
-                 settings: Mastering) -> np.ndarray:
-    """Mastered audio of `dry` (S,) that follows `dry_before`, whose mastered audio `mastered_before` has been
-    heard: mastering hears the last MASTERING_WARMUP_SECONDS of it again first, so the room's tail and the
-    limiter carry over the join, and the join is de-clicked."""
-    if settings.is_dry:
-        return np.asarray(dry, np.float32)
-    warmup = np.asarray(dry_before[len(dry_before) - int(MASTERING_WARMUP_SECONDS * sample_rate):], np.float32)
-    out = master(np.concatenate([warmup, dry]), sample_rate, settings)[len(warmup):]
-    return declick(mastered_before, out, sample_rate)
-
-
-def master_loop(dry: np.ndarray, sample_rate: int, settings: Mastering) -> np.ndarray:
-    """A loop (S,) mastered as it repeats: its end is heard before its head, so the room's tail wraps around."""
-    if settings.is_dry:
-        return np.asarray(dry, np.float32)
-    warmup = dry[len(dry) - min(len(dry), int(MASTERING_WARMUP_SECONDS * sample_rate)):]
-    return master(np.concatenate([warmup, dry]), sample_rate, settings)[len(warmup):]
-
-
-class ContinuingMaster:
-    """`render.master` for audio that arrives in pieces (a stream's chunks): the same gain, reverb and true-peak
-    limiter, their state kept from piece to piece, so the pieces together are the whole mastered at once, delayed
-    by the limiter's lookahead (the first piece gives it up; `flush` returns it at the end). An inter-sample over
-    cannot rescale audio already played, so that last step of `master` is left out."""
-
-    def __init__(self, settings: Mastering, sample_rate: int):
-        self.settings, self.sample_rate = settings, sample_rate
-        self.gain = np.float32(10.0 ** (settings.gain_db / 20.0))
-        self.reverb = None if settings.reverb_wet <= 0 else pedalboard.Reverb(
-            room_size=settings.room_size, damping=REVERB_DAMPING, wet_level=settings.reverb_wet,
-            dry_level=REVERB_UNITY_DRY)
-        self.limiter = None if settings.ceiling_dbtp is None else pedalboard.BrickwallLimiter(
-            ceiling_db=settings.ceiling_dbtp - LIMITER_MARGIN_DB, true_peak=True)
-        self.held = 0  # samples in, not yet out
-
-    def __call__(self, dry: np.ndarray) -> np.ndarray:
-        """(S,) dry audio in -> the mastered audio that comes out now (S minus what the lookahead holds, at first)."""
-        y = np.asarray(dry, np.float32)
-        if self.settings.is_dry or not y.size:
-            return y
-        y = y * self.gain
-        if self.reverb is not None:
-            y = self.reverb.process(y, self.sample_rate, reset=False)
-        if self.limiter is not None:
-            y = self.limiter.process(y, self.sample_rate, reset=False)
-        self.held += len(dry) - len(y)
-        return np.clip(y, -1.0, 1.0).astype(np.float32)
-
-    def flush(self) -> np.ndarray:
-        """The mastered audio the lookahead still holds (fed silence to push it out)."""
-        held, self.held = self.held, 0
-        return self(np.zeros(held, np.float32))[:held] if held else np.zeros(0, np.float32)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from moodgen.checkpoint import Component
-from moodgen.config import MelParams
+from moodgen.config import MelParams, check_ranges
 from moodgen.mood_features import FEATURE_SET, N_FEATURES, chroma_weights, valence_features
 
 JUDGE_FILE = "judge.safetensors"  # in a checkpoints folder
@@ -39,6 +39,8 @@ class JudgeConfig:
     feature_set: str = ""  # "" = valence from the CNN alone; else the mood_features set the valence head reads
 
     def __post_init__(self) -> None:
+        check_ranges(self, {"n_mels": (1, 1024), "channels": (1, 4096), "kernel_sizes": (1, 63),
+                            "embed_dim": (1, 4096)})
         if self.feature_set not in ("", FEATURE_SET):
             raise ValueError(f"unknown valence feature set {self.feature_set!r}; this moodgen reads {FEATURE_SET!r}")
         if self.n_mels < 1 or self.embed_dim < 1 or not self.channels:

@@ -22,6 +22,8 @@ MODE_NAMES = ("major", "minor")
 # Krumhansl-Kessler key profiles of C major and C minor.
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)  # semitones above the tonic
+MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10)  # natural minor, as MusPy's scale consistency counts it
 PRIOR_FEATURES = 4  # 1, valence, arousal, valence * arousal (so each quadrant can have its own key mix)
 
 
@@ -43,6 +45,16 @@ def parse_key(name: str) -> int:
 
 def transpose_key(key: int, semitones: int) -> int:
     return (key % 12 + semitones) % 12 + 12 * (key // 12)
+
+
+def in_scale(keys: np.ndarray, pitches: np.ndarray) -> np.ndarray:
+    """Whether each pitch lies on each key's scale: keys (B,) ints, MIDI pitches (K,) -> (B, K) bool."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if keys.size and not (0 <= keys.min() and keys.max() < N_KEYS):
+        raise ValueError(f"key indices must be in [0, {N_KEYS})")
+    scales = np.zeros((2, 12), dtype=bool)
+    scales[0, list(MAJOR_SCALE)] = scales[1, list(MINOR_SCALE)] = True
+    return scales[keys[:, None] // 12, (np.asarray(pitches)[None, :] - keys[:, None] % 12) % 12]
 
 
 def key_correlations(pitch_class_weights: np.ndarray) -> np.ndarray:

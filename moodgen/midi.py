@@ -12,6 +12,7 @@ import pretty_midi
 
 from moodgen import render
 from moodgen.config import RollParams
+from moodgen.tempo import BEAT_UNIT, BEATS_PER_BAR, Tempo
 
 SUSTAIN_CC = 64
 PIANO_PROGRAM = render.PIANO_PROGRAM
@@ -121,15 +122,18 @@ def roll_from_midi(pm: pretty_midi.PrettyMIDI, params: RollParams) -> tuple[np.n
 
 
 def midi_from_roll(active: np.ndarray, onset: np.ndarray, params: RollParams,
-                   program: int = PIANO_PROGRAM) -> pretty_midi.PrettyMIDI:
+                   program: int = PIANO_PROGRAM, tempo: Tempo | None = None) -> pretty_midi.PrettyMIDI:
     """Inverse of `roll_from_midi`: (T, K) active and onset velocity rolls -> a one-instrument PrettyMIDI.
 
     A note starts at each onset (or where a key turns on without one, taking the active velocity) and lasts
-    while the key stays active, up to the next onset on that key.
+    while the key stays active, up to the next onset on that key. With a `tempo` the frames are 32nd notes of it
+    and onsets sit on its 16th-note grid (moodgen.tempo); the file carries the tempo and a 4/4 time signature.
     """
     if active.shape != onset.shape or active.ndim != 2 or active.shape[1] != params.n_keys:
         raise ValueError(f"rolls must both be (T, {params.n_keys}), got {active.shape} and {onset.shape}")
-    pm = pretty_midi.PrettyMIDI()
+    pm = pretty_midi.PrettyMIDI() if tempo is None else pretty_midi.PrettyMIDI(initial_tempo=tempo.bpm)
+    if tempo is not None:
+        pm.time_signature_changes = [pretty_midi.TimeSignature(BEATS_PER_BAR, BEAT_UNIT, 0.0)]
     inst = pretty_midi.Instrument(program=program)
     frames = active.shape[0]
     for k in range(params.n_keys):
@@ -141,8 +145,11 @@ def midi_from_roll(active: np.ndarray, onset: np.ndarray, params: RollParams,
             while e < limit and on[e]:
                 e += 1
             velocity = int(onset[s, k] or active[s, k])
-            inst.notes.append(pretty_midi.Note(velocity, k + params.lowest_pitch, float(s) / params.fps,
-                                               float(e) / params.fps))
+            if tempo is None:
+                start, end = float(s) / params.fps, float(e) / params.fps
+            else:  # a note cut by the next one on its key ends where that one is played
+                start, end = tempo.onset_time(s), tempo.onset_time(e) if e == limit < frames else tempo.frame_time(e)
+            inst.notes.append(pretty_midi.Note(velocity, k + params.lowest_pitch, start, end))
     inst.notes.sort(key=lambda n: (n.start, n.pitch))
     pm.instruments.append(inst)
     return pm

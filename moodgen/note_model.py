@@ -14,7 +14,7 @@ logits (B, 3K, T) = onset, sounding and velocity logits (K each); logits at t de
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -23,6 +23,8 @@ from torch import nn
 
 from moodgen.checkpoint import Component
 from moodgen.conditioning import KeyCondition, condition_embedding, mood_mlp
+from moodgen.config import RollParams, check_ranges
+from moodgen.keys import in_scale
 from moodgen.midi import ONSET_FLOOR
 from moodgen.threads import one_blas_thread
 
@@ -40,6 +42,8 @@ class NoteModelConfig:
     key_conditioning: bool = False  # condition on a musical key as well as the mood
 
     def __post_init__(self) -> None:
+        check_ranges(self, {"n_keys": (1, 128), "channels": (1, 4096), "dilations": (1, 4096), "cond_dim": (1, 4096),
+                            "mood_frequencies": (0, 32)})
         if self.n_keys < 1 or self.channels < 1 or not self.dilations or min(self.dilations) < 1:
             raise ValueError(f"invalid NoteModelConfig sizes: {self}")
         if not 0.0 <= self.dropout < 1.0:
@@ -189,9 +193,44 @@ def note_loss(model: NoteModel, x: torch.Tensor, mood: torch.Tensor, cond_dropou
     return loss + (vel * onset).sum() / onset.sum().clamp_min(1.0)
 
 
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How `NoteSampler` turns the model's per-key probabilities into notes; the defaults are the shipped settings,
+    chosen with the realism report and the mood judge (docs/realism.md). `PLAIN` (all zero): independent draws per
+    key and the velocity head's value, as the model was trained to predict them."""
+
+    key_bias: float = 1.5  # onset logit taken off keys outside the conditioned key's scale (soft, not a mask)
+    chord_correlation: float = 0.0  # correlation of one frame's onset draws (Gaussian copula); marginals unchanged
+    velocity_spread: float = 8.0  # SD (MIDI velocity) of each onset's velocity around the velocity head's value
+    dynamics_spread: float = 8.0  # SD (MIDI velocity) of a slow loudness curve shared by every onset of a clip
+    dynamics_seconds: float = 4.0  # time constant of that curve (an Ornstein-Uhlenbeck process)
+    guidance: float | None = 2.5  # the engine's default guidance; None: the one the checkpoint's export chose
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.key_bias <= 20.0:
+            raise ValueError(f"key_bias must be in [0, 20], got {self.key_bias}")
+        if not 0.0 <= self.chord_correlation < 1.0:
+            raise ValueError(f"chord_correlation must be in [0, 1), got {self.chord_correlation}")
+        if not (0.0 <= self.velocity_spread <= 64.0 and 0.0 <= self.dynamics_spread <= 64.0):
+            raise ValueError(f"velocity_spread and dynamics_spread must be in [0, 64]: {self}")
+        if self.dynamics_seconds <= 0:
+            raise ValueError(f"dynamics_seconds must be positive, got {self.dynamics_seconds}")
+        if self.guidance is not None and not 0.0 <= self.guidance <= 10.0:
+            raise ValueError(f"guidance must be in [0, 10] or None, got {self.guidance}")
+
+    def record(self) -> dict[str, float]:
+        """The settings for a clip's JSON."""
+        return asdict(self)
+
+
+PLAIN = SamplerConfig(key_bias=0.0, velocity_spread=0.0, dynamics_spread=0.0, guidance=None)  # nothing added
+ROLL = RollParams()
+
+
 @torch.no_grad()
 def sample_roll(model: NoteModel, mood: torch.Tensor, frames: int, guidance: float = 2.0, temperature: float = 1.0,
-                seed: int = 0, key: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+                seed: int = 0, key: torch.Tensor | None = None, sampler: SamplerConfig = PLAIN,
+                roll: RollParams = ROLL) -> tuple[np.ndarray, np.ndarray]:
     """Sample rolls frame by frame; mood (B, 2), key (B,) -> (active, onset), each (B, T, K) uint8 velocities.
 
     Guidance mixes the conditional and unconditional onset and sounding logits (1: plain conditional, 0: which notes
@@ -199,10 +238,11 @@ def sample_roll(model: NoteModel, mood: torch.Tensor, frames: int, guidance: flo
     probability, and extrapolating it would push velocities past the corpus range; so loudness follows the mood
     even at guidance 0. A key sounds where it starts, or where it was sounding and the model keeps it. Randomness
     comes from a CPU generator seeded with `seed`, so the same inputs give the same rolls. No process-wide setting
-    (such as the torch thread count) is touched: requests may run at once.
+    (such as the torch thread count) is touched: requests may run at once. `sampler` adds what `SamplerConfig` says
+    (its key bias needs `key`); `roll` places the keys' pitches.
     """
-    sampler = NoteSampler(model, guidance, seed, temperature, batch=mood.shape[0])
-    return sampler.run(frames, sampler.condition(mood, key))
+    state = NoteSampler(model, guidance, seed, temperature, batch=mood.shape[0], config=sampler, roll=roll)
+    return state.run(frames, state.condition(mood, key), None if key is None else key.cpu().numpy())
 
 
 class NoteSampler:
@@ -210,9 +250,13 @@ class NoteSampler:
     sounding velocities, the random generator), so a clip can go on and its condition can change from frame to
     frame. A condition (2B, D) holds the B conditional embeddings, then the B unconditional ones."""
 
-    def __init__(self, model: NoteModel, guidance: float, seed: int, temperature: float = 1.0, batch: int = 1):
+    def __init__(self, model: NoteModel, guidance: float, seed: int, temperature: float = 1.0, batch: int = 1,
+                 config: SamplerConfig = PLAIN, roll: RollParams = ROLL):
         model.eval()
         self.model, self.guidance, self.temperature, self.batch = model, guidance, temperature, batch
+        self.config, self.pitches = config, roll.lowest_pitch + np.arange(model.config.n_keys)
+        self.dynamics_decay = float(np.exp(-1.0 / (roll.fps * config.dynamics_seconds)))  # per frame
+        self.dynamics = np.zeros((batch, 1))  # the slow loudness curve's value now, in velocity units
         self.device = next(model.parameters()).device
         k = model.config.n_keys
         self.weights = tuple(b.step_weights() for b in model.blocks)
@@ -261,12 +305,17 @@ class NoteSampler:
         self.velocity = np.broadcast_to(np.asarray(sounding, np.uint8), self.velocity.shape).copy()
 
     @torch.no_grad()
-    def run(self, frames: int, conditions: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def run(self, frames: int, conditions: torch.Tensor,
+            keys: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Sample `frames` more frames for a condition (2B, D) or per-frame conditions (frames, 2B, D) -> (active,
-        onset), each (B, frames, K) uint8 velocities."""
+        onset), each (B, frames, K) uint8 velocities. `keys`: the key of each clip (B,) or, for one clip, of each
+        frame (frames,), for the key bias (None: no bias)."""
         b, k, dev = self.batch, self.model.config.n_keys, self.device
         # torch's CPU generator draws serially, so one draw per call equals a draw per frame
         uniform = torch.rand(frames, 2, b, k, generator=self.generator).numpy()
+        onset_draw = self.onset_uniforms(uniform[:, 0])
+        off_key = self.off_key_bias(keys, frames)
+        velocity_noise = self.velocity_noise(frames)
         active = np.zeros((b, frames, k), dtype=np.uint8)
         onset = np.zeros_like(active)
         current_vel = self.velocity
@@ -275,12 +324,14 @@ class NoteSampler:
                 logits = self.model.step(self.frame, self.queues, None, context).cpu()
                 lc, lu = logits[:b], logits[b:]
                 guided = (lu + self.guidance * (lc - lu)) / self.temperature
-                p_onset, p_sound = torch.sigmoid(guided[:, :k]).numpy(), torch.sigmoid(guided[:, k:2 * k]).numpy()
-                vel = torch.sigmoid(lc[:, 2 * k:]).numpy()
-                new = uniform[t, 0] < p_onset
+                onset_logits = guided[:, :k] if off_key is None else guided[:, :k] - off_key[t]
+                p_onset, p_sound = torch.sigmoid(onset_logits).numpy(), torch.sigmoid(guided[:, k:2 * k]).numpy()
+                vel = 1 + torch.sigmoid(lc[:, 2 * k:]).numpy() * 126
+                if velocity_noise is not None:
+                    vel = np.clip(vel + velocity_noise[t], 1, 127)
+                new = onset_draw[t] < p_onset
                 sounding = new | ((current_vel > 0) & (uniform[t, 1] < p_sound))
-                current_vel = np.where(new, (1 + vel * 126).round().astype(np.uint8),
-                                       np.where(sounding, current_vel, 0))
+                current_vel = np.where(new, vel.round().astype(np.uint8), np.where(sounding, current_vel, 0))
                 onset[:, t] = np.where(new, current_vel, 0)
                 active[:, t] = current_vel
                 enc = np.concatenate([np.where(sounding, 1.0, -1.0).astype(np.float32),
@@ -288,3 +339,43 @@ class NoteSampler:
                 self.frame = torch.from_numpy(np.concatenate([enc, enc])).to(dev)
         self.velocity = current_vel
         return active, onset
+
+    def onset_uniforms(self, uniform: np.ndarray) -> np.ndarray:
+        """The draws (frames, B, K) that onsets are tested against: `uniform` itself, or with a chord correlation
+        rho, Phi(sqrt(rho) s + sqrt(1 - rho) e_k) with s shared by the frame's keys (a Gaussian copula): each key
+        keeps its onset probability, but the keys of one frame start together or not at all more often."""
+        rho = self.config.chord_correlation
+        if rho == 0:
+            return uniform
+        normal = torch.randn(*uniform.shape[:2], uniform.shape[2] + 1, generator=self.generator)
+        return torch.special.ndtr(rho ** 0.5 * normal[..., :1] + (1 - rho) ** 0.5 * normal[..., 1:]).numpy()
+
+    def off_key_bias(self, keys: np.ndarray | None, frames: int) -> torch.Tensor | None:
+        """(frames, B, K) the logit taken off each key's onset: key_bias where its pitch is outside the scale of
+        the clip's key at that frame; None without a bias or keys."""
+        if self.config.key_bias == 0 or keys is None:
+            return None
+        keys = np.asarray(keys).reshape(-1)
+        if len(keys) == self.batch:
+            keys = np.broadcast_to(keys, (frames, self.batch))
+        elif self.batch == 1 and len(keys) == frames:
+            keys = keys[:, None]
+        else:
+            raise ValueError(f"keys must be one per clip ({self.batch}) or, for one clip, one per frame ({frames}); "
+                             f"got {len(keys)}")
+        outside = ~in_scale(keys.reshape(-1), self.pitches).reshape(frames, self.batch, -1)
+        return torch.from_numpy(outside.astype(np.float32) * self.config.key_bias)
+
+    def velocity_noise(self, frames: int) -> np.ndarray | None:
+        """(frames, B, K) velocity added to each onset: the slow curve shared by a clip's onsets plus each onset's
+        own spread; None when both are 0. The curve goes on from one call to the next."""
+        c = self.config
+        if c.velocity_spread == 0 and c.dynamics_spread == 0:
+            return None
+        normal = torch.randn(frames, self.batch, len(self.pitches) + 1, generator=self.generator).numpy()
+        decay, kick = self.dynamics_decay, c.dynamics_spread * np.sqrt(1 - self.dynamics_decay ** 2)
+        curve = np.empty((frames, self.batch, 1))
+        for t in range(frames):  # stationary: SD dynamics_spread at every frame once it has started
+            self.dynamics = self.dynamics * decay + kick * normal[t, :, :1]
+            curve[t] = self.dynamics
+        return curve + c.velocity_spread * normal[..., 1:]

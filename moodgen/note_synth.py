@@ -12,30 +12,37 @@ import numpy as np
 from moodgen.config import RollParams
 from moodgen.dynamics import LowCut, PianoDynamics, full_expression, low_cut, mono, piano_dynamics
 from moodgen.render import DRAIN_S, PIANO_PROGRAM, LoadedSoundfont
+from moodgen.tempo import Tempo
 
 Event = tuple[int, int, int, int]
 
 
-def frame_sample(frame: int, params: RollParams, sample_rate: int) -> int:
-    """The sample at which a roll frame begins (as `render_midi` places a note starting there)."""
+def frame_sample(frame: int, params: RollParams, sample_rate: int, tempo: Tempo | None = None) -> int:
+    """The sample at which a roll frame begins (as `render_midi` places a note starting there); with a `tempo`,
+    frames are its 32nd notes."""
+    if tempo is not None:
+        return tempo.frame_sample(frame, sample_rate)
     return int(round(float(frame) / params.fps * sample_rate))
 
 
 def roll_events(active: np.ndarray, onset: np.ndarray, before: np.ndarray, first_frame: int, params: RollParams,
-                sample_rate: int) -> list[Event]:
+                sample_rate: int, tempo: Tempo | None = None) -> list[Event]:
     """Note offs and ons of frames first_frame.. of the (T, K) rolls, given the (K,) active velocities of the frame
-    before them. A note starts at an onset or where a key turns on; it stops where its key turns off or restarts."""
+    before them. A note starts at an onset or where a key turns on; it stops where its key turns off or restarts.
+    With a `tempo`, notes are struck on its 16th-note grid as `midi.midi_from_roll` places them (sorted by time)."""
     events: list[Event] = []
     previous = np.asarray(before) > 0
     for t in range(active.shape[0]):
         on = active[t] > 0
         starts = on & ((onset[t] > 0) | ~previous)
-        at = frame_sample(first_frame + t, params, sample_rate)
-        events += [(at, 0, int(k) + params.lowest_pitch, 0) for k in np.flatnonzero(previous & (~on | starts))]
-        events += [(at, 1, int(k) + params.lowest_pitch, int(onset[t, k] or active[t, k]))
+        at = frame_sample(first_frame + t, params, sample_rate, tempo)
+        struck = at if tempo is None else tempo.sample(tempo.onset_time(first_frame + t), sample_rate)
+        events += [(struck if starts[k] else at, 0, int(k) + params.lowest_pitch, 0)
+                   for k in np.flatnonzero(previous & (~on | starts))]
+        events += [(struck, 1, int(k) + params.lowest_pitch, int(onset[t, k] or active[t, k]))
                    for k in np.flatnonzero(starts)]
         previous = on
-    return events
+    return events if tempo is None else sorted(events)
 
 
 class ContinuingSynth:

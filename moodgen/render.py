@@ -1,36 +1,32 @@
-"""The render chain: MIDI -> soundfont audio -> room and mastering -> loudness measures.
+"""Notes played on soundfonts: MIDI -> soundfont audio (room, mastering and loudness are moodgen.mastering).
 
 `SoundfontRenderer` loads its soundfont once and plays any number of PrettyMIDIs with it; it also lends loaded copies
 of the soundfont to synths that keep playing across calls (streams), keeping one idle copy rather than one per use.
-`master` is a pure function over (S,) audio: a fixed gain (not per-clip normalisation: arousal is carried by
-loudness, so the level differences between moods must survive), a reverb, then a true-peak limiter.
-`measure_loudness` reports ITU-R BS.1770 integrated loudness, true peak and EBU Tech 3342 loudness range.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
-import math
 import os
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
-import pedalboard
 import pretty_midi
 import tinysoundfont
 
 from moodgen.dynamics import full_expression, low_cut, mono, piano_dynamics
+from moodgen.mastering import measure_loudness
 from moodgen.soundfont import checked as checked_soundfont
 
 SOUNDFONT_ENV = "MOODGEN_SOUNDFONT"
 # Where Linux distributions install soundfonts; Debian's fluid-soundfont-gm puts FluidR3_GM.sf2 in the first.
 SYSTEM_SOUNDFONT_DIRS = (Path("/usr/share/sounds/sf2"), Path("/usr/share/sounds/sf3"), Path("/usr/share/soundfonts"))
+SOUNDFONT_DIRS_ENV = "MOODGEN_SOUNDFONT_DIRS"  # searched instead, os.pathsep between; empty: none
 PREFERRED_SOUNDFONTS = ("FluidR3_GM.sf2",)  # best first, ahead of any other soundfont found
 RELEASE_TAIL_S = 0.5
 DRAIN_S = 0.05  # longer than tinysoundfont's 10 ms quick release, so "all sound off" leaves no voice behind
@@ -52,10 +48,13 @@ def bundled_soundfont() -> Path:
     return path
 
 
-def find_soundfonts(dirs: tuple[Path, ...] = SYSTEM_SOUNDFONT_DIRS) -> list[Path]:
-    """Soundfonts installed in `dirs` and the bundled one, best first: preferred names, others by name, bundled last.
-
-    Links (Debian's default-GM.sf2) are resolved, so each file appears once."""
+def find_soundfonts(dirs: tuple[Path, ...] | None = None) -> list[Path]:
+    """Soundfonts in `dirs` and the bundled one, best first: preferred names, others by name, bundled last. `dirs`:
+    by default $MOODGEN_SOUNDFONT_DIRS's folders when it is set (set but empty: only the bundled soundfont, as on a
+    fresh machine), else SYSTEM_SOUNDFONT_DIRS. Links (Debian's default-GM.sf2) are resolved: each file is once."""
+    if dirs is None:
+        env = os.environ.get(SOUNDFONT_DIRS_ENV)
+        dirs = SYSTEM_SOUNDFONT_DIRS if env is None else tuple(Path(d) for d in env.split(os.pathsep) if d)
     found: dict[Path, None] = {}
     for folder in dirs:
         if folder.is_dir():
@@ -280,134 +279,3 @@ class SoundfontRenderer:
             out[pos:] = mono(synth.generate(total - pos)) if dynamics is None else dynamics.generate(synth, pos, total)
         cut = low_cut(program, self.sample_rate)
         return out if cut is None else cut(out)
-
-
-@dataclass(frozen=True)
-class Mastering:
-    """Room and level for one engine's audio. `gain_db` is fixed per engine, never computed from the clip.
-
-    reverb_wet: the reverb's wet level (0 = no reverb; the dry signal stays at unity); room_size in [0, 1].
-    ceiling_dbtp: the limiter's true-peak ceiling, or None for no limiter. `DRY` returns audio unchanged.
-    """
-    gain_db: float = 0.0
-    reverb_wet: float = 0.0
-    room_size: float = 0.5
-    ceiling_dbtp: float | None = -1.0
-
-    def __post_init__(self):
-        if not -40.0 <= self.gain_db <= 60.0:
-            raise ValueError(f"gain_db must be in [-40, 60], got {self.gain_db}")
-        for name in ("reverb_wet", "room_size"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.ceiling_dbtp is not None and not -20.0 <= self.ceiling_dbtp <= 0.0:
-            raise ValueError(f"ceiling_dbtp must be in [-20, 0] or None, got {self.ceiling_dbtp}")
-
-    @property
-    def is_dry(self) -> bool:
-        return self.gain_db == 0.0 and self.reverb_wet == 0.0 and self.ceiling_dbtp is None
-
-
-DRY = Mastering(ceiling_dbtp=None)
-LIMITER_MARGIN_DB = 0.2  # pedalboard's true-peak sidechain may let small inter-sample overs through
-REVERB_DAMPING = 0.5
-REVERB_UNITY_DRY = 0.5  # JUCE's reverb scales the dry level by 2
-
-
-def master(audio: np.ndarray, sample_rate: int, settings: Mastering) -> np.ndarray:
-    """(S,) audio -> (S,) float32: gain, reverb, then a limiter holding the true peak at or below the ceiling.
-
-    Deterministic; the same settings give the same gain to every clip, so louder input stays louder unless the
-    limiter catches its peaks. Should the limiter let an inter-sample over through (none of the loudness
-    benchmark's 156 clips had one), the clip is scaled down by the excess."""
-    y = _mono_input(audio, sample_rate)
-    if settings.is_dry or y.size == 0:
-        return y
-    y = y * np.float32(10.0 ** (settings.gain_db / 20.0))
-    if settings.reverb_wet > 0:
-        y = pedalboard.Reverb(room_size=settings.room_size, damping=REVERB_DAMPING, wet_level=settings.reverb_wet,
-                              dry_level=REVERB_UNITY_DRY)(y, sample_rate)
-    if settings.ceiling_dbtp is not None:
-        y = pedalboard.BrickwallLimiter(ceiling_db=settings.ceiling_dbtp - LIMITER_MARGIN_DB,
-                                        true_peak=True)(y, sample_rate)
-        over = true_peak_dbtp(y, sample_rate) - settings.ceiling_dbtp
-        if over > 0:
-            y = y * np.float32(10.0 ** (-over / 20.0))
-    return np.clip(y, -1.0, 1.0).astype(np.float32)
-
-
-def at_corpus_level(mastered: np.ndarray, settings: Mastering) -> np.ndarray:
-    """Mastered (S,) audio with the fixed gain taken back, room and limiter kept: the level of the dry renders the
-    judge and the mel scale were made on. The judge reads level as arousal: on mastered audio it calls the sad
-    preset aroused (+0.45), at corpus level it agrees with the dry verdict (-0.60; benchmarks/RESULTS.md)."""
-    return (np.asarray(mastered, dtype=np.float32) * np.float32(10.0 ** (-settings.gain_db / 20.0))).astype(np.float32)
-
-
-def true_peak_dbtp(audio: np.ndarray, sample_rate: int) -> float:
-    """True peak (dBTP) of (S,) audio: the largest |sample| after polyphase oversampling to >= 176.4 kHz
-    (x4 at 44.1/48 kHz as in ITU-R BS.1770-4 Annex 2, x8 at 22.05 kHz). Silence gives -inf."""
-    y = _mono_input(audio, sample_rate)
-    if not y.any():
-        return -math.inf
-    from scipy.signal import resample_poly  # deferred with pyloudnorm: see SCIPY_DEFERRED
-    factor = max(4, math.ceil(176_400 / sample_rate))
-    # In blocks with a margin wider than the interpolation filter (10 input samples each side), so each
-    # oversampled value is computed from the same neighbours as over the whole clip: the same peak, bit for bit,
-    # without holding the whole oversampled float64 clip (85 MB for 30 s at 22.05 kHz).
-    peak = 0.0
-    for start in range(0, y.size, TRUE_PEAK_BLOCK):
-        lo, hi = max(0, start - TRUE_PEAK_MARGIN), min(y.size, start + TRUE_PEAK_BLOCK + TRUE_PEAK_MARGIN)
-        up = resample_poly(y[lo:hi].astype(np.float64), factor, 1)
-        inner = up[(start - lo) * factor:(min(y.size, start + TRUE_PEAK_BLOCK) - lo) * factor]
-        peak = max(peak, float(np.abs(inner).max()))
-    return float(20.0 * np.log10(peak))
-
-
-TRUE_PEAK_BLOCK, TRUE_PEAK_MARGIN = 1 << 16, 64  # input samples
-
-
-@dataclass(frozen=True)
-class Loudness:
-    lufs: float  # ITU-R BS.1770-4 integrated loudness (gated), LUFS
-    true_peak_dbtp: float
-    lra_lu: float  # EBU Tech 3342 loudness range, LU; NaN for clips under 3 s or too quiet to gate
-
-
-# SCIPY_DEFERRED: pyloudnorm and scipy.signal are imported where loudness is measured, not with this module: they
-# import scipy.stats, ~0.7 s CPU of an app's start before it can answer, and nothing before the first clip needs them
-SHORT_TERM_S, SHORT_TERM_STEP_S = 3.0, 0.1  # EBU Tech 3342: 3 s short-term loudness, at least 10 per second
-
-
-def measure_loudness(audio: np.ndarray, sample_rate: int) -> Loudness:
-    """Integrated loudness, true peak and loudness range of (S,) audio at least 0.4 s long."""
-    y = _mono_input(audio, sample_rate).astype(np.float64)
-    if y.size < 0.4 * sample_rate:
-        raise ValueError(f"audio must last at least 0.4 s to measure loudness, got {y.size / sample_rate:.3f} s")
-    import pyloudnorm  # see SCIPY_DEFERRED
-    lufs = float(pyloudnorm.Meter(sample_rate).integrated_loudness(y))
-    return Loudness(lufs, true_peak_dbtp(y, sample_rate), _loudness_range(y, sample_rate))
-
-
-def _loudness_range(y: np.ndarray, sample_rate: int) -> float:
-    """EBU Tech 3342 on pyloudnorm's short-term blocks. Not pyloudnorm's own `loudness_range`: it appends 1.5 s
-    of silence, which on a 10 s clip widens a steady tone's range from 0 to 2 LU."""
-    if y.size < SHORT_TERM_S * sample_rate:
-        return math.nan
-    import pyloudnorm  # see SCIPY_DEFERRED
-    meter = pyloudnorm.Meter(sample_rate, block_size=SHORT_TERM_S, overlap=1 - SHORT_TERM_STEP_S / SHORT_TERM_S)
-    meter.integrated_loudness(y)  # fills blockwise_loudness with the short-term loudness
-    short = np.asarray(meter.blockwise_loudness)
-    short = short[short >= -70.0]  # absolute gate, LUFS
-    if short.size == 0:
-        return math.nan
-    short = short[short >= 10 * np.log10(np.mean(10 ** (short / 10))) - 20.0]  # relative gate, LU
-    return float(np.percentile(short, 95) - np.percentile(short, 10))
-
-
-def _mono_input(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    y = np.asarray(audio, dtype=np.float32)
-    if y.ndim != 1:
-        raise ValueError(f"audio must be mono (S,), got shape {y.shape}")
-    if int(sample_rate) != sample_rate or sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
-    return y

@@ -3,7 +3,7 @@
 Each chunk continues one engine session: the frames are sampled after the last ones, so no phrase restarts, and
 the audio continues the audio before it, so consecutive chunks join without a gap or click. The mood eases across
 a chunk from the previous reading to the new one, and the key follows valence as in a journey. One mastering chain
-runs through the whole stream (moodgen.journey.ContinuingMaster), so the room and the limiter carry over the joins.
+runs through the whole stream (moodgen.mastering.ContinuingMaster), so the room and the limiter carry over the joins.
 Shapes: audio (S,); frames (C, T) in the engine's representation (encoded piano roll or log-mel); curve (T, 2).
 """
 from __future__ import annotations
@@ -17,10 +17,10 @@ import torch
 
 from moodgen.config import shown
 from moodgen.engines.base import Session
-from moodgen.journey import ContinuingMaster, KeyState, follow_keys, mood_curve
+from moodgen.journey import KeyState, follow_keys, mood_curve
 from moodgen.keys import key_name
+from moodgen.mastering import ContinuingMaster, Mastering
 from moodgen.mood import validate_mood
-from moodgen.render import Mastering
 
 Note = tuple[float, int, int]  # (seconds from the chunk's first sample, pitch, velocity; 0 = note off)
 
@@ -45,8 +45,12 @@ class MoodStream:
 
     def __init__(self, session: Session, frame_rate: float, sample_rate: int, chunk_seconds: float,
                  mood_at: Callable[[], tuple[float, float]], key_for: Callable[[torch.Tensor], torch.Tensor | None],
-                 mastering: Mastering, finish: Callable, run: Callable[[Callable], Any]):
+                 mastering: Mastering, finish: Callable, run: Callable[[Callable], Any],
+                 grid: tuple[int, int | None] = (1, None)):
         self.session, self.frame_rate, self.sample_rate, self.run = session, frame_rate, sample_rate, run
+        # chunks end on multiples of grid[0] frames (16th notes at a tempo); keys change every grid[1] (a bar)
+        self.step, self.phrase_frames = grid
+        self.end = 0  # frames advanced
         self.chunk_seconds = chunk_seconds
         self.mood_at, self.key_for, self.finish = mood_at, key_for, finish
         self.master = ContinuingMaster(mastering, sample_rate)
@@ -77,8 +81,9 @@ class MoodStream:
         return self.run(lambda: self._chunk(mood))
 
     def _chunk(self, mood: tuple[float, float]) -> Chunk:
-        i = len(self.moods)
-        start, end = (int(round(k * self.chunk_seconds * self.frame_rate)) for k in (i, i + 1))
+        i, start = len(self.moods), self.end
+        end = max(start + self.step, round((i + 1) * self.chunk_seconds * self.frame_rate / self.step) * self.step)
+        self.end = end
         previous = self.moods[-1] if self.moods else mood
         curve = mood_curve([(0.0, *previous), ((end - start) / self.frame_rate, *mood)], end - start,
                            self.frame_rate, start=1 / self.frame_rate)
@@ -87,7 +92,7 @@ class MoodStream:
             self.state = None if first is None else KeyState.start(int(first[0]), mood[0])
         keys = None
         if self.state is not None:
-            keys, self.state = follow_keys(curve[:, 0], self.state, self.frame_rate)
+            keys, self.state = follow_keys(curve[:, 0], self.state, self.frame_rate, self.phrase_frames)
             self.keys.append(keys)
         frames = self.session.advance(curve, keys)
         dry = self.session.render()

@@ -69,17 +69,20 @@ class Page:
     randomize: gr.Checkbox
     engine: gr.Radio
     instrument: gr.Dropdown
-    soundfont: gr.Dropdown
+    soundfont: gr.Radio
     nearest_by: gr.Radio
     steps: gr.Slider
     guidance: gr.Slider
     key: gr.Dropdown
     journey: gr.Textbox
+    bpm: gr.Dropdown
+    stems: gr.Checkbox
 
     def settings(self, nearest: bool = True) -> list[gr.components.Component]:
         """The inputs every request shares, in the order the callbacks (and API clients) take them."""
         return [self.seed, self.randomize, self.engine, self.steps, self.guidance,
-                *([self.nearest_by] if nearest else []), self.key, self.instrument, self.soundfont]
+                *([self.nearest_by] if nearest else []), self.key, self.instrument, self.soundfont, self.bpm,
+                self.stems]
 
 
 def build_page(pipeline: MoodPipeline, results: Results) -> Page:
@@ -117,8 +120,8 @@ def mood_pad(defaults: dict[str, Any], results: Results) -> gr.HTML:
     trust = results.trust
     return gr.HTML(value={"valence": defaults["valence"], "arousal": defaults["arousal"], "aimed": None,
                           "heard": None, "real": None, "spread": trust.error if trust else None, "announce": "",
-                          "mode": "point", "path": None, "curve": None, "playhead": None, "live": None,
-                          "trail": None},
+                          "mode": "point", "path": None, "curve": None, "playhead": None, "hint": "",
+                          "live": None, "trail": None},
                    html_template=static_text("pad.html"), css_template=static_text("pad.css"),
                    js_on_load=static_text("pad.js"), elem_id="mood-pad")
 
@@ -138,7 +141,7 @@ def result_widgets(results: Results) -> Result:
                                     buttons=["download"], elem_id="real-audio")
             real_image = gr.Image(label="Nearest real clip's mel-spectrogram", show_label=False,
                                   type="filepath", interactive=False, buttons=[], elem_id="real-mel")
-    downloads = gr.File(label="Downloads: WAV, parameters (JSON), MIDI for engines that play notes",
+    downloads = gr.File(label="Downloads: WAV, parameters (JSON), MIDI for engines that play notes, stems (zip)",
                         file_count="multiple", interactive=False, elem_id="downloads")
     if results.trust is not None:
         with gr.Accordion("How far to trust the judge", open=False):
@@ -168,16 +171,22 @@ def settings_widgets(pipeline: MoodPipeline, defaults: dict[str, Any]) -> dict[s
                              value=defaults["instrument"], interactive=defaults["instrument"] is not None,
                              label="Instrument (engines that play notes; the model learned from piano)",
                              info=soundfont_line(pipeline), elem_id="instrument")
-    soundfont = gr.Dropdown(list(pipeline.soundfonts), value=defaults["soundfont"],
-                            interactive=bool(pipeline.engine(defaults["engine"]).soundfonts),
-                            visible=len(pipeline.soundfonts) > 1, elem_id="soundfont",
-                            label="Soundfont: the sampled instruments that play the notes")
+    # a few files: every choice in view, and no menu opening over the Instrument menu
+    soundfont = gr.Radio(list(pipeline.soundfonts), value=defaults["soundfont"],
+                         interactive=bool(pipeline.engine(defaults["engine"]).soundfonts),
+                         visible=len(pipeline.soundfonts) > 1, elem_id="soundfont",
+                         label="Soundfont: the sampled instruments that play the notes")
+    notes = pipeline.engine(defaults["engine"])
+    bpm = gr.Dropdown(TEMPO_CHOICES, value="", interactive=notes.plays_tempo, info=notes_line(notes, "a tempo"),
+                      label="Tempo (BPM, 4/4): notes on the beat", elem_id="bpm")
+    stems = gr.Checkbox(False, interactive=notes.makes_midi, info=notes_line(notes, "stems"), elem_id="stems",
+                        label="Stems: melody, harmony and bass as a zip")
     nearest_by = gr.Radio([(NEAREST_LABELS[b], b) for b in NEAREST_BY], value=defaults["nearest_by"],
                           label="Nearest real clip", elem_id="nearest-by")
     with gr.Accordion("Advanced", open=False):
-        steps = gr.Slider(1, limits.max_steps, value=defaults["steps"], step=1,
+        steps = gr.Slider(1, limits.max_steps, value=defaults["steps"], step=1, elem_id="steps",
                           label="Sampling steps (engines that sample in steps; the notes engine plays frame by frame)")
-        guidance = gr.Slider(0.0, limits.max_guidance, value=defaults["guidance"], step=0.1,
+        guidance = gr.Slider(0.0, limits.max_guidance, value=defaults["guidance"], step=0.1, elem_id="guidance",
                              label="Guidance: how strongly the mood steers (1 = plain conditional)")
         key = gr.Dropdown([AUTO_KEY, *KEYS], value=AUTO_KEY, label="Key (engines trained with keys)")
         journey = gr.Textbox(label="Journey waypoints, seconds:valence,arousal (a path drawn on the pad lands here; "
@@ -185,4 +194,13 @@ def settings_widgets(pipeline: MoodPipeline, defaults: dict[str, Any]) -> dict[s
                              placeholder="0:-0.6,-0.6 10:0.7,0.7", elem_id="journey")
     return dict(generate=generate, valence=valence, arousal=arousal, seconds=seconds, seed=seed, randomize=randomize,
                 engine=engine, instrument=instrument, soundfont=soundfont, nearest_by=nearest_by, steps=steps,
-                guidance=guidance, key=key, journey=journey)
+                guidance=guidance, key=key, journey=journey, bpm=bpm, stems=stems)
+
+
+TEMPO_CHOICES = [("free: the engine's own time", ""), ("drawn for the mood", "mood"),
+                 *((str(b), str(b)) for b in range(60, 181, 12))]
+
+
+def notes_line(eng: Any, what: str) -> str | None:
+    """One line saying why `what` does not apply to engine `eng` (asked by its capabilities), else None."""
+    return None if eng.makes_midi and eng.plays_tempo else f"engine {eng.name!r} plays no notes: no {what} for it"

@@ -17,20 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from moodgen.atlas import Atlas
 from moodgen.mood import PRESETS
 from moodgen.pipeline import MoodPipeline
 from moodgen.render import SOUNDFONT_ENV, find_soundfonts
+from moodgen_app.fields import wire_fields
 from moodgen_app.files import ResultStore
+from moodgen_app.guard import CACHE_SWEEP, Admission, Guard
 from moodgen_app.journey import wire_journey
 from moodgen_app.live import wire_live
 from moodgen_app.page import INTRO, STATIC, build_page
 from moodgen_app.point import wire_first_screen, wire_point
 from moodgen_app.results import FIRST_PRESET, Results, default_inputs, make_examples_now, read_request
 from moodgen_app.wiring import Wiring
+from moodgen_app.zerogpu import adapt as adapt_to_zerogpu
 
-MAX_UPLOAD = "1kb"  # the app takes no uploads: the route Gradio opens for them refuses anything bigger
+MAX_UPLOAD = "1kb"  # the app takes no uploads: Gradio's own cap, under the Guard that refuses them all
 
 
 def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_limit: int = 2,
@@ -48,12 +52,15 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
     results = Results(pipeline, pipeline.atlas if atlas is None else atlas, store)
     # Files are served from the store's folder as they are (written once, never changed): no copy per request.
     gr.set_static_paths([store.root])
-    with gr.Blocks(title="moodgen", fill_width=True) as demo:
+    with gr.Blocks(title="moodgen", fill_width=True, delete_cache=CACHE_SWEEP) as demo:
         gr.Markdown(INTRO, elem_id="intro")
-        wiring = Wiring(build_page(pipeline, results), pipeline, results, concurrency_limit)
+        # a client may have one request per model slot and one more waiting: a flood delays others by one request
+        wiring = Wiring(build_page(pipeline, results), pipeline, results, concurrency_limit,
+                        Admission(demo, concurrency_limit + 1))
         wire_point(wiring)
         wire_journey(wiring)
         demo.moodgen_routes = wire_live(wiring)  # served beside Gradio's own (launch_options)
+        wire_fields(wiring)
         wire_first_screen(wiring, demo)
     demo.queue(max_size=64)
     if make_examples:
@@ -76,14 +83,15 @@ def start_examples(demo: gr.Blocks, results: Results, server_up: threading.Event
 
 
 def launch_options(demo: gr.Blocks) -> dict[str, Any]:
-    """What `demo.launch` needs besides the address: the page's theme, CSS and scripts, no uploads, and the routes
-    of `build_demo`'s features (live mode's WebSocket)."""
+    """What `demo.launch` needs besides the address: the page's theme, CSS and scripts, no uploads, bounded bodies,
+    and the routes of `build_demo`'s features (live mode's WebSocket)."""
     theme = gr.themes.Default(primary_hue="indigo").set(  # AA contrast for white text on buttons, grey hints
         button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
         body_text_color_subdued="*neutral_600", block_info_text_color="*neutral_600")
     scripts = ", ".join(f"({(STATIC / name).read_text().strip()})" for name in ("page.js", "live.js"))
     return dict(theme=theme, css_paths=[STATIC / "app.css"], js=f"() => {{ [{scripts}].forEach((f) => f()); }}",
-                max_file_size=MAX_UPLOAD, app_kwargs={"routes": list(demo.moodgen_routes)})
+                max_file_size=MAX_UPLOAD, app_kwargs={"middleware": [Middleware(Guard)],
+                                                      "routes": list(demo.moodgen_routes)})
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -128,6 +136,7 @@ def load_models(args: argparse.Namespace) -> tuple[MoodPipeline, Atlas | None]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     pipeline, atlas = load_models(args)
+    pipeline = adapt_to_zerogpu(pipeline)  # on ZeroGPU hardware its CUDA work runs under spaces.GPU
     server_up = threading.Event()
     demo = build_demo(pipeline, atlas=atlas, concurrency_limit=args.concurrency, server_up=server_up)
     # SIGTERM ends the server like Ctrl-C, so the output folder is removed on the way out

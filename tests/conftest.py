@@ -18,6 +18,28 @@ from moodgen.soundfont import subset
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# The soundfonts this machine has, read before the suite hides them (`.ci/run` hides them from this too).
+MACHINE_SOUNDFONTS = render.find_soundfonts()
+FLUIDR3 = "FluidR3_GM.sf2"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fresh_machine_soundfonts():
+    """Every test renders as a fresh machine would: only the bundled soundfont (TimGM6mb) is found and no
+    $MOODGEN_SOUNDFONT picks another, whatever is installed here. A test that wants FluidR3 GM asks for `fluidr3`."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(render.SOUNDFONT_DIRS_ENV, "")
+        patch.delenv(render.SOUNDFONT_ENV, raising=False)
+        yield
+
+
+@pytest.fixture
+def fluidr3() -> Path:
+    """FluidR3 GM where this machine has it (Debian's fluid-soundfont-gm); the test skips where it has not."""
+    found = [path for path in MACHINE_SOUNDFONTS if path.name == FLUIDR3]
+    if not found:
+        pytest.skip(f"needs {FLUIDR3}, which this machine lacks (Debian: apt-get install fluid-soundfont-gm)")
+    return found[0]
 
 
 def set_tiny_key_prior(model: torch.nn.Module) -> None:

@@ -1,6 +1,7 @@
 """The Gradio app through its public API (gradio_client), in-process, with the tiny real pipeline."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -37,7 +38,7 @@ from moodgen.pipeline import MoodPipeline
 from moodgen_app import server as app
 from moodgen_app.page import soundfont_line, wav_player
 from moodgen_app.results import AUTO_KEY, Result, default_inputs, read_request, wav_bytes
-from moodgen_app.views import JudgeTrust, mel_png
+from moodgen_app.views import JudgeTrust, clip_stem, mel_png, summary_lines
 from tests.conftest import other_soundfont
 
 # generate's inputs in order: valence, arousal, seconds, seed, randomize, engine, steps, guidance, nearest_by, key,
@@ -83,7 +84,7 @@ def generate(client: Client, **overrides) -> dict:
 
 def test_api_names(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/generate", "/preset"} <= names
+    assert {"/generate", "/generate_stream", "/preset"} <= names
 
 
 def test_generate_outputs(client):
@@ -152,6 +153,10 @@ def test_instrument_choice_reaches_the_notes_and_the_json(client):
     midi = next(Path(f) for f in strings["downloads"] if f.endswith(".mid"))
     assert [t.program for t in pretty_midi.PrettyMIDI(str(midi)).instruments] == [48]
     assert Path(piano["gen_audio"]).read_bytes() != Path(strings["gen_audio"]).read_bytes()
+    # the instrument is in the summary and the file names: downloads of two instruments never collide
+    assert "notes engine playing strings" in strings["summary"] and "playing piano" in piano["summary"]
+    assert Path(strings["gen_audio"]).name.endswith("_strings.wav") and Path(piano["gen_audio"]).name.endswith(
+        "_piano.wav")
     # the mel engine makes audio, not notes: the instrument is not part of its request
     mel = generate(client, engine="mel", seed=4, instrument="strings")
     assert "instrument" not in mel["params"].get("render", {})
@@ -201,9 +206,9 @@ def test_a_journey_plays_the_instrument_asked(client):
 @pytest.mark.parametrize("path, message", [
     ("0:-0.6,-0.6", "waypoints: a journey needs at least two"),
     ("x", "journey: 'x' is not seconds:valence,arousal"),
-    ("0:0,0 5:1,1", "journey length \\(the last waypoint's time\\) must be between 10 and 600"),
-    ("0:0,0 20:2,0", "waypoint 1: valence must be in"),
-    ("0:0,0 20:0,0 15:0,0", "waypoint 2: times must increase"),
+    ("0:0,0 5:1,1", "journey length \\(the last waypoint's time\\) must be between 10 and 120"),
+    ("0:0,0 20:2,0", "waypoint 2: valence must be in"),
+    ("0:0,0 20:0,0 15:0,0", "waypoint 3: times must increase"),
     (None, "journey must be text"),
 ])
 def test_a_bad_journey_is_refused_naming_the_field(client, path, message):
@@ -238,6 +243,20 @@ def test_live_stream_follows_the_mood_sent_and_is_kept_when_stopped(url):
 def test_randomize_reports_the_seed_used(client):
     out = generate(client, randomize=True, seed=0)
     assert out["seed"] == out["params"]["seed"] != 0  # a fresh seed (equal to 0 once in 2**31 runs)
+
+
+def test_a_new_clip_streams_its_audio_first_then_whole_and_a_kept_one_at_once(client):
+    def updates(seed: int) -> list[dict]:
+        job = client.submit(*{**DEFAULTS, "seed": seed}.values(), api_name="/generate_stream")
+        job.result()
+        return [dict(zip(OUTPUTS, o)) for o in job.outputs()]
+
+    first, whole = updates(21)
+    assert first["gen_image"] is None and first["downloads"] is None and first["seed"] == 21
+    assert sf.info(first["gen_audio"]).duration == pytest.approx(DEFAULTS["seconds"], abs=0.05)
+    assert Path(first["gen_audio"]).read_bytes() == Path(whole["gen_audio"]).read_bytes()
+    assert Image.open(whole["gen_image"]).size and whole["params"]["seed"] == 21
+    assert [u["params"] for u in updates(21)] == [whole["params"]]  # kept: one update, the whole result
 
 
 def test_repeated_request_is_served_from_its_files(url, out_dir):
@@ -315,17 +334,17 @@ LONG = "9" * 1_000_000
     (dict(seed=None), "seed must be an integer"),
     (dict(steps=2.7), "steps must be an integer in \\[1, 100\\], got 2.7"),
     (dict(steps="many"), "steps must be an integer"),
-    (dict(guidance=None), "guidance must be a number"),
+    (dict(guidance="loud"), "guidance must be a number"),  # None: the engine's default, as in the library
     (dict(randomize="yes"), "randomize must be true or false, got 'yes'"),
     (dict(randomize=None), "randomize must be true or false, got None"),
     (dict(engine="drums"), "engine must be one of notes, mel"),
-    (dict(engine=None), "engine must be one of notes, mel"),
+    (dict(engine=7), "engine must be one of notes, mel"),  # None: the default engine
     (dict(nearest_by="taste"), "nearest must be one of mood, sound, got 'taste'"),
-    (dict(key="H dorian"), "key must be one of"),
+    (dict(key="H dorian"), "key must be written like 'C major'"),
     (dict(valence=LONG), "valence must be in \\[-1, 1\\]"),
     (dict(seed=LONG), "seed must be an integer in \\[0, 2147483647\\], got inf"),
     (dict(steps="1e999"), "steps must be an integer in \\[1, 100\\], got inf"),
-    (dict(key=LONG), "key must be one of"),
+    (dict(key=LONG), "key must be written like"),
     (dict(instrument="kazoo"), "instrument must be one of piano, electric-piano, vibraphone, harp, strings, "
                                "warm-pad, got 'kazoo'"),
     (dict(instrument=3), "instrument must be one of"),
@@ -354,22 +373,22 @@ def test_nan_is_refused_naming_the_field(url, field, index):
 
 
 def test_uploads_are_refused(url):
-    # the app has no upload component: the upload route Gradio opens takes nothing bigger than a few bytes
+    # the app has no upload component: the upload route Gradio opens takes nothing (moodgen_app.guard)
     with httpx.Client(base_url=url, timeout=60) as http:
         response = http.post("gradio_api/upload", files={"files": ("big.wav", b"\0" * 4096)})
-    assert response.status_code == 413
+    assert response.status_code == 403
 
 
 def test_read_request_checks_every_field(checkpoints):
     pipeline = MoodPipeline.from_checkpoint(checkpoints, device="cpu")
-    args = list(DEFAULTS.values())
-    request = read_request(pipeline, *args)
-    assert (request.seed, request.steps, request.key) == (7, 4, None)
-    notes = read_request(pipeline, *args[:5], "notes", 4, *args[7:])
-    assert notes.steps is None  # the note engine has no sampler steps: any valid value is the same request
-    assert notes.digest == read_request(pipeline, *args[:5], "notes", 9, *args[7:]).digest != request.digest
-    assert read_request(pipeline, *args[:9], "A minor").key == "A minor"
-    assert 0 <= read_request(pipeline, *args[:4], True, *args[5:]).seed <= pipeline.limits.max_seed
+    request = read_request(pipeline, **DEFAULTS)
+    assert (request.settings.seed, request.settings.steps, request.settings.key) == (7, 4, None)
+    notes = read_request(pipeline, **DEFAULTS | dict(engine="notes", steps=4))
+    assert notes.settings.steps is None  # the note engine has no sampler steps: any valid value is the same request
+    assert notes.digest == read_request(pipeline, **DEFAULTS | dict(engine="notes", steps=9)).digest != request.digest
+    assert read_request(pipeline, **DEFAULTS | dict(key="A minor")).settings.key == "A minor"
+    randomized = read_request(pipeline, **DEFAULTS | dict(randomize=True)).settings.seed
+    assert 0 <= randomized <= pipeline.limits.max_seed
 
 
 ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
@@ -387,17 +406,26 @@ def test_any_input_gives_a_request_or_one_line_naming_its_field(tiny_pipeline, c
     for index, value in changes:
         args[index] = value
     try:
-        request = read_request(tiny_pipeline, *args)
+        request = read_request(tiny_pipeline, **dict(zip([*DEFAULTS, "soundfont"], args)))
     except ValueError as exc:
         message = str(exc)
         assert message.split(" ", 1)[0] in FIELDS and "\n" not in message and len(message) < 300, message
     else:
-        assert -1 <= request.valence <= 1 and 0 <= request.seed and isinstance(request.digest, str)
+        assert -1 <= request.valence <= 1 and 0 <= request.settings.seed and isinstance(request.digest, str)
 
 
 @pytest.fixture(scope="module")
 def tiny_pipeline(checkpoints) -> MoodPipeline:
     return MoodPipeline.from_checkpoint(checkpoints, device="cpu")
+
+
+def test_a_recording_that_changed_key_is_named_by_every_key(tiny_pipeline):
+    gen = tiny_pipeline.generate(-0.5, 0.2, seconds=2.0, seed=1, engine="notes", instrument="harp")
+    live = dataclasses.replace(gen, stream={"chunk_seconds": 1.0, "moods": [(-0.5, 0.2), (0.5, 0.2)]},
+                               key="A minor", key_changes=((0.0, "A minor"), (1.0, "C major")))
+    stem = clip_stem(live)
+    assert stem.startswith("moodgen_notes_live_to_") and stem.endswith("_seed1_A-minor_then_C-major_harp")
+    assert "A minor (drawn for the mood), C major from 1 s" in summary_lines(live, key_asked=False)[0]
 
 
 def test_one_example_per_preset_is_made_at_start(checkpoints, tmp_path):

@@ -1,15 +1,19 @@
 """Reference atlas: built from a tiny synthetic cache of rendered MIDI, saved and loaded, queried; DEAM folder atlas."""
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pretty_midi
 import pytest
 
+import moodgen.atlas as atlas_file
 from moodgen import audio, midi
 from moodgen.atlas import Atlas, densest_window, embedding_function, mel_stats_embedding
+from moodgen.checkpoint import CheckpointError
 from moodgen.config import MelParams, RollParams, to_dict
 from moodgen.mood import quadrant_by_number
 from train.atlas import build_atlas, main
@@ -143,6 +147,13 @@ def test_match_renders_the_excerpt_and_nearest_by_sound_finds_it(atlas):
         atlas.nearest_by_sound(np.zeros(5))
 
 
+def test_an_entry_is_rendered_once_and_shared(atlas):
+    e = atlas.entries[0]
+    first, again = atlas.nearest_by_mood(e.valence, e.arousal), atlas.nearest_by_mood(e.valence, e.arousal)
+    assert first.audio is again.audio and first.mel is again.mel
+    np.testing.assert_array_equal(first.audio, atlas.audio_of(0))
+
+
 def test_only_shippable_sources(tmp_path):
     with pytest.raises(CorpusError, match="vgmidi may not ship"):
         build_atlas(make_note_cache(tmp_path, source="vgmidi"))
@@ -184,3 +195,27 @@ def test_deam_atlas_with_synthetic_mp3s(tmp_path):
     assert np.isnan(atlas.embeddings[atlas.entries.index(silent)]).all()
     loaded = Atlas.load(atlas.save(tmp_path / "deam_atlas.npz"))
     assert loaded.entries == atlas.entries and loaded.audio_paths == atlas.audio_paths
+
+
+def test_an_atlas_is_sized_from_its_zip_directory_and_array_headers_before_anything_is_inflated(atlas, tmp_path,
+                                                                                               monkeypatch):
+    """A 6.8 MB atlas.npz inflated to 3.35 GB before it was refused; a header's shape was allocated unread."""
+    path = atlas.save(tmp_path / "atlas.npz")
+    lie = tmp_path / "lie.npz"
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**10, 32)})
+    with zipfile.ZipFile(path) as z, zipfile.ZipFile(lie, "w", zipfile.ZIP_DEFLATED) as out:
+        for member in z.infolist():
+            out.writestr(member.filename, header.getvalue() + bytes(64) if member.filename == "embeddings.npy"
+                         else z.read(member))
+    inflated = []
+    monkeypatch.setattr(np, "load", lambda *args, **kwargs: inflated.append(args))
+    with pytest.raises(CheckpointError, match=r"embeddings.npy claims a \(10000000000, 32\) float32 array, more than"):
+        Atlas.load(lie)
+    monkeypatch.setattr(atlas_file, "MAX_ARRAY_BYTES", 5000)  # the excerpts inflate to more
+    with pytest.raises(CheckpointError, match=r"excerpts.npy inflates to \d+ bytes, over the 5000-byte limit"):
+        Atlas.load(path)
+    monkeypatch.setattr(atlas_file, "MAX_ARRAYS", 3)
+    with pytest.raises(CheckpointError, match=r"10 arrays of \d+ bytes inflated, over the limits \(3 arrays"):
+        Atlas.load(path)
+    assert not inflated

@@ -1,77 +1,34 @@
 """The app in a real browser: Debian's Chromium driven by Playwright (never `playwright install`)."""
 from __future__ import annotations
 
-from pathlib import Path
+import io
+import zipfile
 
 import pytest
 from app_server import full_checkpoints, serve
+from browser_page import (
+    AXE,
+    AXE_SERIOUS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    CONTRAST,
+    DESKTOP,
+    ICON_CONTRAST,
+    PHONE,
+    RESULT_SHOWN,
+    in_viewport,
+    open_page,
+    pad_point,
+    slider_value,
+    wait_for_slider,
+    watch_requests,
+)
 
-from moodgen.mood import PRESETS
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-TIMEOUT_MS = 240_000  # a busy CI machine can take minutes for a generation; nothing here measures time
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-
-PAD_IS_HIT = """() => { const r = document.querySelector('#mood-pad svg.pad').getBoundingClientRect();
-  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
-  return hit !== null && hit.closest('svg.pad') !== null; }"""
-# a result is shown: the summary names its target, the button is idle again and both spectrograms are decoded
-RESULT_SHOWN = """(target) => document.querySelector('#summary').innerText.includes(target)
-  && document.querySelector('#generate').innerText.trim() === 'Generate'
-  && ['gen-mel', 'real-mel'].every(id => { const i = document.querySelector(`#${id} img`);
-                                           return i !== null && i.complete && i.naturalWidth > 0; })"""
-# WCAG 2 contrast of each text element against the first opaque background behind it
-CONTRAST = """(selector) => {
-  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92
-                                                   : ((v + 0.055) / 1.055) ** 2.4; })
-                                     .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
-  const background = (e) => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
-                                 if (c.length === 3 || c[3] === 1) return c.slice(0, 3); } return [255, 255, 255]; };
-  const low = [];
-  for (const root of document.querySelectorAll(selector)) {
-    for (const e of [root, ...root.querySelectorAll('*')]) {
-      const own = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
-      const style = getComputedStyle(e);
-      if (!own || style.visibility === 'hidden' || e.closest('svg') || e.getClientRects().length === 0) continue;
-      const [a, b] = [lum(rgb(style.color)), lum(background(e))];
-      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-      const size = parseFloat(style.fontSize);
-      const large = size >= 24 || (size >= 18.66 && style.fontWeight >= 700);
-      if (ratio < (large ? 3 : 4.5)) low.push(`${e.textContent.trim().slice(0, 40)}: ${ratio.toFixed(2)}`);
-    }
-  }
-  return low; }"""
+from moodgen.config import Limits
+from moodgen.mood import PRESETS, validate_mood
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(),
                                 reason=f"{CHROMIUM} not found (apt-get install chromium chromium-driver)")
-
-
-def pad_point(page, valence: float, arousal: float) -> tuple[float, float]:
-    """Page coordinates of a mood on the pad's SVG (the pad spans 0..200 in SVG units: v = x/100 - 1)."""
-    box = page.locator("#mood-pad svg.pad").bounding_box()
-    vb = page.locator("#mood-pad svg.pad").evaluate("s => [s.viewBox.baseVal.x, s.viewBox.baseVal.width]")
-    scale = box["width"] / vb[1]
-    return (box["x"] + ((valence + 1) * 100 - vb[0]) * scale, box["y"] + ((1 - arousal) * 100 - vb[0]) * scale)
-
-
-def slider_value(page, elem_id: str) -> float:
-    return float(page.locator(f"#{elem_id} input[type=number]").input_value())
-
-
-def wait_for_slider(page, elem_id: str, value: float) -> None:
-    page.wait_for_function("([id, v]) => Math.abs(Number(document.querySelector(`#${id} input[type=number]`).value)"
-                           " - v) < 1e-6", arg=[elem_id, value], timeout=TIMEOUT_MS)
-
-
-def in_viewport(page, selector: str) -> bool:
-    box = page.locator(selector).bounding_box()
-    view = page.viewport_size
-    return (box is not None and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= view["width"] + 1
-            and box["y"] + box["height"] <= view["height"] + 1)
 
 
 @pytest.fixture(scope="module")
@@ -90,18 +47,6 @@ def browser():
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-def open_page(browser, url: str, viewport: dict = DESKTOP):
-    page = browser.new_page(viewport=viewport)
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url)
-    page.locator("#mood-pad [data-ready=true] svg.pad").wait_for()
-    # Gradio's translucent loading overlay covers the page for a moment after load: wait until the pad
-    # itself is what a click would hit, and until the first screen's example is shown
-    page.wait_for_function(PAD_IS_HIT)
-    page.wait_for_function(RESULT_SHOWN, arg="aimed at V +0.70 / A +0.70")
-    return page
 
 
 @pytest.fixture()
@@ -262,3 +207,137 @@ def test_the_instrument_menu_is_greyed_out_for_the_engine_without_notes(page):
     page.wait_for_function(enabled, arg=False)
     page.locator("#engine label", has_text="notes:").click()
     page.wait_for_function(enabled, arg=True)
+
+
+def refusal(check, *args, **kwargs) -> str:
+    """The library's message for a value it refuses."""
+    with pytest.raises(ValueError) as refused:
+        check(*args, **kwargs)
+    return str(refused.value)
+
+
+def field_message(page, field: str, text: str) -> None:
+    page.wait_for_function("([f, t]) => document.querySelector(`#${f}-message`)?.innerText === t", arg=[field, text])
+
+
+def test_a_partial_mood_is_held_back_and_never_breaks_the_pad(page):
+    seen = watch_requests(page)
+    number = page.locator("#valence input[type=number]")
+    number.fill("")
+    field_message(page, "valence", refusal(validate_mood, "", 0.0))
+    number.press_sequentially("-0.4")  # "-" and "-0." are partial: held back until the box holds a number
+    page.wait_for_function("document.querySelector('#mood-pad .readout').innerText.startsWith('valence -0.40')")
+    field_message(page, "valence", "")
+    assert page.locator("#mood-pad svg.pad").count() == 1 and "Error" not in page.locator("#mood-pad").inner_text()
+    assert [s for s in seen if s[0] in "45"] == []  # no request failed
+    assert number.get_attribute("aria-invalid") == "false"
+
+
+def test_number_boxes_refuse_like_the_library_without_clamping_or_a_request(page):
+    limits = Limits()
+    page.get_by_text("Advanced", exact=True).click()
+    for field, text, message in [
+        ("duration", "-3", refusal(limits.seconds, -3, field="duration")),
+        ("duration", "99999", refusal(limits.seconds, 99999, field="duration")),
+        ("seed", "1e30", refusal(limits.seed, 1e30)),
+        ("seed", "2.5", refusal(limits.seed, 2.5)),
+        ("guidance", "-1", refusal(limits.guidance, -1)),
+        ("guidance", "1000", refusal(limits.guidance, 1000)),
+        ("steps", "0", refusal(limits.steps, 0)),
+    ]:
+        box = page.locator(f"#{field} input[type=number]")
+        valid = box.input_value()
+        box.fill(text)
+        field_message(page, field, message)
+        box.press("Tab")  # leaving the box keeps what was typed: nothing is clamped
+        assert box.input_value() == text and box.get_attribute("aria-invalid") == "true"
+        seen = watch_requests(page)
+        page.locator("#generate").click()
+        page.locator("#preset-sad").click()
+        page.wait_for_timeout(500)
+        assert not [s for s in seen if "queue/join" in s], (field, text, seen)
+        box.fill(valid)
+        field_message(page, field, "")
+
+
+def test_the_play_control_looks_enabled(page):
+    assert page.evaluate(ICON_CONTRAST, "#gen-audio button.play-pause-button") >= 3.0
+
+
+def test_after_any_action_the_result_is_scrolled_into_view(page):
+    page.locator("#seed input").fill("5")
+    page.locator("#generate").evaluate("b => b.scrollIntoView({block: 'start'})")  # the result is above the view
+    assert not in_viewport(page, "#summary")
+    page.locator("#generate").click()
+    page.wait_for_function(RESULT_SHOWN, arg="seed 5")
+    for selector in ("#summary", "#gen-audio"):
+        page.wait_for_function(f"() => document.querySelector('{selector}').getBoundingClientRect().top >= 0")
+        assert in_viewport(page, selector), selector
+    page.get_by_text("Advanced", exact=True).click()
+    waypoints = page.locator("#journey textarea")
+    waypoints.fill("0:-0.6,-0.6 10:0.7,0.7")
+    waypoints.press("Enter")
+    page.wait_for_function(RESULT_SHOWN, arg="Journey of 10 s")
+    page.wait_for_function("() => document.querySelector('#summary').getBoundingClientRect().top >= 0")
+    assert in_viewport(page, "#summary") and in_viewport(page, "#gen-audio")
+
+
+def test_journey_mode_speaks_plain_words_and_counts_waypoints_from_one(page):
+    page.locator("#pad-mode label", has_text="journey").click()
+    hint = page.locator("#mood-pad .hint")
+    assert "drag a path across the pad" in hint.inner_text().lower()
+    seen = watch_requests(page)
+    page.mouse.click(*pad_point(page, 0.2, 0.2))  # a tap draws no path
+    page.wait_for_function("document.querySelector('#mood-pad .hint').innerText.startsWith('A tap makes no')")
+    assert not [s for s in seen if "queue/join" in s]
+    page.get_by_text("Advanced", exact=True).click()
+    page.locator("#journey textarea").fill("0:0,0 20:2,0")
+    page.locator("#journey textarea").press("Enter")
+    page.get_by_text("waypoint 2: valence must be in [-1, 1], got 2.0").first.wait_for()
+
+
+def test_the_instrument_is_in_the_summary_and_the_file_names(page):
+    page.locator("#instrument input").click()
+    page.locator("ul[role=listbox] li", has_text="harp").click()
+    page.locator("#generate").click()
+    page.wait_for_function(RESULT_SHOWN, arg="playing harp")
+    assert page.locator("#downloads a[download$='.wav']").get_attribute("download").endswith("_harp.wav")
+
+
+def test_the_soundfont_choice_is_no_menu_over_other_controls(page):
+    kind = page.evaluate("window.gradio_config.components.find(c => c.props.elem_id === 'soundfont').type")
+    assert kind == "radio"  # every file in view; a menu opened over the Instrument menu
+    assert page.locator("#soundfont [role=listbox], #soundfont [role=combobox]").count() == 0
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_axe_finds_no_serious_violation(browser, url, viewport):
+    page = open_page(browser, url, viewport)
+    try:
+        page.add_script_tag(path=str(AXE))
+        found = {"first screen": page.evaluate(AXE_SERIOUS)}
+        for name in ("Parameters (JSON)", "How far to trust the judge", "Advanced"):
+            page.get_by_text(name, exact=True).click()
+        page.locator("#pad-mode label", has_text="journey").click()
+        page.locator("#duration input[type=number]").fill("-3")
+        field_message(page, "duration", refusal(Limits().seconds, -3, field="duration"))
+        found["accordions open, journey mode, a refused duration"] = page.evaluate(AXE_SERIOUS)
+        assert found == {state: [] for state in found}
+    finally:
+        page.close()
+
+
+def test_stems_download_as_one_zip_and_grey_out_for_the_engine_without_notes(page):
+    page.locator("#stems input").check()
+    page.locator("#preset-sad").click()
+    page.wait_for_function(RESULT_SHOWN, arg="aimed at V -0.70 / A -0.70")
+    link = page.locator("#downloads a[download$='_stems.zip']")
+    href = page.evaluate("h => new URL(h, location.href).href", link.get_attribute("href"))
+    names = zipfile.ZipFile(io.BytesIO(page.request.get(href).body())).namelist()
+    assert sorted(n.rsplit(".", 2)[1] for n in names if n.endswith(".wav")) == ["bass", "harmony", "melody"]
+    assert sum(n.endswith(".mid") for n in names) == 1
+    assert page.locator("#downloads a[download$='.melody.wav']").count() == 0  # the parts come in the zip only
+    enabled = "(want) => { const i = document.querySelector('#stems input'); return i && i.disabled !== want; }"
+    page.locator("#engine label", has_text="mel:").click()
+    page.wait_for_function(enabled, arg=False)
+    assert "plays no notes" in page.locator("#stems").inner_text()

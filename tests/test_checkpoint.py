@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -19,9 +20,10 @@ from moodgen.checkpoint import FORMAT_VERSION, CheckpointError, read_metadata, s
 from moodgen.config import MelParams
 from moodgen.flow_model import FlowModel, sample
 from moodgen.note_model import NoteModel
+from moodgen.pipeline import MoodPipeline
 from moodgen_app import server as app
 from tests.app_server import full_checkpoints
-from tests.conftest import tiny_flow
+from tests.conftest import tiny_flow, write_tiny_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,7 +130,22 @@ BROKEN = {
                                                                                       torch.zeros(3, 3)}),
                           r"has shape \(3, 3\), the config needs"),
     "integer tensor": (lambda good, bad: rewrite(good, bad, tensors=lambda s: {k: v.long() for k, v in s.items()}),
-                       "is torch.int64, the config needs torch.float32"),
+                       r"is stored as I64, the model needs torch.float32 \(stored as F32 or F16\)"),
+    # the same bits under another float type are other numbers: loaded before as wrong weights, without a word
+    "bfloat16 tensor": (lambda good, bad: rewrite(good, bad, tensors=lambda s: {k: v.bfloat16() for k, v in
+                                                                                s.items()}), "is stored as BF16"),
+    "huge sample rate": (lambda good, bad: rewrite(good, bad, meta=lambda m: m["mel_params"].update(
+        sample_rate=2_000_000_000)), r"MelParams.sample_rate must be in \[4000, 192000\]"),
+    "huge FFT": (lambda good, bad: rewrite(good, bad, meta=lambda m: m["mel_params"].update(n_fft=2**28)),
+                 r"MelParams.n_fft must be in \[16, 16384\]"),
+    "100,000 channel multipliers": (lambda good, bad: rewrite(good, bad, meta=lambda m: m["config"].update(
+        channel_mults=[1] * 10**5)), "FlowConfig.channel_mults may hold at most 64 items, got 100000"),
+    "a million channel multipliers": (lambda good, bad: rewrite(good, bad, meta=lambda m: m["config"].update(
+        channel_mults=[1] * 10**6)), "3000563 bytes of JSON, over the 1048576-byte limit"),
+    "deeply nested metadata": (lambda good, bad: save_file(FlowModel.from_file(good)[0].state_dict(), str(bad),
+                                                           metadata={"moodgen": '{"format_version": 1, "x": '
+                                                                     + "[" * 10**5 + "]" * 10**5 + "}"}),
+                               "JSON nested 100001 deep, over the limit of 16"),
     "all-NaN weights": (lambda good, bad: rewrite(good, bad, tensors=lambda s: {k: torch.full_like(v, float("nan"))
                                                                                 for k, v in s.items()}),
                         "holds NaN or infinite values"),
@@ -136,7 +153,9 @@ BROKEN = {
         base_channels="wide")), r"invalid config in the metadata \(ValueError: FlowConfig.base_channels must be "
                                 r"int, got 'wide'\)"),
     "huge config value": (lambda good, bad: rewrite(good, bad, meta=lambda m: m["config"].update(
-        base_channels=2**20)), "has shape"),  # checked on the meta device: nothing of that size is allocated
+        base_channels=2**20)), r"FlowConfig.base_channels must be in \[1, 4096\], got 1048576"),
+    "large config value": (lambda good, bad: rewrite(good, bad, meta=lambda m: m["config"].update(
+        base_channels=4096)), "has shape"),  # checked on the meta device: nothing of that size is allocated
     "config not a dict": (lambda good, bad: rewrite(good, bad, meta=lambda m: m.update(config=[1])),
                           "FlowConfig needs a dict of fields"),
     "metadata not JSON": (lambda good, bad: save_file(FlowModel.from_file(good)[0].state_dict(), str(bad),
@@ -176,6 +195,15 @@ BROKEN_FOLDERS = {
     "engine NaN": ("mel_flow.safetensors", nan_weights),
     "engine sampler setting": ("note_model.safetensors", lambda p: rewrite(p, p, meta=lambda m: m["provenance"].update(
         sampler={"guidance": "loud"}))),
+    # a file without the grid or the sampler settings it was trained with is refused, not given defaults
+    "engine without a sampler record": ("mel_flow.safetensors", lambda p: rewrite(p, p, meta=lambda m: m[
+        "provenance"].pop("sampler"))),
+    "engine sampler record without steps": ("mel_flow.safetensors", lambda p: rewrite(p, p, meta=lambda m: m[
+        "provenance"]["sampler"].pop("steps"))),
+    "notes without roll parameters": ("note_model.safetensors", lambda p: rewrite(p, p, meta=lambda m: m[
+        "provenance"].pop("roll_params"))),
+    "notes with part of the roll parameters": ("note_model.safetensors", lambda p: rewrite(p, p, meta=lambda m: m[
+        "provenance"]["roll_params"].pop("fps"))),
     "judge 0-byte": ("judge.safetensors", lambda p: p.write_bytes(b"")),
     "atlas truncated": ("atlas.npz", lambda p: p.write_bytes(p.read_bytes()[:500])),
 }
@@ -241,3 +269,33 @@ def test_loading_a_key_conditioned_model_imports_no_compiler(tmp_path):
             f"FlowModel.from_file({str(path)!r}); print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda p: p.update(roll_params={"lowest_pitch": 21, "n_keys": 88, "fps": 100_000}),
+     r"RollParams.fps must be in \[1, 100\]"),
+    (lambda p: p.update(roll_params={"lowest_pitch": 21, "n_keys": 88, "fps": 16, "x": 1}), "unknown RollParams"),
+    (lambda p: p.pop("roll_params"), "no roll_params record in its provenance"),
+    (lambda p: p.pop("sampler"), "no sampler record in its provenance"),
+    (lambda p: p.update(sampler={"guidance": True}), "guidance must be a number"),
+])
+def test_engine_settings_are_bounded_and_required_not_defaulted(tmp_path, edit, message):
+    """fps=100000 hung the note engine (> 120 s); a file without roll parameters or sampler defaults was given
+    numbers it was never trained with."""
+    folder = write_tiny_checkpoints(tmp_path / "ckpt")
+    (folder / "mel_flow.safetensors").unlink()
+    path = folder / "note_model.safetensors"
+    rewrite(path, path, meta=lambda m: edit(m["provenance"]))
+    with pytest.raises(CheckpointError, match=message) as refused:
+        MoodPipeline.from_checkpoint(folder)
+    assert str(refused.value).startswith(f"{path}: ") and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("name, what", [("engine without a sampler record", "no sampler record"),
+                                        ("notes with part of the roll parameters", "roll_params record lacks fps")])
+def test_a_missing_training_record_is_named(name, what, full_folder, tmp_path):
+    folder = shutil.copytree(full_folder, tmp_path / "checkpoints")
+    file, breaks = BROKEN_FOLDERS[name]
+    breaks(folder / file)
+    with pytest.raises(CheckpointError, match=f"{re.escape(str(folder / file))}: .*{what}"):
+        MoodPipeline.from_checkpoint(folder)

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from moodgen.__main__ import main as cli
 from moodgen.pipeline import MoodPipeline
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -112,3 +119,32 @@ def test_bad_arguments_are_one_line_naming_the_field(tiny_checkpoints, tmp_path,
     line = one_error_line(capsys)
     assert message in line and len(line) < 300
     assert list(tmp_path.iterdir()) == []
+
+
+def catches(pid: int, sig: signal.Signals) -> bool:
+    """Whether process `pid` has a handler for `sig` (Linux: the SigCgt mask of /proc/PID/status)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+    return bool(mask >> (sig - 1) & 1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the signal mask from /proc (Linux)")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_stops_a_command_as_ctrl_c_does_in_one_line_with_nothing_written(tiny_checkpoints, tmp_path, sig):
+    """The CLI had no SIGTERM handler: `kill` ended it without a word, Ctrl-C with a traceback."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "moodgen", "journey", "--presets", "sad,happy", "--seconds", "600",
+                             "--checkpoint", str(tiny_checkpoints), "--out", str(out / "j.wav")], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not catches(proc.pid, signal.SIGTERM):  # main() has started
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and stdout == ""
+    assert stderr == "interrupted: no clip written\n"
+    assert not out.exists() or list(out.iterdir()) == []

@@ -1,9 +1,10 @@
 """MelParams / RollParams validation and the dict round trip every checkpoint relies on."""
 import dataclasses
 
+import numpy as np
 import pytest
 
-from moodgen.config import MelParams, RollParams, from_dict, from_json, to_dict, to_json
+from moodgen.config import Limits, MelParams, RollParams, bounded_json, from_dict, from_json, to_dict, to_json
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -95,3 +96,25 @@ def test_from_dict_names_a_field_of_the_wrong_type(data, message):
         from_dict(Typed, data)
     with pytest.raises(ValueError, match="Typed needs a dict of fields"):
         from_dict(Typed, [1, 2])
+
+
+@pytest.mark.parametrize("value", [True, False, np.True_])
+def test_booleans_are_not_numbers(value):
+    """seconds=True was one second."""
+    with pytest.raises(ValueError, match=f"seconds must be a number in \\[1, 30\\], got {value!r}"):
+        Limits().seconds(value)
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        Limits().seed(value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[" * 17 + "]" * 17, "JSON nested 17 deep, over the limit of 16"),
+    ('{"a": "' + "[" * 100 + '"}', None),  # brackets inside a string do not nest
+    ("[1, 2]" + " " * 100, "106 bytes of JSON, over the 100-byte limit"),
+])
+def test_json_is_bounded_before_it_is_parsed(text, message):
+    if message is None:
+        assert bounded_json(text, 1000) == {"a": "[" * 100}
+    else:
+        with pytest.raises(ValueError, match=message):
+            bounded_json(text, 100)

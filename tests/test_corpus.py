@@ -268,3 +268,14 @@ def test_real_emopia_listing():
     assert all(len(s) == 1 for s in splits_of_song.values())
     counts = Counter(c.split for c in clips)
     assert counts["train"] > counts["val"] > 0 and counts["test"] > 0
+
+
+def test_an_edited_manifest_is_refused_by_its_hash(copy):
+    """An edited sample_rate was trained on and exported into the weights, which still claimed the old hash."""
+    _, out = copy
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert CorpusCache(out).manifest_hash == manifest["manifest_hash"]
+    manifest["settings"]["mel"]["sample_rate"] = 16000
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CorpusError, match="manifest.json was edited after it was written"):
+        CorpusCache(out)

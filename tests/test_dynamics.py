@@ -6,7 +6,7 @@ import pretty_midi
 import pytest
 import tinysoundfont
 
-from moodgen import dynamics, render
+from moodgen import dynamics, mastering, render
 from moodgen.note_synth import ContinuingSynth
 
 SR = 22050
@@ -53,7 +53,7 @@ def test_notes_struck_often_keep_their_level(bundled):
 def test_dense_loud_playing_stays_5_lu_above_sparse_soft_playing(bundled):
     dense = notes(STRINGS, [(60 + 2 * (i % 5), i / 6, (i + 1) / 6, 90) for i in range(60)])
     sparse = notes(STRINGS, [(p, s, s + 2.5, 55) for s in (0.0, 2.5, 5.0, 7.5) for p in (48, 55, 63)])
-    lufs = [render.measure_loudness(bundled.render(pm)[:10 * SR], SR).lufs for pm in (dense, sparse)]
+    lufs = [mastering.measure_loudness(bundled.render(pm)[:10 * SR], SR).lufs for pm in (dense, sparse)]
     assert lufs[0] - lufs[1] >= 5.0
 
 

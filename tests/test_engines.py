@@ -88,6 +88,8 @@ def test_a_new_engine_is_one_registered_class(tone_registered, tmp_path):
     save_component(tmp_path / "tone.safetensors", ToneModel(ToneConfig()), MelParams(), {"sampler": {"guidance": 1}})
     pipe = MoodPipeline.from_checkpoint(tmp_path)
     assert pipe.engines == ("tone",) and pipe.default_engine == "tone"
+    assert not pipe.engine("tone").continues
+    pipe.warmup()  # a clip, and no stream for an engine without sessions
     low, high = (pipe.generate(0.0, a, seconds=1.0, seed=0) for a in (-0.9, 0.9))
     assert low.engine == "tone" and low.steps is None and low.midi is None and low.key is None
     assert np.abs(high.audio).max() > 2 * np.abs(low.audio).max()  # arousal -> level, through the pipeline

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -10,6 +13,8 @@ import pytest
 from moodgen import files
 from moodgen.files import write_together
 from moodgen.pipeline import MoodPipeline
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def listing(folder: Path) -> list[str]:
@@ -86,3 +91,45 @@ def test_a_sidecar_that_cannot_be_made_leaves_no_wav_or_midi(tiny_checkpoints, t
         gen.save(tmp_path / "clip.wav", extra={"note": object()})
     assert listing(tmp_path) == []
     assert [p.name for p in gen.save(tmp_path / "clip.wav")] == ["clip.wav", "clip.json", "clip.mid"]
+
+
+KILLED_SAVE = """
+import os, signal, sys
+from pathlib import Path
+from moodgen import files
+real_replace = os.replace
+
+def replace_then_die(src, dst):
+    real_replace(src, dst)
+    os.kill(os.getpid(), signal.SIGKILL)  # as a kill -9 between the first and the second rename
+
+files.os.replace = replace_then_die
+out = Path(sys.argv[1])
+files.write_together({out / "clip.wav": b"new wav", out / "clip.mid": b"new mid", out / "clip.json": b"new json"},
+                     overwrite=True)
+"""
+
+
+@pytest.mark.parametrize("before", [{}, {"clip.wav": b"old wav", "clip.mid": b"old mid", "clip.json": b"old"}],
+                         ids=["new", "overwriting"])
+def test_a_save_killed_between_renames_leaves_no_record_and_the_next_save_clears_what_it_left(tmp_path, before):
+    """Killed between renames, a save left clip.wav beside .clip.json.*.tmp (or the old JSON describing the new
+    WAV): each file whole, the set not. Now no sidecar describes a half-placed set, and the next save of it removes
+    the dead writer's files instead of refusing them as existing."""
+    for name, data in before.items():
+        (tmp_path / name).write_bytes(data)
+    done = subprocess.run([sys.executable, "-c", KILLED_SAVE, str(tmp_path)], cwd=ROOT, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    left = listing(tmp_path)
+    assert "clip.json" not in left and (tmp_path / "clip.wav").read_bytes() == b"new wav"
+    assert any(name.startswith(".clip.json.") and name.endswith(".tmp") for name in left)
+    write_together({tmp_path / "clip.wav": b"wav", tmp_path / "clip.mid": b"mid", tmp_path / "clip.json": b"json"})
+    assert listing(tmp_path) == ["clip.json", "clip.mid", "clip.wav"]
+    assert (tmp_path / "clip.mid").read_bytes() == b"mid"
+
+
+def test_a_live_writer_keeps_its_temporaries(tmp_path):
+    mine = tmp_path / f".clip.json.{os.getpid()}-1.tmp"  # this process runs: another thread's save may be under way
+    mine.write_bytes(b"half")
+    write_together({tmp_path / "clip.wav": b"wav", tmp_path / "clip.json": b"json"})
+    assert mine.exists()

@@ -90,8 +90,8 @@ def test_only_the_engines_package_compares_engine_names():
 
 
 def test_files_stay_small():
-    long = [f"{p.relative_to(ROOT)}: {n}" for p in sources(*PACKAGES) + [ROOT / "app.py"]
-            if (n := len(p.read_text().splitlines())) > 420]
+    long = [f"{p.relative_to(ROOT)}: {n}" for p in sources(*PACKAGES, "benchmarks") + [ROOT / "app.py"]
+            if (n := len(p.read_text().splitlines())) > 400]
     assert not long
 
 

@@ -10,10 +10,9 @@ import pretty_midi
 import pytest
 
 from moodgen.config import Limits, MelParams
+from moodgen.joins import close_loop, declick
 from moodgen.journey import (
     KeyState,
-    close_loop,
-    declick,
     follow_keys,
     key_changes,
     mood_curve,
@@ -41,16 +40,16 @@ def within_own_jumps(audio: np.ndarray, at: int, percentile: float = 99.9) -> bo
 
 @pytest.mark.parametrize("waypoints, message", [
     ([(0, 0, 0)], "at least two"),
-    ([(0, 0, 0), (0, 0.5, 0.5)], "waypoint 1: times must increase, got 0 s after 0 s"),
-    ([(0, 0, 0), (20, 0.5, 0.5), (15, 0, 0)], "waypoint 2: times must increase"),
-    ([(0, 0, 0), (20, float("nan"), 0)], "waypoint 1: valence must be a number in .-1, 1., got NaN"),
-    ([(0, 0, 0), (20, 0, 1.5)], "waypoint 1: arousal must be in .-1, 1., got 1.5"),
-    ([(0, 0, 0), (float("nan"), 0, 0)], "waypoint 1 seconds must be a number .* got NaN"),
-    ([(-1, 0, 0), (20, 0, 0)], "waypoint 0 seconds must be between 0 and 600"),
-    ([(0, 0, 0), (601, 0, 0)], "waypoint 1 seconds must be between 0 and 600, got 601"),
+    ([(0, 0, 0), (0, 0.5, 0.5)], "waypoint 2: times must increase, got 0 s after 0 s"),
+    ([(0, 0, 0), (20, 0.5, 0.5), (15, 0, 0)], "waypoint 3: times must increase"),
+    ([(0, 0, 0), (20, float("nan"), 0)], "waypoint 2: valence must be a number in .-1, 1., got NaN"),
+    ([(0, 0, 0), (20, 0, 1.5)], "waypoint 2: arousal must be in .-1, 1., got 1.5"),
+    ([(0, 0, 0), (float("nan"), 0, 0)], "waypoint 2 seconds must be a number .* got NaN"),
+    ([(-1, 0, 0), (20, 0, 0)], "waypoint 1 seconds must be between 0 and 600"),
+    ([(0, 0, 0), (601, 0, 0)], "waypoint 2 seconds must be between 0 and 600, got 601"),
     ([(0, 0, 0), (5, 0, 0)], "journey length .the last waypoint's time. must be between 10 and 600, got 5"),
     ([(0, 0)], "at least two"),
-    ([(0, 0), (20, 0, 0)], r"waypoint 0 must be \(seconds, valence, arousal\), got \(0, 0\)"),
+    ([(0, 0), (20, 0, 0)], r"waypoint 1 must be \(seconds, valence, arousal\), got \(0, 0\)"),
     (5, "waypoints must be a list"),
 ])
 def test_bad_waypoints_name_the_value(waypoints, message):

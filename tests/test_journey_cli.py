@@ -50,14 +50,14 @@ def test_journey_extend_and_loop_are_deterministic(tiny_checkpoints, tmp_path, e
 
 @pytest.mark.parametrize("args, message", [
     (["journey", "--path", "0:0,0"], "at least two"),
-    (["journey", "--path", "0:0,0 0:0.5,0.5"], "waypoint 1: times must increase"),
-    (["journey", "--path", "0:0,0 20:nan,0"], "waypoint 1: valence must be a number in .-1, 1., got NaN"),
-    (["journey", "--path", "0:0,0 20:0,2"], "waypoint 1: arousal must be in .-1, 1., got 2.0"),
-    (["journey", "--path", "0:0,0 700:0,0"], "waypoint 1 seconds must be between 0 and 600, got 700"),
+    (["journey", "--path", "0:0,0 0:0.5,0.5"], "waypoint 2: times must increase"),
+    (["journey", "--path", "0:0,0 20:nan,0"], "waypoint 2: valence must be a number in .-1, 1., got NaN"),
+    (["journey", "--path", "0:0,0 20:0,2"], "waypoint 2: arousal must be in .-1, 1., got 2.0"),
+    (["journey", "--path", "0:0,0 700:0,0"], "waypoint 2 seconds must be between 0 and 600, got 700"),
     (["journey", "--path", "0:0,0 5:0,0"], "journey length .* must be between 10 and 600, got 5"),
     (["journey", "--path", "0:0,0 20:0.5"], "--path: '20:0.5' is not seconds:valence,arousal"),
     (["journey", "--presets", "sad", "--seconds", "20"], "at least two presets"),
-    (["journey", "--presets", "sad,happy", "--seconds", "900"], "waypoint 1 seconds must be between 0 and 600"),
+    (["journey", "--presets", "sad,happy", "--seconds", "900"], "waypoint 2 seconds must be between 0 and 600"),
     (["journey", "--path", "0:0,0 20:0,0", "--seed", "-1"], "seed must be between 0 and"),
 ])
 def test_journey_bad_input_is_one_line(tiny_checkpoints, tmp_path, capsys, args, message):

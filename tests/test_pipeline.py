@@ -1,6 +1,7 @@
 """MoodPipeline and the `python -m moodgen generate` CLI on a tiny random-weights checkpoint."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -16,8 +17,8 @@ from moodgen import render
 from moodgen.__main__ import main as cli
 from moodgen.checkpoint import save_component
 from moodgen.config import MelParams, RollParams, to_dict
+from moodgen.mastering import Mastering, master, true_peak_dbtp
 from moodgen.pipeline import CheckpointNotFound, MoodPipeline, resolve_checkpoint_dir
-from moodgen.render import true_peak_dbtp
 from moodgen.sidecar import read_sidecar, remake
 from tests.conftest import other_soundfont, tiny_note_model
 
@@ -40,7 +41,7 @@ def test_generate_shapes_and_determinism(pipe, engine):
     assert a.audio.dtype == np.float32 and np.abs(a.audio).max() <= 1.0
     assert a.mel.shape[0] == p.n_mels and abs(a.mel.shape[1] - p.frames_for(3.0)) <= 1
     assert (a.midi is not None) == (engine == "notes")
-    pipe._cache.clear()  # force a recomputation: identical inputs must give identical outputs
+    pipe._clips.clear()  # force a recomputation: identical inputs must give identical outputs
     b = pipe.generate(0.7, 0.7, seconds=3.0, seed=1, engine=engine)
     assert a is not b and np.array_equal(a.audio, b.audio) and np.array_equal(a.mel, b.mel)
     c = pipe.generate(0.7, 0.7, seconds=3.0, seed=2, engine=engine)
@@ -54,7 +55,7 @@ def test_cache_is_an_lru_bounded_in_bytes(tiny_checkpoints):
     assert pipe.generate(0.1, 0.1, seconds=1.0, seed=0, steps=1) is first
     pipe.generate(0.2, 0.1, seconds=1.0, seed=0, steps=1)
     pipe.generate(0.3, 0.1, seconds=1.0, seed=0, steps=1)
-    assert len(pipe._cache) == 2
+    assert len(pipe._clips) == 2
     assert pipe.generate(0.1, 0.1, seconds=1.0, seed=0, steps=1) is not first
 
 
@@ -124,7 +125,7 @@ def test_key_comes_from_the_prior_or_the_caller(pipe, engine):
     assert chosen.key == "F# minor" and not np.array_equal(chosen.mel, happy.mel)
     same = pipe.generate(0.8, 0.5, seconds=2.0, seed=4, steps=2, engine=engine, key="C major")
     assert np.array_equal(same.audio, happy.audio)  # naming the key the prior drew gives the same clip
-    with pytest.raises(ValueError, match="write it like 'C major'"):
+    with pytest.raises(ValueError, match="key must be written like 'C major'"):
         pipe.generate(0.0, 0.0, seconds=2.0, engine=engine, key="Z major")
 
 
@@ -137,22 +138,40 @@ def test_key_is_refused_by_an_engine_without_keys(tmp_path):
         pipe.generate(0.5, 0.5, seconds=1.0, key="C major")
 
 
-def test_instruments_soundfont_and_mastering_are_recorded(pipe):
+@pytest.fixture(params=["TimGM6mb.sf2", "FluidR3_GM.sf2"])
+def soundfont_pipe(request, pipe, tiny_checkpoints):
+    """The module's pipeline on the bundled soundfont (its default everywhere in the suite), or one on FluidR3 GM."""
+    if request.param == "TimGM6mb.sf2":
+        return pipe
+    return MoodPipeline.from_checkpoint(tiny_checkpoints, device="cpu", soundfont=request.getfixturevalue("fluidr3"))
+
+
+def test_instruments_soundfont_and_mastering_are_recorded(soundfont_pipe, request):
+    pipe = soundfont_pipe
     dry = pipe.generate(0.7, 0.7, seconds=2.0, seed=5, engine="notes", instrument="harp", dry=True)
     mastered = pipe.generate(0.7, 0.7, seconds=2.0, seed=5, engine="notes", instrument="harp")
     render = mastered.params()["render"]
+    assert render["soundfont"] == request.node.callspec.params["soundfont_pipe"]
     assert render["instrument"] == "harp" and render["program"] == 46 and len(render["soundfont_sha256"]) == 64
     assert render["mastering"]["gain_db"] > 0 and dry.params()["render"]["mastering"] == "dry"
     assert pretty_midi.PrettyMIDI(io.BytesIO(mastered.midi)).instruments[0].program == 46  # the MIDI says harp
-    assert np.sqrt(np.mean(mastered.audio ** 2)) > 2 * np.sqrt(np.mean(dry.audio ** 2))  # a fixed gain, louder
+    # The recorded chain, applied to the dry render, is the clip: a fixed gain, room and limiter, nothing per clip.
+    settings, sr = Mastering(**render["mastering"]), mastered.sample_rate
+    assert np.array_equal(mastered.audio, np.clip(master(dry.audio, sr, settings), -1.0, 1.0))
+    unlimited = master(dry.audio, sr, dataclasses.replace(settings, ceiling_dbtp=None))
+    rms = [float(np.sqrt(np.mean(x ** 2))) for x in (dry.audio, mastered.audio, unlimited)]
+    assert 20 * np.log10(rms[2] / rms[0]) == pytest.approx(settings.gain_db, abs=1.0)  # louder by the fixed gain
+    assert rms[0] < rms[1] <= rms[2]  # of which the limiter takes back only what would peak over its ceiling
     assert true_peak_dbtp(mastered.audio, mastered.sample_rate) <= -1.0 + 1e-3
-    pipe._cache.clear()
+    pipe._clips.clear()
     again = pipe.generate(0.7, 0.7, seconds=2.0, seed=5, engine="notes", instrument="harp")
     assert np.array_equal(again.audio, mastered.audio)  # mastering is deterministic
     with pytest.raises(ValueError, match="instrument must be one of piano, .*, got 'tuba'"):
         pipe.generate(0.0, 0.0, seconds=2.0, engine="notes", instrument="tuba")
-    with pytest.raises(ValueError, match="instrument must be unset for engine 'mel'"):
-        pipe.generate(0.0, 0.0, seconds=2.0, engine="mel", instrument="harp")
+    # checked even where the engine plays no notes, like steps and soundfont, and then ignored
+    assert "instrument" not in pipe.generate(0.0, 0.0, seconds=2.0, engine="mel", instrument="harp").render
+    with pytest.raises(ValueError, match="instrument must be one of piano, .*, got 'tuba'"):
+        pipe.generate(0.0, 0.0, seconds=2.0, engine="mel", instrument="tuba")
 
 
 class CountingLock:
@@ -224,7 +243,7 @@ def test_streams_warmup_and_run_compute_on_the_one_worker_thread(tiny_checkpoint
 
 def test_identical_requests_at_once_share_one_computation(tiny_checkpoints):
     pipe = MoodPipeline.from_checkpoint(tiny_checkpoints, cache_bytes=0)  # nothing cached: only sharing can help
-    pipe._lock = CountingLock()
+    pipe._clips._lock = CountingLock()
     eng, release, calls = pipe.engine("notes"), threading.Event(), []
     generate = eng.generate
 
@@ -236,7 +255,7 @@ def test_identical_requests_at_once_share_one_computation(tiny_checkpoints):
     eng.generate = held
 
     def release_when_all_have_looked():
-        while pipe._lock.taken < 6:  # each caller takes the lock once before waiting
+        while pipe._clips._lock.taken < 6:  # each caller takes the lock once before waiting
             time.sleep(0.01)
         release.set()
 
@@ -245,7 +264,7 @@ def test_identical_requests_at_once_share_one_computation(tiny_checkpoints):
     gens = callers(6, lambda i: pipe.generate(0.3, -0.2, seconds=1.0, seed=5))
     opener.join()
     assert len(calls) == 1 and all(g is gens[0] for g in gens)
-    assert pipe._in_flight == {}
+    assert pipe._clips.computing == 0
     with pytest.raises(ValueError, match="workers must be at least 1"):
         MoodPipeline(pipe.engines_by_name, workers=0)
 
@@ -271,7 +290,7 @@ def test_the_soundfont_is_chosen_per_request(two_soundfonts, tmp_path):
     assert played["soundfont"] == "Other.sf2"
     assert played["soundfont_sha256"] == hashlib.sha256((tmp_path / "Other.sf2").read_bytes()).hexdigest()
     assert default.params()["render"]["soundfont"] == bundled.name
-    pipe._cache.clear()
+    pipe._clips.clear()
     again = pipe.generate(0.7, 0.7, seconds=2.0, seed=3, engine="notes", soundfont="Other.sf2")
     assert np.array_equal(again.audio, other.audio)
     # sessions play it too, and engines without notes ignore it
@@ -318,3 +337,15 @@ def test_notes_played_otherwise_are_judged_as_the_corpus_piano_plays_them(two_so
         assert corpus.shape == dry.shape and np.corrcoef(*envelope)[0, 1] > 0.9  # the same notes (via MIDI ticks)
         # the judge heard those notes on the corpus' piano, far nearer the piano clip than what was played
         assert np.abs(judge.heard - piano.mel).mean() < 0.5 * np.abs(played.mel - piano.mel).mean()
+
+
+def test_warmup_raises_what_a_stream_raises(tiny_checkpoints, monkeypatch):
+    pipe = MoodPipeline.from_checkpoint(tiny_checkpoints, device="cpu")
+    assert all(pipe.engine(name).continues for name in pipe.engines)  # both tiny engines have sessions
+
+    def broken(*args, **kwargs):
+        raise ValueError("a defect, not an engine without sessions")
+
+    monkeypatch.setattr(pipe, "stream", broken)
+    with pytest.raises(ValueError, match="a defect"):
+        pipe.warmup()

@@ -139,3 +139,18 @@ def test_workers_end_when_prepare_is_killed():
     finally:
         if running(worker):
             os.kill(worker, signal.SIGKILL)
+
+
+def test_an_id_too_long_for_a_file_name_is_skipped_with_its_reason(tmp_path):
+    """A 300-character EMOPIA ID (a valid shape) made `File name too long` tracebacks."""
+    root = write_emopia_folder(tmp_path / "EMOPIA_1.0", per_split=ONE_EACH, seconds=1.0)
+    long_id = f"Q1_{'x' * 295}_0"
+    with open(root / "label.csv", "a") as f:
+        f.write(f"{long_id},1,T\n")
+    with open(root / "split" / "train_SL.csv", "a") as f:
+        f.write(f"{emopia.song_of(long_id)},1,0,0,0,1\n")
+    clips, skipped = emopia.list_clips(root)
+    assert len(clips) == 4 and len(skipped) == 1
+    assert "is longer than 120 characters" in skipped[0]["reason"] and len(skipped[0]["reason"]) < 200
+    with pytest.raises(CorpusError, match="not a plain file name"):
+        shard_path(tmp_path / "cache", "a" * 300)

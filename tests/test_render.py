@@ -2,13 +2,15 @@
 path, level matching, mastering ceiling and fixed gain, loudness measures, clear errors."""
 import hashlib
 import io
+import os
 
 import numpy as np
 import pretty_midi
 import pytest
 import tinysoundfont
 
-from moodgen import midi, render
+from moodgen import mastering, midi, render, soundfont
+from tests.test_soundfont import play
 
 SR = 22050
 
@@ -47,7 +49,7 @@ def test_dry_piano_is_byte_identical_to_the_old_render_path(bundled):
     old_16000_minus6 = "7a1d4fa483ec2b9dd7fbca56a338369d6cb6cd437d9e11a38a8125e4db01ba6e"
     y = bundled.render(render.with_instrument(piece(), "piano"))
     assert sha(y) == old_22050
-    assert sha(render.master(y, SR, render.DRY)) == old_22050
+    assert sha(mastering.master(y, SR, mastering.DRY)) == old_22050
     assert sha(midi.render_midi(piece(), SR)) == old_22050
     assert sha(midi.render_midi(piece(), 16000, gain_db=-6.0)) == old_16000_minus6
 
@@ -87,10 +89,10 @@ def test_piano_keeps_the_midi_bytes():
 
 def test_instruments_are_level_matched_to_the_bundled_piano(bundled):
     assert bundled.level_trim_db(render.PIANO_PROGRAM) == 0.0
-    piano = render.measure_loudness(bundled.render(render.level_reference(0)), SR).lufs
+    piano = mastering.measure_loudness(bundled.render(render.level_reference(0)), SR).lufs
     for program in (render.INSTRUMENTS["harp"], render.INSTRUMENTS["warm-pad"]):
         assert abs(bundled.level_trim_db(program)) > 3  # TimGM6mb's harp and pad are far louder than its piano
-        matched = render.measure_loudness(bundled.render(render.level_reference(program)), SR).lufs
+        matched = mastering.measure_loudness(bundled.render(render.level_reference(program)), SR).lufs
         assert matched == pytest.approx(piano, abs=0.05)
 
 
@@ -117,6 +119,29 @@ def test_bad_soundfont_names_the_field(tmp_path, monkeypatch):
         render.SoundfontRenderer(0, render.bundled_soundfont())
 
 
+def test_fluidr3_cut_to_the_offered_programs_plays_them_as_the_whole_file_does(fluidr3):
+    programs = sorted(set(render.INSTRUMENTS.values()))
+    with fluidr3.open("rb") as f:
+        cut = soundfont.subset(f, programs)
+    assert len(cut) < fluidr3.stat().st_size / 4  # what the renderer loads instead of the whole 148 MB
+    for program in programs:
+        expected, got = play(str(fluidr3), program), play(cut, program)
+        assert np.abs(expected).max() > 0.01
+        np.testing.assert_allclose(got, expected, atol=1e-5)  # sample positions move: float rounding only
+
+
+def test_the_suite_finds_only_the_bundled_soundfont_and_the_variable_chooses_folders(tmp_path, monkeypatch):
+    assert render.find_soundfonts() == [render.bundled_soundfont().resolve()]  # tests/conftest.py: a fresh machine
+    assert render.default_soundfont() == render.bundled_soundfont().resolve()
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name.upper()}.sf2").write_bytes(b"x")
+    monkeypatch.setenv(render.SOUNDFONT_DIRS_ENV, f"{tmp_path / 'b'}{os.pathsep}{tmp_path / 'absent'}")
+    assert [p.name for p in render.find_soundfonts()] == ["B.sf2", "TimGM6mb.sf2"]
+    monkeypatch.delenv(render.SOUNDFONT_DIRS_ENV)
+    assert render.find_soundfonts() == render.find_soundfonts(render.SYSTEM_SOUNDFONT_DIRS)  # unset: the system's
+
+
 def test_soundfonts_found_best_first_bundled_last(tmp_path, monkeypatch):
     system = tmp_path / "sf2"
     system.mkdir()
@@ -137,20 +162,20 @@ def test_mastered_true_peak_stays_under_the_ceiling():
     t = np.arange(2 * SR) / SR
     near_nyquist = (0.5 * np.sin(2 * np.pi * 10_000 * t + 0.3)).astype(np.float32)  # inter-sample peaks
     for y in (tones(3.0, 0.5), near_nyquist):
-        for settings in (render.Mastering(gain_db=20.0, reverb_wet=0.1, ceiling_dbtp=-1.0),
-                         render.Mastering(gain_db=12.0, ceiling_dbtp=-3.0)):
-            out = render.master(y, SR, settings)
+        for settings in (mastering.Mastering(gain_db=20.0, reverb_wet=0.1, ceiling_dbtp=-1.0),
+                         mastering.Mastering(gain_db=12.0, ceiling_dbtp=-3.0)):
+            out = mastering.master(y, SR, settings)
             assert out.shape == y.shape and out.dtype == np.float32
-            assert render.true_peak_dbtp(out, SR) <= settings.ceiling_dbtp + 1e-6
-            assert render.true_peak_dbtp(out, SR) > settings.ceiling_dbtp - 1.0  # the gain did push it there
-            assert np.array_equal(out, render.master(y, SR, settings))
+            assert mastering.true_peak_dbtp(out, SR) <= settings.ceiling_dbtp + 1e-6
+            assert mastering.true_peak_dbtp(out, SR) > settings.ceiling_dbtp - 1.0  # the gain did push it there
+            assert np.array_equal(out, mastering.master(y, SR, settings))
 
 
 def test_fixed_gain_keeps_the_level_difference_between_moods():
     loud, quiet = tones(4.0, 0.1), tones(4.0, 0.02)  # 14 dB apart, both below the ceiling after +6 dB
-    settings = render.Mastering(gain_db=6.0, reverb_wet=0.1)
-    before = [render.measure_loudness(y, SR).lufs for y in (loud, quiet)]
-    after = [render.measure_loudness(render.master(y, SR, settings), SR).lufs for y in (loud, quiet)]
+    settings = mastering.Mastering(gain_db=6.0, reverb_wet=0.1)
+    before = [mastering.measure_loudness(y, SR).lufs for y in (loud, quiet)]
+    after = [mastering.measure_loudness(mastering.master(y, SR, settings), SR).lufs for y in (loud, quiet)]
     assert before[0] - before[1] == pytest.approx(13.98, abs=0.05)
     assert after[0] - after[1] == pytest.approx(before[0] - before[1], abs=0.1)
     assert after[0] > before[0] + 5.0
@@ -158,14 +183,14 @@ def test_fixed_gain_keeps_the_level_difference_between_moods():
 
 def test_dry_mastering_returns_the_input():
     y = tones(1.0, 0.3)
-    assert render.DRY.is_dry and not render.Mastering().is_dry
-    assert render.master(y, SR, render.DRY) is y
+    assert mastering.DRY.is_dry and not mastering.Mastering().is_dry
+    assert mastering.master(y, SR, mastering.DRY) is y
 
 
 def test_loudness_of_a_sine_follows_bs1770():
     t = np.arange(5 * SR) / SR
     y = (0.1 * np.sin(2 * np.pi * 997 * t)).astype(np.float32)  # -20 dBFS peak: -23.0 LUFS by BS.1770's definition
-    loudness = render.measure_loudness(y, SR)
+    loudness = mastering.measure_loudness(y, SR)
     assert loudness.lufs == pytest.approx(-23.0, abs=0.2)
     assert loudness.true_peak_dbtp == pytest.approx(-20.0, abs=0.05)
     assert loudness.lra_lu == pytest.approx(0.0, abs=0.5)
@@ -175,19 +200,19 @@ def test_bad_mastering_inputs_name_the_field():
     for kwargs, field in (({"reverb_wet": 1.5}, "reverb_wet"), ({"room_size": -0.1}, "room_size"),
                           ({"ceiling_dbtp": 2.0}, "ceiling_dbtp"), ({"gain_db": 100.0}, "gain_db")):
         with pytest.raises(ValueError, match=field):
-            render.Mastering(**kwargs)
+            mastering.Mastering(**kwargs)
     with pytest.raises(ValueError, match=r"audio must be mono \(S,\)"):
-        render.master(np.zeros((2, SR), np.float32), SR, render.Mastering())
+        mastering.master(np.zeros((2, SR), np.float32), SR, mastering.Mastering())
     with pytest.raises(ValueError, match="at least 0.4 s"):
-        render.measure_loudness(np.zeros(100, np.float32), SR)
+        mastering.measure_loudness(np.zeros(100, np.float32), SR)
 
 
 def test_corpus_level_takes_the_gain_back():
     y = tones(4.0, 0.05)
-    settings = render.Mastering(gain_db=12.0, reverb_wet=0.1)
-    back = render.at_corpus_level(render.master(y, SR, settings), settings)
+    settings = mastering.Mastering(gain_db=12.0, reverb_wet=0.1)
+    back = mastering.at_corpus_level(mastering.master(y, SR, settings), settings)
     assert back.dtype == np.float32 and back.shape == y.shape
-    assert render.measure_loudness(back, SR).lufs == pytest.approx(render.measure_loudness(y, SR).lufs, abs=0.5)
+    assert mastering.measure_loudness(back, SR).lufs == pytest.approx(mastering.measure_loudness(y, SR).lufs, abs=0.5)
 
 
 def test_renderer_lends_loaded_copies_and_keeps_idle_ones_within_a_byte_budget(monkeypatch):
@@ -213,9 +238,9 @@ def test_renderer_lends_loaded_copies_and_keeps_idle_ones_within_a_byte_budget(m
 def test_true_peak_in_blocks_is_the_whole_clips_bit_for_bit():
     from scipy.signal import resample_poly
     rng = np.random.default_rng(7)
-    for n, sr in ((3 * render.TRUE_PEAK_BLOCK + 17, 22050), (render.TRUE_PEAK_BLOCK - 5, 44100), (50, 48000)):
+    for n, sr in ((3 * mastering.TRUE_PEAK_BLOCK + 17, 22050), (mastering.TRUE_PEAK_BLOCK - 5, 44100), (50, 48000)):
         y = (rng.standard_normal(n) * 0.3).astype(np.float32)
         y[rng.integers(n)] = 0.99  # one sharp peak, wherever it lands relative to the blocks
         factor = 8 if sr == 22050 else 4
         whole = 20.0 * np.log10(np.abs(resample_poly(y.astype(np.float64), factor, 1)).max())
-        assert render.true_peak_dbtp(y, sr) == whole
+        assert mastering.true_peak_dbtp(y, sr) == whole

@@ -152,3 +152,23 @@ def test_a_stop_signal_saves_the_state_and_resuming_logs_each_step_once(model, s
         f.write(json.dumps({"step": step + 1, "loss": 0.0}) + "\n")
     assert command.run(runs, step + 2, "--resume") == 0
     assert logged_steps(log) == list(range(1, step + 3))
+
+
+def test_a_state_file_holding_a_list_is_one_clear_message(command, tmp_path):
+    runs = tmp_path / "runs"
+    command.folder(runs).mkdir(parents=True)
+    torch.save([1, 2, 3], command.folder(runs) / "state.pt")  # loads with weights_only: then state["config"] failed
+    with pytest.raises(SystemExit, match=r"state.pt: not a training state \(it holds a list, not the dict"):
+        command.run(runs, 2, "--resume")
+
+
+def test_a_torn_last_line_of_the_log_does_not_stop_a_resume(caches, tmp_path):
+    """A run killed mid-write leaves half a JSON line; resuming failed on it with a JSONDecodeError traceback."""
+    notes = RunsCommand("notes", caches["notes"])
+    runs = tmp_path / "runs"
+    assert notes.run(runs, 2) == 0
+    log = notes.folder(runs) / "log.jsonl"
+    with open(log, "a") as f:
+        f.write('{"step": 3, "loss": 0.')
+    assert notes.run(runs, 3, "--resume") == 0
+    assert logged_steps(log) == [1, 2, 3]

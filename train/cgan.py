@@ -32,7 +32,8 @@ from moodgen.engines.mel import MelEngine, mel_correlates
 from moodgen.mood import PRESETS
 from train import model_card
 from train.data import CropSampler
-from train.runs import Run, StopRequests, apply_overrides, ensure_cache, git_sha, pick_device, seed_everything
+from train.runs import Run, StopRequests, apply_overrides, ensure_cache, pick_device, seed_everything
+from train.runs import provenance as run_provenance
 
 KIND = "cgan"
 LOSS_LABELS = {"loss": "generator", "val_loss": "discriminator", "axis": "binary cross-entropy"}
@@ -208,14 +209,11 @@ def train_cgan(config: CGANTrainConfig, resume: bool = False, fresh: bool = Fals
 
 def export(config: CGANTrainConfig, generator: CGANGenerator, mel_params: MelParams, manifest_hash: str,
            steps: int, wall_s: float, command: str) -> Path:
-    provenance = {
-        "git_sha": git_sha(), "data_manifest_hash": manifest_hash, "steps": steps,
-        "generator_steps": steps * config.g_steps, "wall_time_s": round(wall_s, 1), "command": command,
-        "engine": MelEngine.name, "train_config": to_dict(config),
-        "device": str(pick_device(config.device)), "threads": torch.get_num_threads(),
-        "parameters": {"generator": sum(p.numel() for p in generator.parameters()),
-                       "discriminator": sum(p.numel() for p in CGANDiscriminator(config.model).parameters())},
-    }
+    provenance = run_provenance(
+        manifest_hash, steps, wall_s, command, generator_steps=steps * config.g_steps, engine=MelEngine.name,
+        train_config=to_dict(config), device=str(pick_device(config.device)),
+        parameters={"generator": sum(p.numel() for p in generator.parameters()),
+                    "discriminator": sum(p.numel() for p in CGANDiscriminator(config.model).parameters())})
     path = save_component(Path(config.out) / f"{KIND}.safetensors", generator, mel_params, provenance)
     m = config.model
     text = CARD_TEXT.format(noise=m.noise_dim, sigma=m.d_input_noise, g=config.g_steps, window=m.frames, m=m.n_mels,

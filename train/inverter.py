@@ -29,7 +29,7 @@ from moodgen.checkpoint import save_component
 from moodgen.config import MelParams
 from moodgen.inverter import InverterConfig, MelInverter
 from train.corpus.cache import CorpusCache
-from train.train import git_sha
+from train.runs import provenance as run_provenance
 
 EDGE = 2  # frames of real context on each side of a crop, so every kept STFT frame sees no padding
 
@@ -173,9 +173,8 @@ def train(config: InverterTrainConfig, command: str) -> dict:
     summary = {"steps": step, "wall_time_s": round(wall, 1), "val_l1_log": float(val_l1),
                "val_magnitude_sc": float(val_sc), "val_pinv_magnitude_sc": pinv_sc,
                "params": sum(p.numel() for p in inverter.parameters()), "device": device}
-    provenance = {"git_sha": git_sha(), "data_manifest_hash": cache.manifest_hash, "steps": step,
-                  "wall_time_s": round(wall, 1), "command": command,
-                  "val_magnitude_sc": round(float(val_sc), 4)}
+    provenance = run_provenance(cache.manifest_hash, step, wall, command, device=device,
+                                val_magnitude_sc=round(float(val_sc), 4))
     save_component(config.out, inverter.cpu(), mel_params, provenance)
 
     run_dir = Path(config.run_dir)

@@ -27,7 +27,7 @@ from moodgen.judge import Judge, JudgeConfig, JudgeNet
 from train.corpus.cache import CorpusCache
 from train.evaluation.metrics import agreement_of
 from train.evaluation.vgmidi import vgmidi_agreement
-from train.train import git_sha
+from train.runs import provenance as run_provenance
 
 
 @dataclass(frozen=True)
@@ -142,10 +142,9 @@ def train(config: JudgeTrainConfig, command: str) -> dict:
     if best_state is None:  # budget ended before the first evaluation
         best_state, best_step = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}, step
     net.load_state_dict(best_state)
-    provenance = {"git_sha": git_sha(), "data_manifest_hash": cache.manifest_hash, "steps": step,
-                  "best_step": best_step, "wall_time_s": round(wall, 1), "command": command,
-                  "train_config": json.loads(json.dumps(asdict(config))), "device": device,
-                  "trained_on": "EMOPIA train split renders (with transpositions) only"}
+    provenance = run_provenance(cache.manifest_hash, step, wall, command, best_step=best_step,
+                                train_config=json.loads(json.dumps(asdict(config))), device=device,
+                                trained_on="EMOPIA train split renders (with transpositions) only")
     out = Path(config.out)
     save_component(out, net.cpu(), mel_params, provenance)
     # held-out numbers come from the exported (fp16-stored) weights, the ones everyone else loads

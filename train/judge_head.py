@@ -28,7 +28,7 @@ from train.corpus.cache import CorpusCache
 from train.evaluation.metrics import AXES, agreement_of
 from train.evaluation.vgmidi import vgmidi_agreement
 from train.judge import TARGETS_NOTE, baseline_line, table_lines, targets_of
-from train.train import git_sha
+from train.runs import git_sha
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,14 @@ def git_sha() -> str:
         return "unknown"
 
 
+def provenance(manifest_hash: str, steps: int, wall_s: float, command: str, **extra: Any) -> dict[str, Any]:
+    """What every exported weights file records of how it was made: the code (git sha), the data (the corpus
+    manifest's hash), the optimizer steps and wall time it took, the command that ran it, and the torch threads;
+    `extra` adds what is the trainer's own (its config, device, scores)."""
+    return {"git_sha": git_sha(), "data_manifest_hash": manifest_hash, "steps": steps, "wall_time_s": round(wall_s, 1),
+            "command": command, "threads": torch.get_num_threads(), **extra}
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -79,6 +87,17 @@ def apply_overrides(config: Any, pairs: list[tuple[str, str]], model_cls: type) 
         raise SystemExit(f"invalid training config: {exc}") from None
 
 
+def logged_step(line: str) -> int | None:
+    """The step of a log.jsonl line; None for a line that is not a record, such as the torn last line of a run
+    killed mid-write (resuming drops it with the steps after the saved state)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    step = record.get("step") if isinstance(record, dict) else None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
 class Run:
     """A run folder: config.json (the resolved config), state.pt (resumable training state) and log.jsonl.
 
@@ -113,13 +132,16 @@ class Run:
             state = torch.load(self.state_path, map_location=device, weights_only=True)
         except Exception as exc:  # torch raises several types for foreign or crafted pickles
             raise SystemExit(f"{self.state_path}: not a training state this version can load ({reason(exc)})") from None
+        if not isinstance(state, dict) or not isinstance(state.get("config"), dict) or "step" not in state:
+            raise SystemExit(f"{self.state_path}: not a training state (it holds a {type(state).__name__}, not the "
+                             "dict with config and step that training saves)")
         saved = {k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES}
         if saved != {k: v for k, v in to_dict(self.config).items() if k not in RESUMABLE_CHANGES}:
             raise SystemExit(f"{self.state_path}: saved with a different config; only "
                              f"{', '.join(RESUMABLE_CHANGES)} may change on --resume")
         if self.writes and self.log_path.is_file():
-            kept = [line for line in self.log_path.read_text().splitlines()
-                    if line.strip() and json.loads(line)["step"] <= state["step"]]
+            kept = [line for line in self.log_path.read_text(errors="replace").splitlines()
+                    if (step := logged_step(line)) is not None and step <= state["step"]]
             self.log_path.write_text("".join(line + "\n" for line in kept))
         return state
 

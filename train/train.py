@@ -34,7 +34,8 @@ from train import model_card, probes
 from train.corpus.cache import CorpusCache
 from train.data import CropSampler
 from train.distributed import SINGLE, Ranks, any_rank, barrier, process_group
-from train.runs import Run, StopRequests, apply_overrides, ensure_cache, git_sha, pick_device
+from train.runs import Run, StopRequests, apply_overrides, ensure_cache, pick_device
+from train.runs import provenance as run_provenance
 from train.trainer import Trainer
 
 
@@ -183,13 +184,10 @@ def export_engine(config: TrainConfig, model: torch.nn.Module, cache: CorpusCach
     sampler = {"guidance": config.guidance if guidance is None else guidance}
     if eng.uses_steps:
         sampler["steps"] = config.sample_steps
-    provenance = {
-        "git_sha": git_sha(), "data_manifest_hash": cache.manifest_hash, "steps": steps,
-        "wall_time_s": round(wall_s, 1), "command": command, "engine": config.engine,
-        "roll_params": to_dict(cache.roll_params), "train_config": to_dict(config), "sampler": sampler,
-        "guidance_selection": selection,
-        "device": str(pick_device(config.device)), "threads": torch.get_num_threads(), "processes": world_size,
-    }
+    provenance = run_provenance(
+        cache.manifest_hash, steps, wall_s, command, engine=config.engine, roll_params=to_dict(cache.roll_params),
+        train_config=to_dict(config), sampler=sampler, guidance_selection=selection,
+        device=str(pick_device(config.device)), processes=world_size)
     if model.key is not None:
         provenance["key_prior_major"] = probes.major_probability(model)
     description = None

@@ -1,5 +1,5 @@
 """One engine's training state on one rank and its optimizer step, shared by the training loop (train.train) and
-the throughput benchmark (benchmarks/train_speed.py).
+the throughput benchmark (benchmarks/speed/train_speed.py).
 
 Where a batch comes from: on the host, `CropSampler` in numpy (the CPU path, unchanged); on a GPU, when the
 split's clips fit, `DeviceCropSampler` keeps them on the device and the flow noise is drawn there too, so a step

@@ -25,7 +25,8 @@ import torch
 
 from moodgen.checkpoint import CheckpointError, file_sha256, reason
 from moodgen.config import Limits, MelParams, RollParams
-from moodgen.render import DRY, Mastering
+from moodgen.mastering import DRY, Mastering
+from moodgen.tempo import Tempo
 
 _REGISTRY: dict[str, type[Engine]] = {}
 
@@ -89,6 +90,13 @@ class Session(ABC):
         start_frame); None for engines without notes."""
         return None
 
+    def parts(self, end_frame: int, audio_frames: int, instruments: dict[str, str],
+              key_changes: list[tuple[float, int]], markers: list[tuple[float, str]]) -> tuple[dict, bytes] | None:
+        """The music split into parts (moodgen.parts): ({part: dry audio (S,) of frames [0, audio_frames) on
+        `instruments[part]`, as `render` would play them}, a MIDI file of frames [0, end_frame) with one track per
+        part); None for engines without notes."""
+        return None
+
     def mel(self, start_frame: int, end_frame: int) -> np.ndarray | None:
         """The engine's own (M, T) spectrogram of frames [start_frame, end_frame); None when it has none."""
         return None
@@ -103,6 +111,18 @@ class Session(ABC):
         return None
 
 
+def provenance_record(metadata: dict[str, Any], name: str, needed: tuple[str, ...]) -> dict[str, Any]:
+    """The provenance's record `name` with every field in `needed`; ValueError naming what is missing otherwise
+    (Engine.load turns it into a CheckpointError naming the file)."""
+    record = metadata["provenance"].get(name)
+    if not isinstance(record, dict):
+        raise ValueError(f"no {name} record in its provenance")
+    missing = [k for k in needed if k not in record]
+    if missing:
+        raise ValueError(f"its {name} record lacks {', '.join(missing)}")
+    return record
+
+
 class Engine(ABC):
     """A loaded engine: its model in eval mode, the sampler defaults it was exported with, its weights' hash."""
 
@@ -113,8 +133,9 @@ class Engine(ABC):
     model_class: ClassVar[type]  # a moodgen.checkpoint.Component
     uses_steps: ClassVar[bool]  # whether `steps` means anything to the sampler
     makes_midi: ClassVar[bool]  # whether its clips come with MIDI
+    plays_tempo: ClassVar[bool] = False  # whether its sessions play on a beat grid (`session(..., tempo=)`)
     instruments: ClassVar[tuple[str, ...]] = ()  # what it can play its notes on; the first is the default
-    mastering: ClassVar[Mastering] = DRY  # its fixed gain, room and limiter (benchmarks/loudness.py chose the gains)
+    mastering: ClassVar[Mastering] = DRY  # its fixed gain, room and limiter (gains: benchmarks/studies/loudness.py)
     cache_field: ClassVar[str]  # what it trains on: "mel" (cache.mels) or "roll" (cache.rolls)
     transposes_on_the_fly: ClassVar[bool]  # True: trains on untransposed clips, shifted per crop
 
@@ -123,10 +144,11 @@ class Engine(ABC):
         self.metadata = metadata
         self.sha256 = sha256
         self.mel_params: MelParams = metadata["mel_params_obj"]
-        sampler = metadata["provenance"].get("sampler", {})
+        # the sampler settings it was exported with: a file without them is refused, not given defaults
+        sampler = provenance_record(metadata, "sampler", ("guidance", "steps") if self.uses_steps else ("guidance",))
         limits = Limits()
-        self.default_steps: int | None = limits.steps(sampler.get("steps", 16)) if self.uses_steps else None
-        self.default_guidance = limits.guidance(sampler.get("guidance", 2.0))
+        self.default_steps: int | None = limits.steps(sampler["steps"]) if self.uses_steps else None
+        self.default_guidance = limits.guidance(sampler["guidance"])
 
     @classmethod
     def load(cls, folder: str | Path, device: torch.device | str = "cpu",
@@ -184,14 +206,28 @@ class Engine(ABC):
         """Frames per second of the grid a session advances on."""
         raise ValueError(f"engine {self.name!r} cannot make journeys, continuations, loops or streams")
 
+    def frame_rate_at(self, tempo: Tempo | None) -> float:
+        """Frames per second of audio at `tempo` (None: `frame_rate`); ValueError for engines without a beat."""
+        if tempo is None:
+            return self.frame_rate
+        if not self.plays_tempo:
+            raise ValueError(f"bpm: engine {self.name!r} plays no notes to put on a beat; leave bpm unset")
+        return tempo.frame_rate
+
     def frames_for(self, seconds: float) -> int:
         """Frames a session advances for `seconds` of audio (at least enough to cover every sample)."""
         return int(round(seconds * self.frame_rate))
 
+    @property
+    def continues(self) -> bool:
+        """Whether it makes journeys, continuations, loops and streams: whether its class has sessions."""
+        return type(self).session is not Engine.session
+
     def session(self, seed: int, steps: int | None, guidance: float, before: Continuation | None = None,
-                instrument: str | None = None, soundfont: str | None = None) -> Session:
+                instrument: str | None = None, soundfont: str | None = None, tempo: Tempo | None = None) -> Session:
         """A new sampler that keeps going (see `Session`), continuing `before` when given, its notes played on
-        `instrument` with `soundfont` (engines with `instruments` and `soundfonts`; None: the first)."""
+        `instrument` with `soundfont` (engines with `instruments` and `soundfonts`; None: the first); engines that
+        `plays_tempo` play on `tempo`'s beat grid (their frames then span its 32nd notes; others never get one)."""
         raise ValueError(f"engine {self.name!r} cannot make journeys, continuations, loops or streams")
 
     # Training: the training loop, the probes and the crop sampler call these on the class.

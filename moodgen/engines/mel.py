@@ -17,8 +17,9 @@ from moodgen.config import MelParams, RollParams
 from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, register
 from moodgen.flow_model import FlowConfig, FlowModel, flow_matching_loss, guidance_distillation_loss, sample
 from moodgen.inverter import DEFAULT_N_ITER, MelInverter, default_inversion, load_inverter, phase_vocoder_phase
-from moodgen.journey import declick, derived_seed
-from moodgen.render import Mastering
+from moodgen.joins import declick
+from moodgen.journey import derived_seed
+from moodgen.mastering import Mastering
 
 WINDOW_FRAMES = 384  # one window of a session: the frames it continues plus the new ones (4.5 s)
 CONTEXT_FRAMES = 64  # each window continues the last 0.74 s before it, kept by inpainting

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import math
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,11 +19,14 @@ import torch
 
 from moodgen import midi, render
 from moodgen.config import MelParams, RollParams, from_dict, shown
-from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, register
-from moodgen.journey import fit
+from moodgen.engines.base import Continuation, Engine, EngineOutput, Session, provenance_record, register
+from moodgen.joins import fit
 from moodgen.keys import key_profile_scores
-from moodgen.note_model import NoteModel, NoteModelConfig, NoteSampler, note_loss, sample_roll
+from moodgen.mastering import Mastering
+from moodgen.note_model import NoteModel, NoteModelConfig, NoteSampler, SamplerConfig, note_loss, sample_roll
 from moodgen.note_synth import ContinuingSynth, frame_sample, roll_events
+from moodgen.parts import parts_midi, split_parts
+from moodgen.tempo import FRAMES_PER_SIXTEENTH, Tempo
 
 
 def roll_correlates(x: np.ndarray, roll: RollParams) -> dict[str, float]:
@@ -53,6 +57,14 @@ def rendered(pm: pretty_midi.PrettyMIDI, n_samples: int, renderer: render.Soundf
     return fit(wav, n_samples).astype(np.float32)
 
 
+def with_events(pm: pretty_midi.PrettyMIDI, key_changes: list[tuple[float, int]],
+                markers: list[tuple[float, str]]) -> pretty_midi.PrettyMIDI:
+    """`pm` with key signatures (seconds, key) and text markers (seconds, text)."""
+    pm.key_signature_changes = [pretty_midi.KeySignature(key, seconds) for seconds, key in key_changes]
+    pm.text_events = [pretty_midi.Text(text, seconds) for seconds, text in markers]
+    return pm
+
+
 def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
     buf = io.BytesIO()
     pm.write(buf)
@@ -67,11 +79,15 @@ class NoteSession(Session):
     loop_overrun_frames = 10
 
     def __init__(self, engine: NoteEngine, seed: int, guidance: float, before: Continuation | None, instrument: str,
-                 soundfont: str | None):
+                 soundfont: str | None, tempo: Tempo | None = None):
         self.engine, self.params, self.sample_rate = engine, engine.roll_params, engine.mel_params.sample_rate
-        self.instrument = instrument
+        self.instrument, self.tempo = instrument, tempo
+        if tempo is not None:  # the overrun lasts as long as at 16 frames/s, in whole 16ths
+            overrun = math.ceil(self.loop_overrun_frames / self.params.fps / tempo.frame_seconds / FRAMES_PER_SIXTEENTH)
+            self.loop_overrun_frames = overrun * FRAMES_PER_SIXTEENTH
         self.renderer = engine.renderer_for(soundfont)
-        self.sampler = NoteSampler(engine.sampling_model, guidance, seed)
+        self.sampler = NoteSampler(engine.sampling_model, guidance, seed, config=engine.sampler_config,
+                                   roll=engine.roll_params)
         self.synth = engine.synth(instrument, self.renderer)
         self.active: list[np.ndarray] = []  # (t, K) uint8 parts of the rolls
         self.onset: list[np.ndarray] = []
@@ -84,7 +100,7 @@ class NoteSession(Session):
             keys = None if before.keys is None else before.keys[recent]
             self.sampler.prime(before.frames[:, recent].T, self.conditions(before.moods[recent], keys), active[-1])
             self.active, self.onset, self.length = [active], [onset], len(active)
-            self.synth.play(roll_events(active, onset, self.sounding, 0, self.params, self.sample_rate),
+            self.synth.play(roll_events(active, onset, self.sounding, 0, self.params, self.sample_rate, tempo),
                             len(before.audio))
             self.rendered, self.sounding = len(active), active[-1]
 
@@ -105,10 +121,10 @@ class NoteSession(Session):
         return self.active[0][start:end], self.onset[0][start:end]
 
     def samples_for(self, frames: int) -> int:
-        return frame_sample(frames, self.params, self.sample_rate)
+        return frame_sample(frames, self.params, self.sample_rate, self.tempo)
 
     def advance(self, moods: np.ndarray, keys: np.ndarray | None, wrap: int = 0) -> np.ndarray:
-        active, onset = (roll[0] for roll in self.sampler.run(len(moods), self.conditions(moods, keys)))
+        active, onset = (roll[0] for roll in self.sampler.run(len(moods), self.conditions(moods, keys), keys))
         self.active.append(active)
         self.onset.append(onset)
         self.length += len(active)
@@ -116,7 +132,7 @@ class NoteSession(Session):
 
     def render(self) -> np.ndarray:
         active, onset = self.rolls(self.rendered, self.length)
-        events = roll_events(active, onset, self.sounding, self.rendered, self.params, self.sample_rate)
+        events = roll_events(active, onset, self.sounding, self.rendered, self.params, self.sample_rate, self.tempo)
         if len(active):
             self.sounding = active[-1]
         self.rendered, self.rendered_notes = self.length, events
@@ -133,11 +149,27 @@ class NoteSession(Session):
 
     def midi(self, start_frame: int, end_frame: int, key_changes: list[tuple[float, int]],
              markers: list[tuple[float, str]]) -> bytes:
-        pm = render.with_instrument(midi.midi_from_roll(*self.rolls(start_frame, end_frame), self.params),
-                                    self.instrument)
-        pm.key_signature_changes = [pretty_midi.KeySignature(key, seconds) for seconds, key in key_changes]
-        pm.text_events = [pretty_midi.Text(text, seconds) for seconds, text in markers]
-        return midi_bytes(pm)
+        pm = render.with_instrument(midi.midi_from_roll(*self.rolls(start_frame, end_frame), self.params,
+                                                        tempo=self.tempo), self.instrument)
+        return midi_bytes(with_events(pm, key_changes, markers))
+
+    def parts(self, end_frame: int, audio_frames: int, instruments: dict[str, str],
+              key_changes: list[tuple[float, int]], markers: list[tuple[float, str]]) -> tuple[dict, bytes]:
+        whole = midi.midi_from_roll(*self.rolls(0, audio_frames), self.params, tempo=self.tempo)
+        split = split_parts(whole.instruments[0].notes)
+        n = self.samples_for(audio_frames)
+        audio = {}
+        for part, notes in split.items():
+            pm, track = copy.copy(whole), pretty_midi.Instrument(render.program_for(instruments[part]))
+            pm.instruments, track.notes = [track], notes
+            audio[part] = rendered(pm, n, self.renderer)
+        end = self.tempo.frame_time(end_frame) if self.tempo is not None else end_frame / self.params.fps
+        kept = {part: [nt for nt in notes if nt.start < end] for part, notes in split.items()}
+        for notes in kept.values():
+            for note in notes:
+                note.end = min(note.end, end)
+        pm = parts_midi(kept, {p: render.program_for(i) for p, i in instruments.items()}, whole)
+        return audio, midi_bytes(with_events(pm, key_changes, markers))
 
 
 @register
@@ -149,16 +181,20 @@ class NoteEngine(Engine):
     model_class = NoteModel
     uses_steps = False  # samples frame by frame
     makes_midi = True
+    plays_tempo = True  # at a tempo its frames are 32nd notes (moodgen.tempo)
     instruments = tuple(render.INSTRUMENTS)  # learned from piano: the others play the same notes
-    mastering = render.Mastering(gain_db=12.5, reverb_wet=0.1)  # happy -13.4 LUFS, sad 9.7 LU below (TimGM6mb)
+    mastering = Mastering(gain_db=12.5, reverb_wet=0.1)  # happy -13.4 LUFS, sad 9.7 LU below (TimGM6mb)
     cache_field = "roll"
     transposes_on_the_fly = True
 
     def __init__(self, model: NoteModel, metadata: dict[str, Any], sha256: str,
                  renderer: render.SoundfontRenderer, soundfont_paths: Mapping[str, Path] | None = None):
         super().__init__(model, metadata, sha256)
-        self.roll_params = from_dict(RollParams, metadata["provenance"].get("roll_params", {}))
+        # the grid it was trained on, all of it: another grid's defaults would play at the wrong tempo or pitch
+        self.roll_params = from_dict(RollParams, provenance_record(
+            metadata, "roll_params", tuple(f.name for f in dataclasses.fields(RollParams))))
         self.renderer = renderer  # the default soundfont's
+        self.sampler_config = SamplerConfig()  # how rolls are drawn from the model (moodgen.note_model)
         # The other soundfonts it may play with, by file name; each is loaded on first use and kept: cut down to
         # the offered programs, a loaded copy is small (README, Sound).
         self.soundfont_paths = {renderer.name: renderer.path,
@@ -186,7 +222,7 @@ class NoteEngine(Engine):
                  soundfont: str | None = None) -> EngineOutput:
         renderer = self.renderer_for(soundfont)  # a bad name fails before sampling
         active, onset = sample_roll(self.sampling_model, mood, self.roll_params.frames_for(seconds), guidance,
-                                    seed=seed, key=key)
+                                    seed=seed, key=key, sampler=self.sampler_config, roll=self.roll_params)
         pm = midi.midi_from_roll(active[0], onset[0], self.roll_params)
         out = self.play(pm, seconds, instrument or self.instruments[0], renderer)
         return dataclasses.replace(out, frames=midi.encode_roll(active[0], onset[0]))
@@ -207,7 +243,8 @@ class NoteEngine(Engine):
         or instrument: the judge learned from that sound only, and on FluidR3 GM it heard every preset as aroused
         (sad A +0.41 against -0.60 on the corpus' piano, README)."""
         corpus = render.bundled_soundfont().name
-        if midi is None or (record.get("soundfont") == corpus and record.get("instrument") == self.instruments[0]):
+        played = {record.get("instrument"), *(p["instrument"] for p in record.get("parts", {}).values())}
+        if midi is None or (record.get("soundfont") == corpus and played == {self.instruments[0]}):
             return None
         pm = render.with_instrument(pretty_midi.PrettyMIDI(io.BytesIO(midi)), self.instruments[0])
         return rendered(pm, n_samples, self.renderer_for(corpus))
@@ -224,11 +261,25 @@ class NoteEngine(Engine):
                                                                  gain_db=self.renderer.gain_db)
             return self._renderers[name]
 
-    @staticmethod
-    def render_record(instrument: str, renderer: render.SoundfontRenderer) -> dict[str, Any]:
-        """How the notes are played, for the JSON sidecar."""
+    def render_record(self, instrument: str, renderer: render.SoundfontRenderer) -> dict[str, Any]:
+        """How the notes are drawn and played, for the JSON sidecar."""
         return {"instrument": instrument, "program": render.program_for(instrument), "soundfont": renderer.name,
-                "soundfont_sha256": renderer.sha256}
+                "soundfont_sha256": renderer.sha256, "sampler": self.sampler_record}
+
+    @property
+    def sampler_record(self) -> dict[str, float]:
+        return self.sampler_config.record()
+
+    @property
+    def default_guidance(self) -> float:
+        """The sampler settings' guidance, else the one the checkpoint's export chose (docs/realism.md: 2.5 makes
+        the valence heard follow the target more closely than the export's 1.5)."""
+        guidance = self.sampler_config.guidance
+        return self.checkpoint_guidance if guidance is None else guidance
+
+    @default_guidance.setter
+    def default_guidance(self, value: float) -> None:
+        self.checkpoint_guidance = value
 
     @staticmethod
     def synth(instrument: str, renderer: render.SoundfontRenderer) -> ContinuingSynth:
@@ -243,8 +294,9 @@ class NoteEngine(Engine):
         return float(self.roll_params.fps)
 
     def session(self, seed: int, steps: int | None, guidance: float, before: Continuation | None = None,
-                instrument: str | None = None, soundfont: str | None = None) -> NoteSession:
-        return NoteSession(self, seed, guidance, before, instrument or self.instruments[0], soundfont)
+                instrument: str | None = None, soundfont: str | None = None,
+                tempo: Tempo | None = None) -> NoteSession:
+        return NoteSession(self, seed, guidance, before, instrument or self.instruments[0], soundfont, tempo)
 
     @staticmethod
     def default_model_config() -> NoteModelConfig:
@@ -272,7 +324,7 @@ class NoteEngine(Engine):
     @staticmethod
     def sample(model: NoteModel, mood: torch.Tensor, frames: int, steps: int | None, guidance: float, seed: int,
                key: torch.Tensor | None) -> np.ndarray:
-        active, onset = sample_roll(model, mood, frames, guidance, seed=seed, key=key)
+        active, onset = sample_roll(model, mood, frames, guidance, seed=seed, key=key, sampler=SamplerConfig())
         return np.stack([midi.encode_roll(a, o) for a, o in zip(active, onset)])
 
     @staticmethod

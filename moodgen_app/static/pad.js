@@ -21,7 +21,10 @@ const live = () => window.moodgenLive?.playing;
 const steer = (m) => { if (live()) window.moodgenLive.steer(m); return m; };
 // live.js shows the mood heard now (a ring) and the trail of the last seconds; null takes them away
 window.moodgenPad = {live: (v) => { props.value = {...props.value, live: v ? v.marker : null, trail: v ? v.trail : null}; }};
-// In journey mode (value.mode) a drag draws a path, [[v, a], ...], and releasing it asks for a journey.
+// In journey mode (value.mode) a drag draws a path, [[v, a], ...], and releasing it asks for a journey; a tap
+// draws none, and the pad says so in plain words (value.hint).
+const JOURNEY_HINT = 'Drag a path across the pad: the music follows it over the duration.';
+const TAP_IN_JOURNEY = 'A tap makes no journey: drag a path across the pad.';
 let dragging = false;
 const drawing = () => props.value.mode === 'journey';
 const extend = (m) => {
@@ -38,7 +41,7 @@ element.addEventListener('pointerdown', (ev) => {
   ev.preventDefault();
   svg().focus({preventScroll: true});
   if (drawing()) {
-    props.value = {...props.value, path: [], curve: null, playhead: null};
+    props.value = {...props.value, path: [], curve: null, playhead: null, hint: JOURNEY_HINT};
     extend(toMood(ev));
   } else {
     steer(set(toMood(ev), false));
@@ -58,13 +61,19 @@ element.addEventListener('pointermove', (ev) => {
 element.addEventListener('pointerup', (ev) => {
   if (!dragging) return;
   dragging = false;
+  // no clip while a number box holds an invalid value (the page's script says which; the point replaces the mood)
+  const wait = window.moodgenInvalid?.(['valence', 'arousal']);
   if (drawing()) {
     extend(toMood(ev));
-    trigger('journey', {path: props.value.path});
+    if ((props.value.path || []).length < 2) {  // a tap: no path to follow
+      props.value = {...props.value, path: null, hint: TAP_IN_JOURNEY, announce: TAP_IN_JOURNEY};
+    } else if (!wait) {
+      trigger('journey', {path: props.value.path});
+    }
   } else if (live()) {
     trigger('move', steer(set(toMood(ev), false)));  // the sliders follow; the stream already has it
   } else {
-    trigger('pick', set(toMood(ev), false));
+    trigger(wait ? 'move' : 'pick', set(toMood(ev), false));
   }
 });
 element.addEventListener('pointercancel', () => { dragging = false; });
@@ -78,7 +87,7 @@ element.addEventListener('keydown', (ev) => {
     trigger('move', steer(set({valence: clip(now.valence + dv * step), arousal: clip(now.arousal + da * step)},
                               true)));
   } else if (ev.key === 'Enter' || ev.key === ' ') {
-    trigger('pick', set(now, true));
+    if (!window.moodgenInvalid?.(['valence', 'arousal'])) trigger('pick', set(now, true));
   } else {
     return;
   }

@@ -46,7 +46,7 @@ from train.corpus.arrays import (
 )
 
 FORMAT_VERSION = 2
-PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a clip id usable as a file name: no separators, no '..'
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")  # a clip id usable as a file name: no separators, no '..'
 
 
 class CorpusError(ValueError):
@@ -178,10 +178,17 @@ def shard_location(path: Path) -> StoredClip | None:
                       {name: s[1:] for name, s in shapes.items()}, path)
 
 
+def manifest_hash(manifest: dict[str, Any]) -> str:
+    """The hash of everything in a manifest but its own `manifest_hash`."""
+    return sha256_text(json.dumps({k: v for k, v in manifest.items() if k != "manifest_hash"}, sort_keys=True))
+
+
 def store_problem(cache_dir: Path, manifest: dict[str, Any]) -> str | None:
     """Why the consolidated arrays and index cannot be used as the manifest describes them, or None."""
     if manifest.get("format_version") != FORMAT_VERSION:
         return f"cache format {manifest.get('format_version')}, expected {FORMAT_VERSION}"
+    if manifest.get("manifest_hash") != manifest_hash(manifest):  # weights record it as the data they learned from
+        return "manifest.json was edited after it was written (its manifest_hash no longer matches it)"
     for name, recorded in manifest["arrays"].items():
         problem = mismatch(cache_dir / name, recorded)
         if problem:
@@ -283,7 +290,7 @@ def consolidate(cache_dir: Path, clips: list[SourceClip], labels: dict[str, tupl
     manifest = dict(manifest, format_version=FORMAT_VERSION, n_items=len(rows), n_clips=len(clips),
                     mel_code=MEL_CODE, arrays={name: describe(cache_dir / name) for name in files},
                     clips=table, index_sha256=sha256_file(cache_dir / "index.json"))
-    manifest["manifest_hash"] = sha256_text(json.dumps(manifest, sort_keys=True))
+    manifest["manifest_hash"] = manifest_hash(manifest)
     atomic_write_json(cache_dir / "manifest.json", manifest)
     # now kept in the arrays: the shards, and arrays this cache no longer has (e.g. an older format's)
     shards = cache_dir / "shards"

@@ -34,8 +34,9 @@ def list_clips(root: Path) -> tuple[list[SourceClip], list[dict[str, str]]]:
         raise CorpusError(str(exc)) from None
     clips = []
     for s in songs:
-        if not re.fullmatch(r"[0-9]+", s.song_id):  # a song_id names the mp3, so only a number may become a path
-            skipped.append({"path": str(root), "reason": f"song_id {s.song_id[:80]!r} is not a number"})
+        if not re.fullmatch(r"[0-9]{1,20}", s.song_id):  # it names the mp3, so only a number may become a path
+            skipped.append({"path": str(root), "reason": f"song_id {s.song_id[:80]!r} is not a number of at most "
+                                                          "20 digits"})
             continue
         reason = ("mp3 not found" if not s.audio_path.is_file()
                   else f"mp3 resolves outside the dataset folder {root}" if not inside(s.audio_path, root) else None)

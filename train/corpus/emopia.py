@@ -15,6 +15,7 @@ from train.corpus.features import midi_features
 LICENCE = "CC BY-NC-SA 4.0 (EMOPIA 1.0, Hung et al., ISMIR 2021)"
 SPLITS = ("train", "val", "test")
 CLIP_ID = re.compile(r"Q([1-4])_([A-Za-z0-9_-]+)_([0-9]+)")  # Q<quadrant>_<YouTube id>_<clip number>
+MAX_ID_CHARS = 120  # EMOPIA's are under 30; a longer one would make a file name the file system refuses
 
 
 def read_csv_rows(path: Path, required: set[str]) -> list[dict[str, str]]:
@@ -54,11 +55,13 @@ def list_clips(root: Path) -> tuple[list[SourceClip], list[dict[str, str]]]:
     clips, skipped = [], []
     for row in read_csv_rows(root / "label.csv", {"ID", "4Q"}):
         clip_id = row["ID"]
-        valid_id = CLIP_ID.fullmatch(clip_id)
+        valid_id = len(clip_id) <= MAX_ID_CHARS and CLIP_ID.fullmatch(clip_id)
         # an ID that is not EMOPIA's shape never becomes a path: it could name a file anywhere
         path = midis / f"{clip_id}.mid" if valid_id else root / "label.csv"
         reason = None
-        if not valid_id:
+        if len(clip_id) > MAX_ID_CHARS:
+            reason = f"ID {clip_id[:80]!r}... is longer than {MAX_ID_CHARS} characters"
+        elif not valid_id:
             reason = f"ID {clip_id[:80]!r} is not of the form Q<1-4>_<song>_<n>"
         elif row["4Q"] not in {"1", "2", "3", "4"}:
             reason = f"quadrant label {row['4Q']!r} is not 1-4"

@@ -3,7 +3,8 @@
 EMOPIA labels only the quadrant. Each clip gets a continuous point inside its human-labelled quadrant: the sign of
 each axis is the human label; the magnitude is the clip's rank, among clips with the same sign, on a score computed
 from the music (arousal: note rate and loudness; valence: fit to a major key profile). The human quadrant is never
-overridden. `benchmarks/label_derivation.py` measures how well the scores agree with human labels (docs/labels.md).
+overridden. `benchmarks/studies/label_derivation.py` measures how well the scores agree with human labels
+(docs/labels.md).
 """
 from __future__ import annotations
 

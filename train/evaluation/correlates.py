@@ -14,8 +14,8 @@ def mood_correlates(y: np.ndarray, sample_rate: int, key: str | None = None) -> 
     """Simple audio correlates of mood for a (S,) waveform: level, note density, tempo, major/minor key profile.
 
     Chroma comes from the constant-Q transform: on 1,076 real EMOPIA clips its major-minor separates positive from
-    negative valence better than STFT chroma (AUC 0.69 vs 0.66; benchmarks/correlate_validity.py). With the `key`
-    an engine was conditioned on ("A minor"), `in_mode` says whether the heard mode matches it (1/0)."""
+    negative valence better than STFT chroma (AUC 0.69 vs 0.66; benchmarks/studies/correlate_validity.py). With the
+    `key` an engine was conditioned on ("A minor"), `in_mode` says whether the heard mode matches it (1/0)."""
     y = np.asarray(y, dtype=np.float32)
     duration = max(len(y) / sample_rate, 1e-3)
     envelope = librosa.onset.onset_strength(y=y, sr=sample_rate)

@@ -112,15 +112,15 @@ def targets_for(config: EvalConfig) -> list[tuple[str, str, tuple[float, float],
     return out
 
 
-def generated_units(generate, judge: Judge, config: EvalConfig, desc: str) -> list[Unit]:
+def generated_units(generate, judge: Judge, config: EvalConfig, desc: str, with_features: bool = True) -> list[Unit]:
     """Judge the clips `generate(valence, arousal, seed) -> (audio (S,), sample_rate, key or None)` makes for every
-    target."""
+    target (with the presets' mood correlates unless `with_features` is False)."""
     window = judge.mel_params.frames_for(config.seconds)
     units = []
     for kind, group, target, seed in tqdm(targets_for(config), desc=desc, unit="clip", leave=False):
         y, sr, key = generate(*target, seed)
         units.append(Unit(target, group, kind, judge_audio(judge, y, sr, window),
-                          clip_features(y, sr, key) if kind == "preset" else None))
+                          clip_features(y, sr, key) if kind == "preset" and with_features else None))
     return units
 
 
