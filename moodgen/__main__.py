@@ -156,9 +156,7 @@ def parser() -> argparse.ArgumentParser:
     lv.add_argument("--arousal", default=0.0)
     lv.add_argument("--seconds", default=600.0, help="stop after this long at most (default 600)")
     lv.add_argument("--chunk-seconds", default=CHUNK_SECONDS, help="how often the mood is read (default %(default)s)")
-    for name in ("seed", "steps", "guidance", "engine", "key", "instrument"):
-        lv.add_argument(f"--{name}", default=0 if name == "seed" else None)
-    lv.add_argument("--dry", action="store_true", help="no room, no mastering gain or limiter")
+    add_settings(lv)  # --loop and --stems do not apply: the stream says so
     add_common(lv, "live.wav")
     return ap
 
@@ -177,17 +175,17 @@ def live(args: argparse.Namespace) -> list[Path]:
     if not 0 < seconds <= 3600:
         raise ValueError(f"--seconds must be a number in (0, 3600], got {shown(args.seconds)}")
     steering = Steering(validate_mood(args.valence, args.arousal))
-    pipe = MoodPipeline.from_checkpoint(args.checkpoint, device=parse_device(args.device), soundfont=args.soundfont)
-    check_out(args.out, pipe.engine(args.engine).makes_midi, args.force)
-    stream = pipe.stream(lambda: steering.mood, args.chunk_seconds, seed=args.seed, engine=args.engine,
-                         steps=args.steps, guidance=args.guidance, key=args.key, instrument=args.instrument,
-                         dry=args.dry)
+    pipe = MoodPipeline.from_checkpoint(args.checkpoint, device=parse_device(args.device),
+                                        soundfont=args.soundfont_file)
+    settings = pipe.settings(Settings.from_record(vars(args)))
+    check_out(args.out, pipe.engine(settings.engine).makes_midi, args.force)
+    stream = pipe.stream(lambda: steering.mood, args.chunk_seconds, settings)
     outputs, (sound, heard) = [], sound_output(stream.sample_rate)
     if args.midi_out is not None:
         from moodgen.midi_out import MidiOutput, open_port  # python-rtmidi: the `live` extra
 
-        if not pipe.engine(args.engine).makes_midi:
-            raise ValueError(f"--midi-out: engine {pipe.engine(args.engine).name!r} plays no notes")
+        if not pipe.engine(settings.engine).makes_midi:
+            raise ValueError(f"--midi-out: engine {settings.engine!r} plays no notes")
         outputs.append(MidiOutput(open_port(args.midi_out), stream.render_record.get("program")))
     outputs += [sound] if sound is not None else []
     server = OscServer(host, port, steering, log=lambda line: print(line, file=sys.stderr, flush=True)).start()
