@@ -57,6 +57,7 @@ def test_live_view_follows_a_drag_without_a_clip_and_keeps_the_recording(browser
     page.wait_for_function("document.querySelector('#live-play').innerText.trim() === 'Stop'")
     marker_near(page, 0.7, 0.7)  # the first screen's mood is playing
     page.evaluate("window.__generating = false")
+    page.locator("#mood-pad svg.pad").scroll_into_view_if_needed()  # a phone scrolled to the control's result
     page.mouse.move(*pad_point(page, 0.6, 0.6))
     page.mouse.down()
     page.mouse.move(*pad_point(page, -0.6, -0.5), steps=8)
