@@ -4,8 +4,9 @@
 
 Writes screenshot-desktop.png (1280 x 800, after a preset click), screenshot-phone.png (390 x 844, the first screen),
 screenshot-phone-result.png (the same phone after a preset click, the result scrolled into view),
-screenshot-journey.png (a path drawn on the pad, its journey playing) and screenshot-live.png (live mode playing
-while the dot moves: the pad and its controls). With --axe, instead: axe-core's findings (tests/vendor/axe.min.js)
+screenshot-journey.png (a path drawn on the pad, its journey playing), screenshot-live.png (live mode playing while
+the dot is dragged: the pad, its live marker and trail, the live bar beside it) and screenshot-live-phone.png (the
+same on a phone: the live bar under the pad). With --axe, instead: axe-core's findings (tests/vendor/axe.min.js)
 on the page at both sizes, first screen and with every accordion open, journey mode and a refused duration, as a
 Markdown table (the app's own markup apart from Gradio's widgets).
 """
@@ -79,12 +80,13 @@ def draw_journey(page: Page) -> None:
 
 def play_live(page: Page) -> None:
     page.locator("#live-play").click()
-    page.wait_for_function("() => (document.querySelector('#live-audio audio')?.currentTime || 0) > 1")
-    page.locator("#mood-pad svg.pad").focus()
-    for key in ("Shift+ArrowLeft",) * 4 + ("Shift+ArrowDown",) * 5:
-        page.keyboard.press(key)
-        page.wait_for_timeout(250)
-    page.wait_for_timeout(1500)
+    page.locator("#mood-pad svg.pad circle.live-marker").wait_for()
+    page.mouse.move(*pad_point(page, 0.7, 0.7))
+    page.mouse.down()
+    for v, a in [(0.3, 0.2), (-0.2, -0.1), (-0.5, -0.5)]:  # a slow drag: the marker and its trail follow
+        page.mouse.move(*pad_point(page, v, a), steps=10)
+        page.wait_for_timeout(700)
+    page.wait_for_timeout(300)
 
 
 def axe_table(browser, url: str, timeout_ms: int) -> str:
@@ -127,7 +129,7 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_options())
+                **app.launch_options(demo))
     url, timeout_ms = f"http://127.0.0.1:{port}/", int(args.timeout * 1000)
     written = []
     try:
@@ -150,11 +152,15 @@ def main() -> None:
             page.screenshot(path=args.out / "screenshot-journey.png")
             page = open_page(browser, url, DESKTOP, timeout_ms)
             play_live(page)
-            top, bottom = (page.locator(f"#{e}").bounding_box() for e in ("controls", "modes"))
-            page.screenshot(path=args.out / "screenshot-live.png", full_page=True, clip={
-                "x": top["x"], "y": top["y"], "width": top["width"],
-                "height": bottom["y"] + bottom["height"] - top["y"]})
-            written += ["screenshot-journey.png", "screenshot-live.png"]
+            pad, bar = (page.locator(f"#{e}").bounding_box() for e in ("controls", "live"))
+            page.screenshot(path=args.out / "screenshot-live.png", clip={
+                "x": pad["x"], "y": pad["y"], "width": bar["x"] + bar["width"] - pad["x"], "height": 480})
+            page.mouse.up()
+            page = open_page(browser, url, PHONE, timeout_ms)
+            play_live(page)
+            page.screenshot(path=args.out / "screenshot-live-phone.png")
+            page.mouse.up()
+            written += ["screenshot-journey.png", "screenshot-live.png", "screenshot-live-phone.png"]
             browser.close()
     finally:
         demo.close()

@@ -4,6 +4,7 @@ python -m moodgen journey --presets sad,relaxed,happy --seconds 90 --out journey
 python -m moodgen generate --preset happy --bpm 96 --loop-bars 8 --stems --out loop.wav
 python -m moodgen journey --path "0:-0.6,-0.6 8:0.7,0.7" --in-bars --bpm 96 --out journey.wav
 python -m moodgen extend journey.json --seconds 20 [--valence V --arousal A] --out longer.wav
+python -m moodgen live --osc 127.0.0.1:9000 [--midi-out NAME] --out live.wav   (OSC: /moodgen/mood v a, /moodgen/stop)
 
 Writes clip.wav (16-bit PCM), clip.json (every parameter, the checkpoint's hash, the judge's estimate; for music
 whose mood moves also the waypoints, the mood curve and the key changes) and, for engines that play notes, clip.mid.
@@ -12,6 +13,7 @@ Existing files are kept unless --force. Every error is one line on stderr, exit 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -26,7 +28,8 @@ from moodgen.engines import engine_names
 from moodgen.generation import stem_paths
 from moodgen.hub import CheckpointNotFound
 from moodgen.journey import parse_path, preset_path
-from moodgen.mood import PRESETS, preset
+from moodgen.live import CHUNK_SECONDS, Steering, play_live, sound_output
+from moodgen.mood import PRESETS, preset, validate_mood
 from moodgen.parts import PARTS
 from moodgen.pipeline import MoodPipeline
 from moodgen.render import INSTRUMENTS
@@ -144,7 +147,60 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--valence", type=float, default=None, help="the mood to move to (default: as the clip ends)")
     e.add_argument("--arousal", type=float, default=None)
     add_common(e, "extended.wav")
+    lv = sub.add_parser("live", help="play a live stream, steered over OSC, heard and recorded to --out")
+    lv.add_argument("--osc", default="127.0.0.1:9000",
+                    help="HOST:PORT to listen on for /moodgen/mood valence arousal and /moodgen/stop (0: a free port)")
+    lv.add_argument("--midi-out", default=None, metavar="NAME",
+                    help="send the notes as they are heard to this MIDI output port (made as a virtual port if none "
+                         "has that name)")
+    lv.add_argument("--valence", default=0.0, help="the mood it starts in (default 0, 0)")
+    lv.add_argument("--arousal", default=0.0)
+    lv.add_argument("--seconds", default=600.0, help="stop after this long at most (default 600)")
+    lv.add_argument("--chunk-seconds", default=CHUNK_SECONDS, help="how often the mood is read (default %(default)s)")
+    add_settings(lv)  # --loop and --stems do not apply: the stream says so
+    add_common(lv, "live.wav")
     return ap
+
+
+def live(args: argparse.Namespace) -> list[Path]:
+    """Play live until /moodgen/stop, Ctrl-C or --seconds; save what was played with the OSC changes' times."""
+    try:
+        from moodgen.osc import OscServer, parse_address  # python-osc: the `live` extra
+    except ImportError as exc:
+        raise ValueError(f"live needs the live extra (pip install 'moodgen[live]'): {exc}") from None
+    host, port = parse_address(args.osc)
+    try:
+        seconds = float(args.seconds)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= 3600:
+        raise ValueError(f"--seconds must be a number in (0, 3600], got {shown(args.seconds)}")
+    steering = Steering(validate_mood(args.valence, args.arousal))
+    pipe = MoodPipeline.from_checkpoint(args.checkpoint, device=parse_device(args.device),
+                                        soundfont=args.soundfont_file)
+    settings = pipe.settings(Settings.from_record(vars(args)))
+    check_out(args.out, pipe.engine(settings.engine).makes_midi, args.force)
+    stream = pipe.stream(lambda: steering.mood, args.chunk_seconds, settings)
+    outputs, (sound, heard) = [], sound_output(stream.sample_rate)
+    if args.midi_out is not None:
+        from moodgen.midi_out import MidiOutput, open_port  # python-rtmidi: the `live` extra
+
+        if not pipe.engine(settings.engine).makes_midi:
+            raise ValueError(f"--midi-out: engine {settings.engine!r} plays no notes")
+        outputs.append(MidiOutput(open_port(args.midi_out), stream.render_record.get("program")))
+    outputs += [sound] if sound is not None else []
+    server = OscServer(host, port, steering, log=lambda line: print(line, file=sys.stderr, flush=True)).start()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: steering.stop())
+    print(f"live: OSC on {server.address[0]}:{server.address[1]}; {heard}", flush=True)
+    try:
+        played = play_live(stream, steering, outputs, max_seconds=seconds)
+    finally:
+        server.stop()
+    if played.generation is None:
+        raise ValueError("live: stopped before anything played; nothing to save")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    return played.generation.save(args.out, extra=played.record(), overwrite=args.force)
 
 
 def make(args: argparse.Namespace, ap: argparse.ArgumentParser):
@@ -203,9 +259,12 @@ def command(argv: list[str] | None) -> int:
             ap.error("--arousal goes with --valence, not --preset")
         if args.command == "generate" and not args.preset and args.arousal is None:
             ap.error("--valence needs --arousal")
-        gen, extra = make(args, ap)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        files = gen.save(args.out, extra=extra, overwrite=args.force)
+        if args.command == "live":
+            files = live(args)
+        else:
+            gen, extra = make(args, ap)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            files = gen.save(args.out, extra=extra, overwrite=args.force)
     except (CheckpointNotFound, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -133,7 +133,7 @@ class Limits:
     max_guidance: float = 10.0
     min_journey_seconds: float = 10.0  # a journey's length (its last waypoint's time)
     max_journey_seconds: float = 600.0
-    min_chunk_seconds: float = 0.25  # a stream's chunks
+    min_chunk_seconds: float = 0.125  # a stream's chunks: two note frames, for live play that answers quickly
     max_chunk_seconds: float = 10.0
     max_waypoints: int = 1000  # a journey's (the app allows fewer: moodgen_app)
     max_extensions: int = 32  # `extend`s of one clip: a sidecar remakes each of them

@@ -22,6 +22,8 @@ from moodgen.keys import key_name
 from moodgen.mastering import ContinuingMaster, Mastering
 from moodgen.mood import validate_mood
 
+Note = tuple[float, int, int]  # (seconds from the chunk's first sample, pitch, velocity; 0 = note off)
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -34,6 +36,7 @@ class Chunk:
     valence: float  # the mood read for this chunk, reached at its end
     arousal: float
     key: str | None  # the key at its end
+    notes: tuple[Note, ...] | None = None  # the notes it starts and stops, as heard; None for engines without notes
 
 
 class MoodStream:
@@ -99,9 +102,23 @@ class MoodStream:
         self.curves.append(curve)
         self.audio.append(audio)
         chunk = Chunk(i, self.samples / self.sample_rate, audio, frames, *mood,
-                      None if keys is None else key_name(int(keys[-1])))
+                      None if keys is None else key_name(int(keys[-1])), self._notes())
         self.samples += len(audio)
         return chunk
+
+    def _notes(self) -> tuple[Note, ...] | None:
+        """The last render's note events on this chunk's clock: the mastered audio lags the dry by the lookahead."""
+        events = self.session.rendered_notes
+        if events is None:
+            return None
+        lag = self.master.held - self.samples
+        return tuple(((at + lag) / self.sample_rate, pitch, velocity if order else 0)
+                     for at, order, pitch, velocity in events)
+
+    @property
+    def render_record(self) -> dict[str, Any]:
+        """How the audio is made (the engine's render record: for notes, the instrument and its MIDI program)."""
+        return self.session.render_record
 
     def close(self):
         """Stop; what was played as a Generation (audio, MIDI for engines with notes, the moods read), or None.

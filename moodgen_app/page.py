@@ -21,6 +21,8 @@ STATIC = Path(__file__).with_name("static")
 NEAREST_LABELS = {"mood": "by mood (distance on the pad)", "sound": "by sound (spectral embedding)"}
 # the preset buttons laid out like the pad: angry | happy over sad | relaxed
 PRESET_ORDER = sorted(PRESETS, key=lambda name: (-PRESETS[name][1], PRESETS[name][0]))
+LIVE_STATUS = ('<div class="live-status" aria-live="polite">Live: the music follows the dot as you move it; '
+               'the ring on the pad is what you hear now</div>')
 INTRO = ("# moodgen\nPick a mood and hear a short clip made for it. **Valence**: how pleasant (left to "
          "right); **arousal**: how energetic (bottom to top).")
 
@@ -53,8 +55,10 @@ class Page:
     pad: gr.HTML
     presets: dict[str, gr.Button]  # by preset name, in PRESET_ORDER
     pad_mode: gr.Radio
-    live_play: gr.Button
-    live_stop: gr.Button
+    live_play: gr.Button  # Play live, Stop while playing (static/live.js)
+    live_stop: gr.Button  # unseen: keeps what was played as a result (live.js clicks it; the API's /live_stop)
+    live_id: gr.Textbox  # unseen: the page's live stream (live.js hands it to Stop)
+    live_api: gr.Button  # unseen: the API's /live, streamed into live_audio
     live_audio: gr.Audio
     result: Result  # of widgets
     generate: gr.Button
@@ -89,20 +93,26 @@ def build_page(pipeline: MoodPipeline, results: Results) -> Page:
             pad = mood_pad(defaults, results)
             with gr.Row(elem_classes="presets"):
                 presets = {name: gr.Button(name, size="md", elem_id=f"preset-{name}") for name in PRESET_ORDER}
+        with gr.Column(elem_id="live"):  # beside the pad on a desktop, under it on a phone
+            with gr.Row(elem_classes="live-bar"):
+                live_play = gr.Button("Play live", size="md", elem_id="live-play")
+                gr.HTML(LIVE_STATUS, elem_id="live-status", padding=False)
+            with gr.Column(elem_classes="api-only"):  # in the page for live.js and API clients, never seen
+                live_stop = gr.Button("Stop and keep it", elem_id="live-stop")
+                live_id = gr.Textbox(elem_id="live-id", show_label=False)
+                live_api = gr.Button("live (API)", elem_id="live-api")
+                live_audio = gr.Audio(label="Live (API)", streaming=True, autoplay=False, interactive=False,
+                                      buttons=[], elem_id="live-audio")
         with gr.Column(elem_id="modes"):  # below the presets; on a phone after the result
             pad_mode = gr.Radio([("a point: click for a clip", "point"), ("a journey: drag a path", "journey")],
                                 value="point", label="On the pad", elem_id="pad-mode")
-            with gr.Row(elem_classes="live"):
-                live_play = gr.Button("Play live", size="md", elem_id="live-play")
-                live_stop = gr.Button("Stop and keep it", size="md", elem_id="live-stop")
-            live_audio = gr.Audio(label="Live: move the dot and the music follows", streaming=True, autoplay=True,
-                                  interactive=False, buttons=[], elem_id="live-audio")
         with gr.Column(elem_id="result"):
             result = result_widgets(results)
         with gr.Column(elem_id="settings"):
             settings = settings_widgets(pipeline, defaults)
     return Page(pad=pad, presets=presets, pad_mode=pad_mode, live_play=live_play, live_stop=live_stop,
-                live_audio=live_audio, result=result._replace(seed=settings["seed"]), **settings)
+                live_id=live_id, live_api=live_api, live_audio=live_audio,
+                result=result._replace(seed=settings["seed"]), **settings)
 
 
 def mood_pad(defaults: dict[str, Any], results: Results) -> gr.HTML:
@@ -110,7 +120,8 @@ def mood_pad(defaults: dict[str, Any], results: Results) -> gr.HTML:
     trust = results.trust
     return gr.HTML(value={"valence": defaults["valence"], "arousal": defaults["arousal"], "aimed": None,
                           "heard": None, "real": None, "spread": trust.error if trust else None, "announce": "",
-                          "mode": "point", "path": None, "curve": None, "playhead": None, "hint": ""},
+                          "mode": "point", "path": None, "curve": None, "playhead": None, "hint": "",
+                          "live": None, "trail": None},
                    html_template=static_text("pad.html"), css_template=static_text("pad.css"),
                    js_on_load=static_text("pad.js"), elem_id="mood-pad")
 

@@ -59,7 +59,7 @@ def build_demo(pipeline: MoodPipeline, atlas: Atlas | None = None, concurrency_l
                         Admission(demo, concurrency_limit + 1))
         wire_point(wiring)
         wire_journey(wiring)
-        wire_live(wiring)
+        demo.moodgen_routes = wire_live(wiring)  # served beside Gradio's own (launch_options)
         wire_fields(wiring)
         wire_first_screen(wiring, demo)
     demo.queue(max_size=64)
@@ -82,13 +82,16 @@ def start_examples(demo: gr.Blocks, results: Results, server_up: threading.Event
     threading.Thread(target=make_examples_when_up, name="moodgen-examples").start()
 
 
-def launch_options() -> dict[str, Any]:
-    """What `demo.launch` needs besides the address: the page's theme and CSS, no uploads, bounded bodies."""
+def launch_options(demo: gr.Blocks) -> dict[str, Any]:
+    """What `demo.launch` needs besides the address: the page's theme, CSS and scripts, no uploads, bounded bodies,
+    and the routes of `build_demo`'s features (live mode's WebSocket)."""
     theme = gr.themes.Default(primary_hue="indigo").set(  # AA contrast for white text on buttons, grey hints
         button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
         body_text_color_subdued="*neutral_600", block_info_text_color="*neutral_600")
-    return dict(theme=theme, css_paths=[STATIC / "app.css"], js=(STATIC / "page.js").read_text(),
-                max_file_size=MAX_UPLOAD, app_kwargs={"middleware": [Middleware(Guard)]})
+    scripts = ", ".join(f"({(STATIC / name).read_text().strip()})" for name in ("page.js", "live.js"))
+    return dict(theme=theme, css_paths=[STATIC / "app.css"], js=f"() => {{ [{scripts}].forEach((f) => f()); }}",
+                max_file_size=MAX_UPLOAD, app_kwargs={"middleware": [Middleware(Guard)],
+                                                      "routes": list(demo.moodgen_routes)})
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     # SIGTERM ends the server like Ctrl-C, so the output folder is removed on the way out
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True, **launch_options())
+        demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True, **launch_options(demo))
     finally:
         server_up.set()  # the examples start now, or (the launch failed) end at once
     demo.block_thread()

@@ -79,7 +79,7 @@ def serve(checkpoints: Path, out_dir: Path, make_examples: bool = False,
     demo = app.build_demo(pipeline, out_dir=out_dir, make_examples=make_examples)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_options())
+                **app.launch_options(demo))
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

@@ -57,7 +57,7 @@ def test_a_new_mood_changes_the_music_from_the_next_chunk_on(pipe, engine):
 
 
 def test_stream_input_is_checked(pipe):
-    with pytest.raises(ValueError, match="chunk_seconds must be between 0.25 and 10"):
+    with pytest.raises(ValueError, match="chunk_seconds must be between 0.125 and 10"):
         pipe.stream(lambda: (0, 0), chunk_seconds=0.1)
     stream = pipe.stream(lambda: (0.5, float("nan")))
     with pytest.raises(ValueError, match="arousal must be a number in .-1, 1., got NaN"):

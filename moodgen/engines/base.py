@@ -60,6 +60,9 @@ class Session(ABC):
 
     loop_crossfade_seconds: ClassVar[float]  # a loop's overrun is crossfaded into its head over this long
     loop_overrun_frames: ClassVar[int]  # frames a loop samples past its loop point (more than the crossfade)
+    # The notes the last render played, (sample from the session's start, 0 off / 1 on, pitch, velocity) in order;
+    # None for engines without notes. A stream passes them on, as they are heard, to a MIDI output.
+    rendered_notes: list[tuple[int, int, int, int]] | None = None
 
     @abstractmethod
     def advance(self, moods: np.ndarray, keys: np.ndarray | None, wrap: int = 0) -> np.ndarray:

@@ -92,6 +92,7 @@ class NoteSession(Session):
         self.active: list[np.ndarray] = []  # (t, K) uint8 parts of the rolls
         self.onset: list[np.ndarray] = []
         self.length = self.rendered = 0
+        self.rendered_notes: list[tuple[int, int, int, int]] = []
         self.sounding = np.zeros(self.params.n_keys, dtype=np.uint8)  # active velocities of the last rendered frame
         if before is not None:
             active, onset = midi.decode_roll(before.frames)
@@ -134,7 +135,7 @@ class NoteSession(Session):
         events = roll_events(active, onset, self.sounding, self.rendered, self.params, self.sample_rate, self.tempo)
         if len(active):
             self.sounding = active[-1]
-        self.rendered = self.length
+        self.rendered, self.rendered_notes = self.length, events
         return self.synth.play(events, self.samples_for(self.length))
 
     @property

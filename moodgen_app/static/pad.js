@@ -1,6 +1,7 @@
 // The pad's value is {valence, arousal, aimed, heard, real, spread, announce}; the SVG spans 0..200 on both axes
 // (v = x/100 - 1, a = 1 - y/100) inside a viewBox with a margin. The point follows the pointer or the arrow keys
-// locally; 'move' tells the sliders, 'pick' (pointer release, Enter) asks for a clip.
+// locally; 'move' tells the sliders, 'pick' (pointer release, Enter) asks for a clip. While live mode plays
+// (window.moodgenLive, static/live.js), every move steers the stream at once and a release makes no clip.
 const svg = () => element.querySelector('svg.pad');
 const clip = (u) => Math.max(-1, Math.min(1, Math.round(u * 100) / 100));
 const quadrant = (m) => m.arousal >= 0 ? (m.valence >= 0 ? 'happy' : 'angry') : (m.valence >= 0 ? 'relaxed' : 'sad');
@@ -16,6 +17,10 @@ const set = (m, announce) => {
     announce: announce ? `valence ${m.valence.toFixed(2)}, arousal ${m.arousal.toFixed(2)}: ${quadrant(m)}` : ''};
   return m;
 };
+const live = () => window.moodgenLive?.playing;
+const steer = (m) => { if (live()) window.moodgenLive.steer(m); return m; };
+// live.js shows the mood heard now (a ring) and the trail of the last seconds; null takes them away
+window.moodgenPad = {live: (v) => { props.value = {...props.value, live: v ? v.marker : null, trail: v ? v.trail : null}; }};
 // In journey mode (value.mode) a drag draws a path, [[v, a], ...], and releasing it asks for a journey; a tap
 // draws none, and the pad says so in plain words (value.hint).
 const JOURNEY_HINT = 'Drag a path across the pad: the music follows it over the duration.';
@@ -39,7 +44,7 @@ element.addEventListener('pointerdown', (ev) => {
     props.value = {...props.value, path: [], curve: null, playhead: null, hint: JOURNEY_HINT};
     extend(toMood(ev));
   } else {
-    set(toMood(ev), false);
+    steer(set(toMood(ev), false));
   }
 });
 // while dragging a point, 'move' tells the sliders (and a live stream) a few times a second
@@ -47,7 +52,7 @@ let told = 0;
 element.addEventListener('pointermove', (ev) => {
   if (!dragging) return;
   if (drawing()) return extend(toMood(ev));
-  const m = set(toMood(ev), false);
+  const m = steer(set(toMood(ev), false));
   if (performance.now() - told > 200) {
     told = performance.now();
     trigger('move', m);
@@ -65,6 +70,8 @@ element.addEventListener('pointerup', (ev) => {
     } else if (!wait) {
       trigger('journey', {path: props.value.path});
     }
+  } else if (live()) {
+    trigger('move', steer(set(toMood(ev), false)));  // the sliders follow; the stream already has it
   } else {
     trigger(wait ? 'move' : 'pick', set(toMood(ev), false));
   }
@@ -77,7 +84,8 @@ element.addEventListener('keydown', (ev) => {
   if (ev.key in ARROWS) {
     const step = ev.shiftKey ? 0.25 : 0.05;
     const [dv, da] = ARROWS[ev.key];
-    trigger('move', set({valence: clip(now.valence + dv * step), arousal: clip(now.arousal + da * step)}, true));
+    trigger('move', steer(set({valence: clip(now.valence + dv * step), arousal: clip(now.arousal + da * step)},
+                              true)));
   } else if (ev.key === 'Enter' || ev.key === ' ') {
     if (!window.moodgenInvalid?.(['valence', 'arousal'])) trigger('pick', set(now, true));
   } else {
