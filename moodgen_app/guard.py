@@ -29,7 +29,7 @@ from moodgen.config import Limits
 APP_LIMITS = dataclasses.replace(Limits(), max_journey_seconds=120.0, max_waypoints=32)
 MAX_JOURNEY_CHARS = 2000  # the journey text, checked before it is split: 32 waypoints take under 700
 MAX_BODY_BYTES = 2 << 20  # a request's body: the app's own are under 3 KB; a 1 MB value still gets its field's line
-LIVE_IDLE_SECONDS = 30.0  # a live stream whose dot has not moved for this long ends (and is kept as a clip)
+LIVE_IDLE_SECONDS = 120.0  # a live stream whose dot has not moved for this long ends (and is kept as a clip)
 LIVE_MAX_SECONDS = 300.0  # and one that has played this long
 LIVE_BACKLOG = 8  # messages its reader has not taken: more, and the reader has stopped reading
 ADMIT_WINDOW_S = 0.5
