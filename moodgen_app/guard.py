@@ -8,8 +8,8 @@
   journey text, request bodies, live streams (`LIVE_IDLE_SECONDS`, `LIVE_MAX_SECONDS`).
 - Uploads: the app takes none; the route Gradio opens for them answers 403 to everything.
 
-The per-session count is Gradio's own record of the session's events (queued, running, or finished but not yet
-delivered; emptied when the client goes away), read from private attributes of the pinned Gradio version
+The per-session count is of the session's events in Gradio's queue or running, read from private attributes of
+the pinned Gradio version
 (tests/test_app_guard.py fails if they move), plus the joins admitted in the last `ADMIT_WINDOW_S`: Gradio records
 an event a moment after its check, so a burst of joins could otherwise all pass it.
 """
@@ -32,7 +32,7 @@ MAX_BODY_BYTES = 2 << 20  # a request's body: the app's own are under 3 KB; a 1 
 LIVE_IDLE_SECONDS = 120.0  # a live stream whose dot has not moved for this long ends (and is kept as a clip)
 LIVE_MAX_SECONDS = 300.0  # and one that has played this long
 LIVE_BACKLOG = 8  # messages its reader has not taken: more, and the reader has stopped reading
-ADMIT_WINDOW_S = 0.5
+ADMIT_WINDOW_S = 0.25  # longer than Gradio takes to queue an admitted join, shorter than three requests made
 CACHE_SWEEP = (60, 600)  # Gradio's cache (live chunks, files it copies): every 60 s, files older than 10 min go
 
 
@@ -46,8 +46,13 @@ class Admission:
         self._lock = threading.Lock()
 
     def events(self, session: str) -> int:
-        """The session's events Gradio holds: queued, running, or finished and not yet delivered."""
-        return len(self.demo._queue.pending_event_ids_session.get(session, ()))
+        """The session's events waiting in Gradio's queue or running. (Not Gradio's per-session record of pending
+        events: events made through the plain HTTP API stay in it after they are delivered, so three such calls
+        locked that API out for good.)"""
+        queue = self.demo._queue
+        waiting = [e for line in list(queue.event_queue_per_concurrency_id.values()) for e in list(line.queue)]
+        running = [e for job in list(queue.active_jobs) if job for e in job]
+        return sum(e.session_hash == session for e in waiting + running)
 
     def check(self, request: gr.Request | None) -> None:
         session = getattr(request, "session_hash", None) or ""
@@ -56,7 +61,8 @@ class Admission:
             recent = self._recent[session]
             while recent and recent[0] < now - ADMIT_WINDOW_S:
                 recent.popleft()
-            if self.events(session) + len(recent) >= self.max_jobs:
+            # the larger of the two: a join admitted a moment ago is in `recent`, and soon in the queue as well
+            if max(self.events(session), len(recent)) >= self.max_jobs:
                 raise gr.Error(f"busy: this page has {self.max_jobs} requests waiting or running already; wait for "
                                "one to finish", print_exception=False)
             recent.append(now)
