@@ -144,7 +144,8 @@ def test_instruments_soundfont_and_mastering_are_recorded(pipe):
     assert render["instrument"] == "harp" and render["program"] == 46 and len(render["soundfont_sha256"]) == 64
     assert render["mastering"]["gain_db"] > 0 and dry.params()["render"]["mastering"] == "dry"
     assert pretty_midi.PrettyMIDI(io.BytesIO(mastered.midi)).instruments[0].program == 46  # the MIDI says harp
-    assert np.sqrt(np.mean(mastered.audio ** 2)) > 2 * np.sqrt(np.mean(dry.audio ** 2))  # a fixed gain, louder
+    # a fixed gain, louder (less than the gain: the limiter holds the loudest notes under the true-peak ceiling)
+    assert np.sqrt(np.mean(mastered.audio ** 2)) > 1.5 * np.sqrt(np.mean(dry.audio ** 2))
     assert true_peak_dbtp(mastered.audio, mastered.sample_rate) <= -1.0 + 1e-3
     pipe._cache.clear()
     again = pipe.generate(0.7, 0.7, seconds=2.0, seed=5, engine="notes", instrument="harp")
