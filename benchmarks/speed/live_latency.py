@@ -30,7 +30,7 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from benchmarks.results import RESULTS, machine, update_section
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TITLE = "Live latency (benchmarks/speed/live_latency.py)"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
